@@ -1,0 +1,75 @@
+//! The session-backend trait: everything the gateway asks of the cloud.
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use crate::{CommandId, IdentityId, NewCommand, SessionEvent, SessionId};
+
+/// Binds a channel thread to its session (created on first use).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BindThread {
+    /// The channel binding the thread belongs to.
+    pub channel_binding_id: String,
+    /// The chat (channel, DM, mailbox) id on the platform.
+    pub chat_id: String,
+    /// The thread inside the chat; the chat id when the platform has no threads.
+    pub thread_id: String,
+    /// The agent that serves the session.
+    pub agent: String,
+    /// A title for a new session (the first words of the first message).
+    pub title: String,
+}
+
+/// Errors of the session backend, classified for the caller's retry decision.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend could not be reached or its store failed; retry later.
+    #[error("session backend unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The referenced binding, session or command does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request can never succeed (for example a reused idempotency key with other content).
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+impl BackendError {
+    /// Whether trying the same request again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// What the gateway needs from the cloud, in-process or over HTTP.
+#[async_trait]
+pub trait SessionBackend: Send + Sync + 'static {
+    /// Resolves (creating on first sight) the identity of a sender on a channel binding.
+    async fn resolve_identity(
+        &self,
+        channel_binding_id: &str,
+        external_user_id: &str,
+    ) -> Result<IdentityId, BackendError>;
+
+    /// Returns the session bound to a channel thread, creating session and binding if needed.
+    async fn bind_thread(&self, request: BindThread) -> Result<SessionId, BackendError>;
+
+    /// Queues a command; the same idempotency key always yields the same command.
+    async fn submit(
+        &self,
+        session: &SessionId,
+        command: NewCommand,
+    ) -> Result<CommandId, BackendError>;
+
+    /// Events with a sequence greater than `after`, oldest first, at most `limit`.
+    async fn events_after(
+        &self,
+        session: &SessionId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<SessionEvent>, BackendError>;
+
+    /// A wake-up feed: the id of each session that got new events. Lagging receivers must
+    /// re-read their sessions' logs; the log, not this feed, is the source of truth.
+    fn subscribe(&self) -> broadcast::Receiver<SessionId>;
+}

@@ -1,0 +1,65 @@
+//! Commands the gateway submits to a session; they run one at a time per session.
+
+use serde::{Deserialize, Serialize};
+
+use crate::IdentityId;
+
+/// A command to enqueue. The idempotency key makes a retried submission return the same command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewCommand {
+    /// Caller-chosen key (the gateway uses its inbox id); one key, one command.
+    pub idempotency_key: String,
+    /// Who asked.
+    pub actor: IdentityId,
+    /// What to do.
+    pub body: CommandBody,
+}
+
+/// The command kinds (`prompt`, `permission.respond`, `question.reply`, `question.reject`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all_fields = "camelCase")]
+pub enum CommandBody {
+    /// Run a prompt.
+    #[serde(rename = "prompt")]
+    Prompt {
+        /// The user's text.
+        text: String,
+        /// The agent to run.
+        agent: String,
+    },
+    /// Answer a permission request.
+    #[serde(rename = "permission.respond")]
+    PermissionRespond {
+        /// The permission answered.
+        permission_id: String,
+        /// Allowed or denied.
+        allowed: bool,
+    },
+    /// Answer a question.
+    #[serde(rename = "question.reply")]
+    QuestionReply {
+        /// The question request answered.
+        request_id: String,
+        /// The answers.
+        answers: Vec<String>,
+    },
+    /// Decline a question.
+    #[serde(rename = "question.reject")]
+    QuestionReject {
+        /// The question request declined.
+        request_id: String,
+    },
+}
+
+impl CommandBody {
+    /// The wire name of the command kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Prompt { .. } => "prompt",
+            Self::PermissionRespond { .. } => "permission.respond",
+            Self::QuestionReply { .. } => "question.reply",
+            Self::QuestionReject { .. } => "question.reject",
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Session events: the append-only log the renderer follows.
+
+use serde::{Deserialize, Serialize};
+
+use crate::SessionId;
+
+/// One event of a session's log, as stored and as streamed (`id` = sequence, `event` = type).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEvent {
+    /// The session the event belongs to.
+    pub session_id: SessionId,
+    /// Per-session sequence, starting at 1, without gaps.
+    pub sequence: i64,
+    /// Stable id; appending the same id twice stores it once.
+    pub event_id: String,
+    /// Unix milliseconds when the event was appended.
+    pub created_at_ms: i64,
+    /// The typed event (`type` and `payload` on the wire).
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// The event vocabulary. Unknown types from newer peers decode as [`EventBody::Other`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload", rename_all_fields = "camelCase")]
+pub enum EventBody {
+    /// A command started running a user's prompt.
+    #[serde(rename = "prompt.submitted")]
+    PromptSubmitted {
+        /// The command that carries the prompt.
+        command_id: String,
+        /// The user message id (`<command>:user`).
+        message_id: String,
+        /// The prompt text.
+        text: String,
+    },
+    /// The assistant's text so far: `content` is always the full snapshot of message `message_id`.
+    #[serde(rename = "assistant.message")]
+    AssistantMessage {
+        /// Stable message key; a re-run turn reuses it so the channel edits instead of appending.
+        message_id: String,
+        /// The full text so far.
+        content: String,
+        /// True on the last snapshot of this message.
+        #[serde(default)]
+        complete: bool,
+    },
+    /// The agent asks for approval before running a tool.
+    #[serde(rename = "permission.requested")]
+    PermissionRequested {
+        /// The permission the answer refers to.
+        permission_id: String,
+        /// The tool that wants to run.
+        tool: String,
+        /// What the tool would do, for the person deciding.
+        description: String,
+    },
+    /// An approval was decided.
+    #[serde(rename = "permission.resolved")]
+    PermissionResolved {
+        /// The permission decided.
+        permission_id: String,
+        /// Whether it was allowed.
+        allowed: bool,
+    },
+    /// The agent asks a question.
+    #[serde(rename = "question.asked")]
+    QuestionAsked {
+        /// The question request the answer refers to.
+        request_id: String,
+        /// The questions (the renderer shows the first as buttons).
+        questions: Vec<QuestionSpec>,
+    },
+    /// A question was answered or rejected.
+    #[serde(rename = "question.resolved")]
+    QuestionResolved {
+        /// The question request resolved.
+        request_id: String,
+        /// The answers given, empty when rejected.
+        #[serde(default)]
+        answers: Vec<String>,
+        /// True when the question was rejected.
+        #[serde(default)]
+        rejected: bool,
+    },
+    /// The session finished its turn.
+    #[serde(rename = "session.idle")]
+    SessionIdle {},
+    /// The runtime failed; the channel shows one short message.
+    #[serde(rename = "runtime.error")]
+    RuntimeError {
+        /// The command that failed, if any.
+        #[serde(default)]
+        command_id: Option<String>,
+        /// A short, user-safe message.
+        message: String,
+    },
+    /// An event type this build does not render.
+    #[serde(other)]
+    Other,
+}
+
+impl EventBody {
+    /// The wire name of the event type.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::PromptSubmitted { .. } => "prompt.submitted",
+            Self::AssistantMessage { .. } => "assistant.message",
+            Self::PermissionRequested { .. } => "permission.requested",
+            Self::PermissionResolved { .. } => "permission.resolved",
+            Self::QuestionAsked { .. } => "question.asked",
+            Self::QuestionResolved { .. } => "question.resolved",
+            Self::SessionIdle {} => "session.idle",
+            Self::RuntimeError { .. } => "runtime.error",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// One question of a `question.asked` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionSpec {
+    /// A short header.
+    #[serde(default)]
+    pub header: String,
+    /// The question text.
+    pub question: String,
+    /// The choices offered.
+    #[serde(default)]
+    pub options: Vec<QuestionOption>,
+    /// Whether several options may be chosen.
+    #[serde(default)]
+    pub multiple: bool,
+}
+
+/// A choice of a question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionOption {
+    /// The label shown on the button and sent back as the answer.
+    pub label: String,
+    /// An optional longer description.
+    #[serde(default)]
+    pub description: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_use_the_open_cowork_wire_names() {
+        let body = EventBody::AssistantMessage {
+            message_id: "m1".into(),
+            content: "hi".into(),
+            complete: false,
+        };
+        let json = serde_json::to_value(&body).unwrap_or_default();
+        assert_eq!(json["type"], "assistant.message");
+        assert_eq!(json["payload"]["messageId"], "m1");
+        let back: EventBody = serde_json::from_value(json).unwrap_or(EventBody::Other);
+        assert_eq!(back, body);
+    }
+
+    #[test]
+    fn unknown_event_types_decode_as_other() {
+        let json = serde_json::json!({"type": "todos.updated", "payload": {"todos": []}});
+        let body: EventBody = serde_json::from_value(json).unwrap_or(EventBody::SessionIdle {});
+        assert_eq!(body, EventBody::Other);
+    }
+}

@@ -1,0 +1,117 @@
+//! Opening the database: URL parsing, durability settings, pools and migrations.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::Database;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The URL is neither `sqlite:` nor `postgres://`/`postgresql://`.
+    #[error("unsupported database URL scheme (expected sqlite: or postgres://)")]
+    UnsupportedUrl,
+    /// The URL could not be parsed.
+    #[error("invalid database URL")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Connecting failed.
+    #[error("cannot connect to the database")]
+    Connect(#[source] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Pool sizes and timeouts.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Postgres connections, or SQLite read-only connections.
+    pub max_connections: u32,
+    /// How long to wait for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_connections: 8, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) the SQLite file `gateway.db` in `data_dir`, migrated.
+    pub async fn open_data_dir(data_dir: &Path, settings: &PoolSettings) -> Result<Self, DatabaseError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| DatabaseError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::new().filename(data_dir.join("gateway.db"));
+        Self::open_sqlite(options, settings).await
+    }
+
+    /// Opens a `sqlite:` or `postgres://` URL, migrated.
+    pub async fn open_url(url: &str, settings: &PoolSettings) -> Result<Self, DatabaseError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url).map_err(DatabaseError::InvalidUrl)?;
+            Self::open_sqlite(options, settings).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(DatabaseError::InvalidUrl)?;
+            Self::open_postgres(options, settings).await
+        } else {
+            Err(DatabaseError::UnsupportedUrl)
+        }
+    }
+
+    /// Opens SQLite with the durability settings: WAL and `synchronous=FULL`, so a commit is
+    /// on disk before it returns.
+    pub async fn open_sqlite(options: SqliteConnectOptions, settings: &PoolSettings) -> Result<Self, DatabaseError> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options.clone())
+            .await
+            .map_err(DatabaseError::Connect)?;
+        SQLITE_MIGRATIONS.run(&write).await.map_err(DatabaseError::Migrate)?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(DatabaseError::Connect)?;
+        Ok(Self::Sqlite { write, read })
+    }
+
+    /// Opens Postgres with `synchronous_commit=on`, so a commit is durable before it returns.
+    pub async fn open_postgres(options: PgConnectOptions, settings: &PoolSettings) -> Result<Self, DatabaseError> {
+        let options = options.options([("synchronous_commit", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(DatabaseError::Connect)?;
+        POSTGRES_MIGRATIONS.run(&pool).await.map_err(DatabaseError::Migrate)?;
+        Ok(Self::Postgres(pool))
+    }
+}

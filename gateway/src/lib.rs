@@ -1,0 +1,3 @@
+//! Open Cowork Gateway.
+
+pub mod store;

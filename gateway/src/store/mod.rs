@@ -1,0 +1,4 @@
+//! The gateway store.
+
+mod types;
+pub use types::*;

@@ -1,0 +1,54 @@
+//! The channel contract and the channel providers.
+//!
+//! A provider translates between one platform and the normalized types here, and nothing else:
+//! it never sees storage, sessions or HTTP routing.
+//!
+//! - Inbound: [`ChannelProvider::parse_inbound`] gets the raw request ([`InboundRequest`]),
+//!   authenticates it against the provider's **own configured** secret (never a value taken from
+//!   the request) and returns normalized [`InboundEvent`]s, or an [`InboundError`] that the
+//!   gateway maps to one HTTP status.
+//! - Outbound: [`ChannelProvider::deliver`] performs one [`Delivery`] (send or edit) and returns
+//!   the platform's message id, or a [`ProviderError`] that says whether to retry and when.
+//!   A delivery id is stable across retries so platforms that support idempotency keys can
+//!   drop duplicates.
+//! - Approvals and questions travel as short handles (at most [`MAX_HANDLE_BYTES`]); the text
+//!   commands `/approve <handle>`, `/deny <handle>` and `/answer <handle> <text>` work on every
+//!   provider ([`commands`]).
+
+pub mod commands;
+mod capabilities;
+mod error;
+pub mod fake;
+mod ids;
+mod inbound;
+mod outbound;
+
+use async_trait::async_trait;
+
+pub use capabilities::Capabilities;
+pub use error::{InboundError, ProviderError, ProviderErrorKind};
+pub use ids::{BindingId, ProviderId, ProviderKind};
+pub use inbound::{ChatRef, InboundBody, InboundEvent, InboundRequest, InteractionInput, InteractionVerb, Sender};
+pub use outbound::{Button, ButtonStyle, Delivery, OutboundOp, SentMessage};
+
+/// The largest interaction handle (the whole button payload), in bytes; fits every platform.
+pub const MAX_HANDLE_BYTES: usize = 32;
+
+/// One configured channel provider instance.
+#[async_trait]
+pub trait ChannelProvider: Send + Sync + 'static {
+    /// The instance id (the `{providerId}` of `/webhooks/{providerId}`).
+    fn id(&self) -> &ProviderId;
+
+    /// The provider kind.
+    fn kind(&self) -> ProviderKind;
+
+    /// What the platform supports.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Authenticates and parses one inbound request into normalized events.
+    fn parse_inbound(&self, request: &InboundRequest) -> Result<Vec<InboundEvent>, InboundError>;
+
+    /// Performs one outbound operation.
+    async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError>;
+}

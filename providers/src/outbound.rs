@@ -1,0 +1,75 @@
+//! Outbound operations: what the dispatcher asks a provider to do.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ChatRef;
+
+/// One outbound operation with its stable delivery id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Stable across retries; providers pass it on as an idempotency key where they can.
+    pub delivery_id: String,
+    /// Where to deliver.
+    pub chat: ChatRef,
+    /// What to do.
+    pub op: OutboundOp,
+}
+
+/// A send or an edit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum OutboundOp {
+    /// A new message, with optional button rows.
+    Send {
+        /// The text.
+        text: String,
+        /// Button rows (empty for none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Vec<Button>>,
+    },
+    /// Replace a message's text (and its buttons; empty removes them).
+    Edit {
+        /// The platform's id of the message to edit.
+        message_id: String,
+        /// The new full text.
+        text: String,
+        /// The new button rows.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Vec<Button>>,
+    },
+}
+
+/// A button; its handle is the whole payload sent back on click.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Button {
+    /// The label.
+    pub label: String,
+    /// The handle (at most [`crate::MAX_HANDLE_BYTES`] bytes).
+    pub handle: String,
+    /// Visual style.
+    #[serde(default)]
+    pub style: ButtonStyle,
+}
+
+/// Button styles the platforms share.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ButtonStyle {
+    /// Neutral.
+    #[default]
+    Default,
+    /// Affirmative.
+    Success,
+    /// Destructive.
+    Danger,
+}
+
+/// The platform's answer to a successful delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentMessage {
+    /// The platform's message id (used for later edits).
+    pub message_id: String,
+}
