@@ -1,6 +1,26 @@
 //! Agent sessions for Open Cowork: per-session append-only event logs, commands run one at a time
 //! per session under a lease, agent runtimes behind a trait (the demo runtime ships here), and the
 //! channel bindings and thread-to-session map. In standalone mode the gateway embeds it and talks
-//! to it through [`cowork_cloud_client::SessionBackend`].
+//! to it through [`cowork_cloud_client::SessionBackend`]:
+//! [`CloudService::new`] (or `start` on the system clock) gives the service and a [`CommandWorker`] to spawn.
 
+pub mod clock;
 pub mod database;
+mod error;
+pub mod ids;
+pub mod runtime;
+mod service;
+mod settings;
+pub mod store;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::StoreError;
+pub use runtime::{AgentRuntime, CommandContext, DemoRuntime, EventSink, RuntimeError};
+pub use service::CloudService;
+pub use settings::CloudSettings;
+pub use store::CloudStore;
+pub use worker::CommandWorker;

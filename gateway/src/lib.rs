@@ -1,3 +1,20 @@
-//! Open Cowork Gateway.
+#![doc = include_str!("../README.md")]
 
+pub mod app;
+pub mod backoff;
+pub use cowork_cloud::clock;
+pub mod banner;
+pub mod config;
+pub mod dispatcher;
+pub mod inbox;
+pub mod ingress;
+pub mod interactions;
+pub mod outbox;
+pub mod registry;
+pub mod renderer;
+pub mod retention;
+pub mod router;
+pub mod services;
+pub mod standalone;
 pub mod store;
+mod worker_loop;

@@ -96,3 +96,4 @@ CREATE TABLE gw_fake_transcript (
     UNIQUE (provider_id, delivery_id)
 );
 CREATE INDEX gw_fake_transcript_chat ON gw_fake_transcript (provider_id, chat_id, id);
+CREATE INDEX gw_fake_transcript_provider ON gw_fake_transcript (provider_id, id);

@@ -1,1 +1,172 @@
-//! End-to-end scenarios live in tests/.
+//! The end-to-end harness: a whole gateway (ingress, inbox, sessions with the demo runtime,
+//! renderer, dispatcher) started in-process on port 0 over a fresh SQLite file or Postgres
+//! schema, driven over real HTTP on loopback. Scenarios live in `tests/scenarios/`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cowork_cloud::ManualClock;
+use cowork_cloud::database::Backend;
+use cowork_cloud::database::testing::TestDatabase;
+use cowork_gateway::app::{RunOptions, RunningGateway, start_with_database};
+use cowork_gateway::config::{GatewayConfig, Storage};
+use serde_json::{Value, json};
+
+pub use cowork_cloud::database::Backend as DatabaseBackend;
+
+/// How long a scenario waits for a condition before failing.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running in-process gateway.
+pub struct TestGateway {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// The clock the gateway runs on; tests move it to reach retry times and expiries.
+    pub clock: ManualClock,
+    gateway: Option<RunningGateway>,
+    test_db: TestDatabase,
+}
+
+/// Builds a [`TestGateway`].
+pub struct Builder {
+    backend: Backend,
+    config: GatewayConfig,
+}
+
+impl Builder {
+    /// Changes the configuration before start.
+    pub fn configure(mut self, change: impl FnOnce(&mut GatewayConfig)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Starts the gateway, or `None` when Postgres is unavailable outside CI (a loud skip).
+    pub async fn start(self) -> Option<TestGateway> {
+        let test_db = TestDatabase::new(self.backend).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let clock = ManualClock::new();
+        let options = RunOptions { clock: Arc::new(clock.clone()), run_workers: true };
+        let gateway = start_with_database(self.config, test_db.db.clone(), listener, options).await.expect("start");
+        let base = format!("http://{}", gateway.local_addr);
+        Some(TestGateway { base, http: reqwest::Client::new(), clock, gateway: Some(gateway), test_db })
+    }
+}
+
+impl TestGateway {
+    /// A builder with test defaults (fake provider, fast demo runtime, short polls).
+    pub fn builder(backend: Backend) -> Builder {
+        let mut config = GatewayConfig::for_tests(Storage::DataDir(std::env::temp_dir()));
+        config.workers.poll_interval = Duration::from_millis(25);
+        Builder { backend, config }
+    }
+
+    /// POSTs `body` as JSON to `/webhooks/fake`.
+    pub async fn post_fake(&self, body: Value) -> (u16, Value) {
+        self.post("/webhooks/fake", "application/json", body.to_string().into_bytes()).await
+    }
+
+    /// POSTs raw bytes.
+    pub async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs a path as JSON.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The fake provider's transcript of one chat.
+    pub async fn transcript(&self, chat: &str) -> Value {
+        let (status, body) = self.get(&format!("/fake/fake/transcript?chatId={chat}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The chat's messages (current state).
+    pub async fn messages(&self, chat: &str) -> Vec<Value> {
+        self.transcript(chat).await["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `condition` holds for the chat's transcript; panics with `what` and the last
+    /// transcript after [`DEADLINE`]. Each round also moves the clock by `tick`.
+    pub async fn wait_for(&self, chat: &str, what: &str, tick: Duration, condition: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let transcript = self.transcript(chat).await;
+            if condition(&transcript) {
+                return transcript;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}; transcript: {transcript:#}");
+            self.clock.advance(tick);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Counts rows with a raw SQL `SELECT COUNT(*) ...` (for checks that nothing was stored).
+    pub async fn count(&self, sql: &str) -> i64 {
+        cowork_cloud::with_reader!(&self.test_db.db, |pool| {
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.expect("count query")
+        })
+    }
+
+    /// Stops the gateway and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            gateway.shutdown();
+            gateway.wait().await.expect("clean stop");
+        }
+    }
+}
+
+/// The text of the buttons of a message, with their handles.
+pub fn buttons(message: &Value) -> Vec<(String, String)> {
+    message["buttons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .map(|b| (b["label"].as_str().unwrap_or_default().to_owned(), b["handle"].as_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+/// A fake webhook body.
+pub fn message(id: &str, chat: &str, text: &str) -> Value {
+    json!({"id": id, "chatId": chat, "text": text})
+}
+
+/// A fake button click.
+pub fn click(id: &str, chat: &str, handle: &str, user: &str) -> Value {
+    json!({"id": id, "chatId": chat, "userId": user, "interaction": {"id": id, "token": handle}})
+}
+
+/// Declares `sqlite_<name>` and `postgres_<name>` tests for each `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::DatabaseBackend::Sqlite).await; }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::DatabaseBackend::Postgres).await; }
+            )*
+        }
+    };
+}

@@ -8,7 +8,7 @@ mod connect;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use connect::DatabaseError;
+pub use connect::{DatabaseError, PoolSettings};
 
 use sqlx::{PgPool, SqlitePool};
 

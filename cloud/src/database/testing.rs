@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
-use super::connect::PoolSettings;
+use super::PoolSettings;
 use super::{Backend, Database};
 
 /// The default Postgres used by tests.

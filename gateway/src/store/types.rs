@@ -269,3 +269,21 @@ pub enum DecideOutcome {
     /// No such code.
     Unknown,
 }
+
+/// One rendering step, committed atomically: the cursor moves from `expected_sequence` to
+/// `new_sequence` together with the outbox rows, message refs and interactions it produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderCommit {
+    /// The session whose cursor moves.
+    pub session_id: SessionId,
+    /// The cursor's `last_sequence` this step was rendered from (compare-and-set).
+    pub expected_sequence: i64,
+    /// The cursor's `last_sequence` after this step.
+    pub new_sequence: i64,
+    /// Outbox rows to insert (known dedupe keys are ignored).
+    pub outbound: Vec<NewOutbound>,
+    /// Message keys to register (platform id unknown until sent); existing ones are kept.
+    pub message_refs: Vec<(BindingId, String)>,
+    /// Interactions whose buttons this step renders; an existing (session, target) is kept.
+    pub interactions: Vec<NewInteraction>,
+}

@@ -1,0 +1,140 @@
+//! The cloud service: the in-process implementation of the session-backend contract, tying the
+//! store, the agent runtime, the event feed and the worker wake-up together.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cowork_cloud_client::{
+    BackendError, BindThread, CommandId, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId,
+};
+use tokio::sync::{Notify, broadcast};
+
+use crate::clock::{Clock, SystemClock};
+use crate::database::Database;
+use crate::runtime::{AgentRuntime, DemoRuntime};
+use crate::settings::CloudSettings;
+use crate::store::CloudStore;
+use crate::worker::CommandWorker;
+
+/// How many wake-ups the event feed buffers before a slow receiver lags.
+const EVENT_FEED_CAPACITY: usize = 1024;
+
+/// State shared by the service and its workers.
+pub(crate) struct Shared {
+    pub(crate) store: CloudStore,
+    pub(crate) runtime: Arc<dyn AgentRuntime>,
+    pub(crate) events: broadcast::Sender<SessionId>,
+    pub(crate) wake: Notify,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) settings: CloudSettings,
+}
+
+/// The cloud in-process: implements [`SessionBackend`]; cheap to clone.
+#[derive(Clone)]
+pub struct CloudService {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for CloudService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloudService")
+            .field("backend", &self.shared.store.database().backend())
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CloudService {
+    /// A service over a migrated database, taking time from `clock` (tests move a manual one),
+    /// and the worker that runs its commands on `runtime`; spawn [`CommandWorker::run`] to start
+    /// processing.
+    pub fn new(
+        db: Database,
+        settings: CloudSettings,
+        runtime: Arc<dyn AgentRuntime>,
+        clock: Arc<dyn Clock>,
+    ) -> (Self, CommandWorker) {
+        let (events, _) = broadcast::channel(EVENT_FEED_CAPACITY);
+        let shared =
+            Arc::new(Shared { store: CloudStore::new(db), runtime, events, wake: Notify::new(), clock, settings });
+        let worker = CommandWorker::new(shared.clone());
+        (Self { shared }, worker)
+    }
+
+    /// [`CloudService::new`] on the system clock.
+    pub fn start(db: Database, settings: CloudSettings, runtime: Arc<dyn AgentRuntime>) -> (Self, CommandWorker) {
+        Self::new(db, settings, runtime, Arc::new(SystemClock))
+    }
+
+    /// [`CloudService::start`] with the demo runtime paced by `settings.demo_delta_interval`.
+    pub fn start_demo(db: Database, settings: CloudSettings) -> (Self, CommandWorker) {
+        let runtime = Arc::new(DemoRuntime::new(settings.demo_delta_interval));
+        Self::start(db, settings, runtime)
+    }
+
+    /// Another worker on the same service (it gets its own lease owner name).
+    pub fn worker(&self) -> CommandWorker {
+        CommandWorker::new(self.shared.clone())
+    }
+
+    /// The store behind the service.
+    pub fn store(&self) -> &CloudStore {
+        &self.shared.store
+    }
+
+    /// The settings the service was started with.
+    pub fn settings(&self) -> &CloudSettings {
+        &self.shared.settings
+    }
+
+    /// Creates or updates a channel binding; the gateway calls it at start for each provider.
+    pub async fn provision_binding(
+        &self,
+        binding_id: &str,
+        provider_id: &str,
+        agent: &str,
+    ) -> Result<(), BackendError> {
+        let now = self.shared.clock.now_ms();
+        self.shared.store.provision_binding(binding_id, provider_id, agent, now).await.map_err(BackendError::from)
+    }
+}
+
+#[async_trait]
+impl SessionBackend for CloudService {
+    async fn resolve_identity(
+        &self,
+        channel_binding_id: &str,
+        external_user_id: &str,
+    ) -> Result<IdentityId, BackendError> {
+        let now = self.shared.clock.now_ms();
+        Ok(self.shared.store.resolve_identity(channel_binding_id, external_user_id, now).await?)
+    }
+
+    async fn bind_thread(&self, request: BindThread) -> Result<SessionId, BackendError> {
+        let now = self.shared.clock.now_ms();
+        Ok(self.shared.store.bind_thread(&request, now).await?)
+    }
+
+    async fn submit(&self, session: &SessionId, command: NewCommand) -> Result<CommandId, BackendError> {
+        let now = self.shared.clock.now_ms();
+        let submitted = self.shared.store.submit(session, &command, now).await?;
+        if submitted.created {
+            self.shared.wake.notify_one();
+        }
+        Ok(submitted.command_id)
+    }
+
+    async fn events_after(
+        &self,
+        session: &SessionId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<SessionEvent>, BackendError> {
+        Ok(self.shared.store.events_after(session, after, limit).await?)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<SessionId> {
+        self.shared.events.subscribe()
+    }
+}

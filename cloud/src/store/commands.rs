@@ -1,0 +1,287 @@
+//! The command queue: idempotent submits, FIFO claims (one running command per session) under
+//! leases, renewal, and finishing with done, retry or failure.
+
+use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionId};
+use sqlx::Row;
+
+use super::events::{EncodedEvent, FENCE_SQL, append_in_tx};
+use super::{Claim, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, CommandStatus, Submitted, locked};
+use crate::error::StoreError;
+use crate::ids;
+
+/// The oldest runnable command: the head (oldest open command) of its session, and either
+/// pending and due or running under an expired lease (its worker died: crash recovery).
+const CLAIM_SQL: &str = "SELECT c.seq, c.command_id, c.session_id, c.payload, c.actor, c.attempts \
+     FROM cloud_commands c \
+     WHERE c.state IN ('pending', 'running') \
+     AND ((c.state = 'pending' AND c.available_at <= $1) \
+          OR (c.state = 'running' AND c.lease_expires_at <= $1)) \
+     AND NOT EXISTS (SELECT 1 FROM cloud_commands e \
+                     WHERE e.session_id = c.session_id AND e.state IN ('pending', 'running') \
+                     AND e.seq < c.seq) \
+     ORDER BY c.seq LIMIT 1";
+
+/// What a session shows when a command is given up without a message of its own.
+pub const GAVE_UP_MESSAGE: &str = "The agent could not finish this request.";
+
+/// The stable id of the `runtime.error` event of a command, so it is appended at most once.
+pub fn error_event_id(command: &CommandId) -> String {
+    format!("{command}:error")
+}
+
+/// Sets a session's status inside the open transaction `$tx`.
+macro_rules! set_session_status {
+    ($tx:expr, $session:expr, $status:expr, $now:expr) => {
+        sqlx::query("UPDATE cloud_sessions SET status = $2, updated_at = $3 WHERE session_id = $1")
+            .bind($session)
+            .bind($status)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
+impl CloudStore {
+    /// Queues a command on a session. The same idempotency key answers the same command and
+    /// creates nothing; the same key with another body is rejected.
+    pub async fn submit(&self, session: &SessionId, command: &NewCommand, now: i64) -> Result<Submitted, StoreError> {
+        let command_id = ids::command_id(session, &command.idempotency_key);
+        let payload = serde_json::to_string(&command.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        // Locking the session serializes submits to it, so `seq` order is commit order and a
+        // claimer can never see a later command of the session before an earlier one.
+        let session_sql = locked(
+            self.db.backend(),
+            "SELECT session_id FROM cloud_sessions WHERE session_id = $1",
+            "FOR NO KEY UPDATE",
+        );
+        crate::with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let found: Option<String> =
+                sqlx::query_scalar(&session_sql).bind(session.as_str()).fetch_optional(&mut *tx).await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound(format!("session {session}")));
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO cloud_commands (command_id, session_id, idempotency_key, kind, \
+                 payload, actor, state, attempts, available_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7) \
+                 ON CONFLICT (command_id) DO NOTHING",
+            )
+            .bind(command_id.as_str())
+            .bind(session.as_str())
+            .bind(&command.idempotency_key)
+            .bind(command.body.kind())
+            .bind(&payload)
+            .bind(command.actor.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                let stored: String = sqlx::query_scalar("SELECT payload FROM cloud_commands WHERE command_id = $1")
+                    .bind(command_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let same = serde_json::from_str::<CommandBody>(&stored).is_ok_and(|body| body == command.body);
+                if !same {
+                    return Err(StoreError::Rejected(format!(
+                        "idempotency key {} was already used for another command",
+                        command.idempotency_key
+                    )));
+                }
+            }
+            tx.commit().await?;
+            Ok(Submitted { command_id, created: inserted > 0 })
+        })
+    }
+
+    /// Claims the oldest runnable command for `owner` until `now + lease_ms`, or gives one up
+    /// that already used `max_attempts` (marking it failed with a `runtime.error` event).
+    pub async fn claim_next_command(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        max_attempts: u32,
+    ) -> Result<Claim, StoreError> {
+        let backend = self.db.backend();
+        let claim_sql = locked(backend, CLAIM_SQL, "FOR UPDATE SKIP LOCKED");
+        crate::with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let Some(row) = sqlx::query(&claim_sql).bind(now).fetch_optional(&mut *tx).await? else {
+                return Ok(Claim::Empty);
+            };
+            let seq: i64 = row.try_get("seq")?;
+            let command_id = CommandId::new(row.try_get::<String, _>("command_id")?);
+            let session_id = SessionId::new(row.try_get::<String, _>("session_id")?);
+            let attempts: i64 = row.try_get("attempts")?;
+            let body = serde_json::from_str::<CommandBody>(&row.try_get::<String, _>("payload")?);
+            let give_up = match &body {
+                Err(error) => Some(format!("unreadable command payload: {error}")),
+                Ok(_) if attempts >= i64::from(max_attempts) => Some(format!("gave up after {attempts} attempts")),
+                Ok(_) => None,
+            };
+            if let Some(error) = give_up {
+                let event = EventBody::RuntimeError {
+                    command_id: Some(command_id.to_string()),
+                    message: GAVE_UP_MESSAGE.to_owned(),
+                };
+                let encoded = EncodedEvent::new(&event)?;
+                sqlx::query(
+                    "UPDATE cloud_commands SET state = 'failed', lease_owner = NULL, \
+                     lease_expires_at = NULL, last_error = $2, updated_at = $3 WHERE seq = $1",
+                )
+                .bind(seq)
+                .bind(&error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let event_id = error_event_id(&command_id);
+                append_in_tx!(tx, backend, session_id.as_str(), &event_id, &encoded, now)?;
+                set_session_status!(tx, session_id.as_str(), "errored", now);
+                tx.commit().await?;
+                tracing::warn!(command = %command_id, %error, "command given up");
+                return Ok(Claim::GaveUp { command_id, session_id });
+            }
+            let body = body.map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let attempt = attempts + 1;
+            let lease_expires_at = now.saturating_add(lease_ms);
+            sqlx::query(
+                "UPDATE cloud_commands SET state = 'running', attempts = $2, lease_owner = $3, \
+                 lease_expires_at = $4, updated_at = $5 WHERE seq = $1",
+            )
+            .bind(seq)
+            .bind(attempt)
+            .bind(owner)
+            .bind(lease_expires_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let agent: String = sqlx::query_scalar("SELECT agent FROM cloud_sessions WHERE session_id = $1")
+                .bind(session_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or_default();
+            set_session_status!(tx, session_id.as_str(), "running", now);
+            let actor: String = row.try_get("actor")?;
+            tx.commit().await?;
+            Ok(Claim::Command(ClaimedCommand {
+                fence: CommandFence { command_id, session_id, owner: owner.to_owned(), attempt },
+                agent,
+                body,
+                actor: IdentityId::new(actor),
+                lease_expires_at,
+            }))
+        })
+    }
+
+    /// Extends the lease to `now + lease_ms`; false when the fence no longer holds.
+    pub async fn renew_lease(&self, fence: &CommandFence, now: i64, lease_ms: i64) -> Result<bool, StoreError> {
+        let renewed = crate::with_writer!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE cloud_commands SET lease_expires_at = $5, updated_at = $6 \
+                 WHERE command_id = $1 AND session_id = $2 AND state = 'running' \
+                 AND lease_owner = $3 AND attempts = $4",
+            )
+            .bind(fence.command_id.as_str())
+            .bind(fence.session_id.as_str())
+            .bind(&fence.owner)
+            .bind(fence.attempt)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(renewed == 1)
+    }
+
+    /// Ends a run: done, retried later (while attempts remain) or failed with a `runtime.error`
+    /// event, in one transaction. Answers whether an event was appended; refuses with
+    /// [`StoreError::LeaseLost`] once the fence no longer holds.
+    pub async fn finish_command(
+        &self,
+        fence: &CommandFence,
+        outcome: &CommandOutcome,
+        now: i64,
+        max_attempts: u32,
+    ) -> Result<bool, StoreError> {
+        let backend = self.db.backend();
+        let fence_sql = locked(backend, FENCE_SQL, "FOR UPDATE");
+        let exhausted = fence.attempt >= i64::from(max_attempts);
+        let (state, error, message, available_at) = match outcome {
+            CommandOutcome::Done => ("done", None, None, now),
+            CommandOutcome::Retry { error, delay_ms } if !exhausted => {
+                ("pending", Some(error.as_str()), None, now.saturating_add(*delay_ms))
+            }
+            CommandOutcome::Retry { error, .. } => ("failed", Some(error.as_str()), Some(GAVE_UP_MESSAGE), now),
+            CommandOutcome::Failed { error, message } => ("failed", Some(error.as_str()), Some(message.as_str()), now),
+        };
+        let encoded = message
+            .map(|message| {
+                EncodedEvent::new(&EventBody::RuntimeError {
+                    command_id: Some(fence.command_id.to_string()),
+                    message: message.to_owned(),
+                })
+            })
+            .transpose()?;
+        let session_status = match state {
+            "failed" => "errored",
+            _ => "idle",
+        };
+        crate::with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let held: Option<i64> = sqlx::query_scalar(&fence_sql)
+                .bind(fence.command_id.as_str())
+                .bind(fence.session_id.as_str())
+                .bind(&fence.owner)
+                .bind(fence.attempt)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if held.is_none() {
+                return Err(StoreError::LeaseLost(fence.command_id.to_string()));
+            }
+            sqlx::query(
+                "UPDATE cloud_commands SET state = $2, lease_owner = NULL, lease_expires_at = NULL, \
+                 last_error = $3, available_at = $4, updated_at = $5 WHERE command_id = $1",
+            )
+            .bind(fence.command_id.as_str())
+            .bind(state)
+            .bind(error)
+            .bind(available_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let mut appended = false;
+            if let Some(encoded) = &encoded {
+                let event_id = error_event_id(&fence.command_id);
+                let session = fence.session_id.as_str();
+                appended = append_in_tx!(tx, backend, session, &event_id, encoded, now)?.created;
+            }
+            set_session_status!(tx, fence.session_id.as_str(), session_status, now);
+            tx.commit().await?;
+            Ok(appended)
+        })
+    }
+
+    /// The stored state of a command, or `None` when it does not exist.
+    pub async fn command_status(&self, command: &CommandId) -> Result<Option<CommandStatus>, StoreError> {
+        crate::with_reader!(&self.db, |pool| {
+            let row = sqlx::query(
+                "SELECT session_id, state, attempts, last_error, lease_expires_at \
+                 FROM cloud_commands WHERE command_id = $1",
+            )
+            .bind(command.as_str())
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(CommandStatus {
+                session_id: SessionId::new(row.try_get::<String, _>("session_id")?),
+                state: row.try_get("state")?,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                lease_expires_at: row.try_get("lease_expires_at")?,
+            }))
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! The per-session event log: fenced, idempotent, gap-free appends and ordered reads.
+
+use cowork_cloud_client::{EventBody, SessionEvent, SessionId};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Appended, CloudStore, CommandFence, locked};
+use crate::error::StoreError;
+
+/// An event as stored: its type and its payload JSON, in separate columns.
+pub(crate) struct EncodedEvent {
+    kind: String,
+    payload: String,
+}
+
+impl EncodedEvent {
+    /// Splits an event into type and payload (`EventBody` is adjacently tagged).
+    pub(crate) fn new(body: &EventBody) -> Result<Self, StoreError> {
+        if matches!(body, EventBody::Other) {
+            return Err(StoreError::Invalid("an unknown event type cannot be appended".into()));
+        }
+        let value = serde_json::to_value(body).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or(body.type_name()).to_owned();
+        let payload = value.get("payload").cloned().unwrap_or_else(|| Value::Object(Default::default()));
+        Ok(Self { kind, payload: payload.to_string() })
+    }
+
+    /// The `type` column.
+    pub(crate) fn kind_str(&self) -> &str {
+        &self.kind
+    }
+
+    /// The `payload` column.
+    pub(crate) fn payload_str(&self) -> &str {
+        &self.payload
+    }
+}
+
+/// Rebuilds an event from its columns. A payload this build cannot read decodes as
+/// [`EventBody::Other`], so one bad row never stalls a reader of the log.
+fn decode_event(kind: &str, payload: &str) -> EventBody {
+    let payload: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    let tagged = serde_json::json!({ "type": kind, "payload": payload });
+    serde_json::from_value(tagged).unwrap_or_else(|error| {
+        tracing::warn!(event_type = kind, %error, "stored event payload does not decode");
+        EventBody::Other
+    })
+}
+
+/// Appends an event inside the open transaction `$tx` (either engine): an `event_id` already in
+/// the session answers its stored sequence; otherwise the session's counter allocates the next
+/// sequence. The session row is locked first, so concurrent appends to one session serialize
+/// and sequences stay gap-free. Evaluates to `Result<Appended, StoreError>`.
+macro_rules! append_in_tx {
+    ($tx:expr, $backend:expr, $session:expr, $event_id:expr, $encoded:expr, $now:expr) => {
+        async {
+            let session: &str = $session;
+            let event_id: &str = $event_id;
+            let encoded: &$crate::store::events::EncodedEvent = $encoded;
+            let now: i64 = $now;
+            let next_sql = $crate::store::locked(
+                $backend,
+                "SELECT next_sequence FROM cloud_sessions WHERE session_id = $1",
+                "FOR NO KEY UPDATE",
+            );
+            let next: Option<i64> = sqlx::query_scalar(&next_sql).bind(session).fetch_optional(&mut *$tx).await?;
+            let Some(next) = next else {
+                return Err($crate::error::StoreError::NotFound(format!("session {session}")));
+            };
+            let existing: Option<i64> =
+                sqlx::query_scalar("SELECT sequence FROM cloud_session_events WHERE session_id = $1 AND event_id = $2")
+                    .bind(session)
+                    .bind(event_id)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            if let Some(sequence) = existing {
+                return Ok($crate::store::Appended { sequence, created: false });
+            }
+            sqlx::query(
+                "INSERT INTO cloud_session_events \
+                 (session_id, sequence, event_id, type, payload, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(session)
+            .bind(next)
+            .bind(event_id)
+            .bind(encoded.kind_str())
+            .bind(encoded.payload_str())
+            .bind(now)
+            .execute(&mut *$tx)
+            .await?;
+            sqlx::query("UPDATE cloud_sessions SET next_sequence = $2, updated_at = $3 WHERE session_id = $1")
+                .bind(session)
+                .bind(next + 1)
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?;
+            Ok::<_, $crate::error::StoreError>($crate::store::Appended { sequence: next, created: true })
+        }
+        .await
+    };
+}
+pub(crate) use append_in_tx;
+
+/// The fence check: the command is still `running` under this owner and attempt. Postgres
+/// share-locks the row so a re-claim (an update) waits until this transaction ends.
+pub(crate) const FENCE_SQL: &str = "SELECT attempts FROM cloud_commands \
+     WHERE command_id = $1 AND session_id = $2 AND state = 'running' \
+     AND lease_owner = $3 AND attempts = $4";
+
+impl CloudStore {
+    /// Appends an event under a command's lease, in one transaction. Refuses with
+    /// [`StoreError::LeaseLost`] once the fence no longer holds; an `event_id` already in the
+    /// session appends nothing and answers the stored sequence.
+    pub async fn append_event(
+        &self,
+        event_id: &str,
+        body: &EventBody,
+        fence: &CommandFence,
+        now: i64,
+    ) -> Result<Appended, StoreError> {
+        let encoded = EncodedEvent::new(body)?;
+        let backend = self.db.backend();
+        let fence_sql = locked(backend, FENCE_SQL, "FOR SHARE");
+        crate::with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let held: Option<i64> = sqlx::query_scalar(&fence_sql)
+                .bind(fence.command_id.as_str())
+                .bind(fence.session_id.as_str())
+                .bind(&fence.owner)
+                .bind(fence.attempt)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if held.is_none() {
+                return Err(StoreError::LeaseLost(fence.command_id.to_string()));
+            }
+            let appended = append_in_tx!(tx, backend, fence.session_id.as_str(), event_id, &encoded, now)?;
+            tx.commit().await?;
+            Ok(appended)
+        })
+    }
+
+    /// Events of a session with a sequence above `after`, oldest first, at most `limit`.
+    pub async fn events_after(
+        &self,
+        session: &SessionId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<SessionEvent>, StoreError> {
+        let rows = crate::with_reader!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT sequence, event_id, type, payload, created_at FROM cloud_session_events \
+                 WHERE session_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+            )
+            .bind(session.as_str())
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in rows {
+                let kind: String = row.try_get("type")?;
+                let payload: String = row.try_get("payload")?;
+                events.push(SessionEvent {
+                    session_id: session.clone(),
+                    sequence: row.try_get("sequence")?,
+                    event_id: row.try_get("event_id")?,
+                    created_at_ms: row.try_get("created_at")?,
+                    body: decode_event(&kind, &payload),
+                });
+            }
+            events
+        });
+        Ok(rows)
+    }
+}

@@ -1,0 +1,41 @@
+//! The cloud store: channel bindings, identities, sessions, event logs and the command queue,
+//! written once for SQLite and Postgres (the SQL text is shared; only row locks differ).
+
+mod bindings;
+mod commands;
+mod events;
+mod types;
+
+pub use commands::{GAVE_UP_MESSAGE, error_event_id};
+pub use types::{Appended, Claim, ClaimedCommand, CommandFence, CommandOutcome, CommandStatus, Submitted};
+
+use std::borrow::Cow;
+
+use crate::database::{Backend, Database};
+
+/// Durable state of the cloud; cheap to clone (it shares the pools).
+#[derive(Clone, Debug)]
+pub struct CloudStore {
+    db: Database,
+}
+
+impl CloudStore {
+    /// A store over a connected, migrated database.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// The database behind the store.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// The statement as run on `backend`: Postgres gets the row-lock clause `lock`; SQLite needs
+/// none, because its single writer connection already serializes every write transaction.
+fn locked(backend: Backend, sql: &'static str, lock: &'static str) -> Cow<'static, str> {
+    match backend {
+        Backend::Sqlite => Cow::Borrowed(sql),
+        Backend::Postgres => Cow::Owned(format!("{sql} {lock}")),
+    }
+}

@@ -1,0 +1,191 @@
+//! The command worker: claims runnable commands (one per session at a time, several sessions in
+//! parallel), runs them on the agent runtime while renewing their leases, and records how each
+//! run ended.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::duration_ms;
+use crate::error::StoreError;
+use crate::runtime::{CommandContext, EventSink, RuntimeError};
+use crate::service::Shared;
+use crate::store::{Claim, ClaimedCommand, CommandOutcome};
+
+/// The longest pause before retrying a transiently failed command.
+const MAX_RETRY_DELAY_MS: i64 = 60_000;
+
+/// Runs queued commands; get one from [`CloudService::new`](crate::CloudService::new).
+pub struct CommandWorker {
+    shared: Arc<Shared>,
+    owner: String,
+}
+
+impl CommandWorker {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
+        Self { shared, owner }
+    }
+
+    /// The lease owner name of this worker.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs commands until `shutdown` is cancelled: wakes on every submit and otherwise polls
+    /// (for expired leases and due retries). After cancellation it claims nothing more and
+    /// waits for the commands in flight; dropping this future instead cuts them, and each cut
+    /// command stays `running` until its lease expires and a worker re-runs it.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let limit = self.shared.settings.worker_concurrency.max(1);
+        let mut tasks = JoinSet::new();
+        tracing::info!(owner = %self.owner, concurrency = limit, "command worker started");
+        loop {
+            while let Some(result) = tasks.try_join_next() {
+                report(result);
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+            while tasks.len() < limit {
+                match self.claim().await {
+                    Ok(Some(claimed)) => {
+                        tasks.spawn(execute(self.shared.clone(), claimed));
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming commands failed; will poll again");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.shared.wake.notified() => {}
+                () = tokio::time::sleep(self.shared.settings.poll_interval) => {}
+                Some(result) = tasks.join_next(), if !tasks.is_empty() => report(result),
+            }
+        }
+        tracing::info!(in_flight = tasks.len(), "command worker stopping");
+        while let Some(result) = tasks.join_next().await {
+            report(result);
+        }
+    }
+
+    /// Runs every command that is runnable now (including those that become runnable as earlier
+    /// ones finish) and returns how many runs it made; commands waiting for a retry later or
+    /// held by a live lease elsewhere are left alone.
+    pub async fn run_until_idle(&self) -> Result<usize, StoreError> {
+        let limit = self.shared.settings.worker_concurrency.max(1);
+        let mut tasks = JoinSet::new();
+        let mut runs = 0;
+        loop {
+            while tasks.len() < limit {
+                match self.claim().await {
+                    Ok(Some(claimed)) => {
+                        tasks.spawn(execute(self.shared.clone(), claimed));
+                        runs += 1;
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        // Let the runs in flight finish before reporting the failure.
+                        while let Some(result) = tasks.join_next().await {
+                            report(result);
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+            match tasks.join_next().await {
+                Some(result) => report(result),
+                None => return Ok(runs),
+            }
+        }
+    }
+
+    /// Claims the next command to run, giving up exhausted ones on the way.
+    async fn claim(&self) -> Result<Option<ClaimedCommand>, StoreError> {
+        let settings = &self.shared.settings;
+        loop {
+            let now = self.shared.clock.now_ms();
+            let lease_ms = duration_ms(settings.lease);
+            let claim = self.shared.store.claim_next_command(&self.owner, now, lease_ms, settings.max_attempts).await?;
+            match claim {
+                Claim::Command(claimed) => return Ok(Some(claimed)),
+                Claim::GaveUp { session_id, .. } => {
+                    let _ = self.shared.events.send(session_id);
+                }
+                Claim::Empty => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Logs a run task that panicked or was aborted (a run's own errors are handled inside it).
+fn report(result: Result<(), JoinError>) {
+    if let Err(error) = result {
+        tracing::error!(%error, "command run task ended abnormally");
+    }
+}
+
+/// Runs one claimed command to its end, renewing the lease meanwhile, and records the outcome.
+async fn execute(shared: Arc<Shared>, claimed: ClaimedCommand) {
+    let fence = claimed.fence.clone();
+    let context = CommandContext::from_claim(&claimed);
+    let sink = EventSink::new(shared.store.clone(), fence.clone(), shared.clock.clone(), shared.events.clone());
+    let lease_ms = duration_ms(shared.settings.lease);
+    let renew_every = (shared.settings.lease / 3).max(Duration::from_millis(10));
+    let mut renewals = tokio::time::interval_at(Instant::now() + renew_every, renew_every);
+    let run = shared.runtime.run(&context, &sink);
+    tokio::pin!(run);
+    let result = loop {
+        tokio::select! {
+            result = &mut run => break result,
+            _ = renewals.tick() => {
+                let now = shared.clock.now_ms();
+                match shared.store.renew_lease(&fence, now, lease_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => break Err(RuntimeError::LeaseLost),
+                    // The lease may still be valid; the fence keeps a stale run from writing.
+                    Err(error) => tracing::warn!(command = %fence.command_id, %error, "lease renewal failed"),
+                }
+            }
+        }
+    };
+    let outcome = match result {
+        Ok(()) => CommandOutcome::Done,
+        Err(RuntimeError::LeaseLost) => {
+            tracing::info!(command = %fence.command_id, "lease lost; another attempt owns the command");
+            return;
+        }
+        Err(RuntimeError::Failed { message, detail }) => CommandOutcome::Failed { error: detail, message },
+        Err(error @ (RuntimeError::Transient(_) | RuntimeError::Store(_))) => {
+            CommandOutcome::Retry { error: error.to_string(), delay_ms: retry_delay_ms(fence.attempt) }
+        }
+    };
+    let now = shared.clock.now_ms();
+    let max_attempts = shared.settings.max_attempts;
+    match shared.store.finish_command(&fence, &outcome, now, max_attempts).await {
+        Ok(appended) => {
+            if appended {
+                let _ = shared.events.send(fence.session_id.clone());
+            }
+        }
+        Err(StoreError::LeaseLost(_)) => {
+            tracing::info!(command = %fence.command_id, "lease lost before the run was recorded");
+        }
+        Err(error) => {
+            // The lease will expire and the command re-run; stable event ids keep that safe.
+            tracing::warn!(command = %fence.command_id, %error, "could not record the run");
+        }
+    }
+}
+
+/// One second doubling per attempt, capped at a minute.
+fn retry_delay_ms(attempt: i64) -> i64 {
+    let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    1_000_i64.saturating_mul(1_i64 << exponent).min(MAX_RETRY_DELAY_MS)
+}

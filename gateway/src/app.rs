@@ -1,0 +1,151 @@
+//! Assembles and runs the gateway: database, embedded cloud, providers, inbox writer, workers and
+//! the HTTP server; stops them in order on shutdown (stop accepting, finish requests, let workers
+//! finish what they hold within the drain timeout, close the database).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cowork_cloud::database::{Database, PoolSettings};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{GatewayConfig, Storage};
+use crate::dispatcher::Dispatcher;
+use crate::inbox::{Inbox, InboxWorker};
+use crate::ingress::{self, AppState, Readiness};
+use crate::registry::ProviderRegistry;
+use crate::renderer::Renderer;
+use crate::retention::RetentionJob;
+use crate::services::{Services, Wakers};
+use crate::standalone;
+use crate::store::GatewayStore;
+
+/// How to run, beyond the configuration.
+pub struct RunOptions {
+    /// The clock (tests pass a manual one).
+    pub clock: Arc<dyn Clock>,
+    /// Start the background workers (tests of ingress alone turn them off).
+    pub run_workers: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock), run_workers: true }
+    }
+}
+
+/// A running gateway.
+pub struct RunningGateway {
+    /// The bound HTTP address.
+    pub local_addr: SocketAddr,
+    /// The gateway store (for tests and tools).
+    pub store: GatewayStore,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningGateway {
+    /// Starts shutting down.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the gateway has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("gateway task panicked")?
+    }
+}
+
+/// Opens the configured database (creating and migrating it).
+pub async fn open_database(storage: &Storage) -> anyhow::Result<Database> {
+    let settings = PoolSettings::default();
+    match storage {
+        Storage::DataDir(dir) => Database::open_data_dir(dir, &settings)
+            .await
+            .with_context(|| format!("opening SQLite database in {}", dir.display())),
+        Storage::Url(url) => Database::open_url(url.expose(), &settings).await.context("opening the database URL"),
+    }
+}
+
+/// Starts the gateway on `listener` with its database opened from the config.
+pub async fn start(config: GatewayConfig, listener: TcpListener, options: RunOptions) -> anyhow::Result<RunningGateway> {
+    let db = open_database(&config.storage).await?;
+    start_with_database(config, db, listener, options).await
+}
+
+/// Starts the gateway on an already opened database.
+pub async fn start_with_database(
+    config: GatewayConfig,
+    db: Database,
+    listener: TcpListener,
+    options: RunOptions,
+) -> anyhow::Result<RunningGateway> {
+    let local_addr = listener.local_addr().context("reading the listen address")?;
+    let store = GatewayStore::new(db.clone());
+    let cloud = standalone::EmbeddedCloud::start(&db, &config, options.clock.clone()).await?;
+    let services = Arc::new(Services {
+        store: store.clone(),
+        providers: ProviderRegistry::build(&config.providers, &store),
+        backend: cloud.backend(),
+        clock: options.clock.clone(),
+        settings: config.workers.clone(),
+        wake: Wakers::default(),
+    });
+    let shutdown = CancellationToken::new();
+    let (inbox, writer) = Inbox::new(store.clone(), options.clock.clone(), services.wake.inbox.clone());
+    let mut workers = JoinSet::new();
+    let expected = if options.run_workers { 5 } else { 0 };
+    let readiness = Arc::new(Readiness::new(expected));
+    if options.run_workers {
+        let token = shutdown.clone();
+        let spawn = |workers: &mut JoinSet<()>, name: &'static str, fut: futures::future::BoxFuture<'static, ()>| {
+            let readiness = readiness.clone();
+            workers.spawn(async move {
+                readiness.worker_started();
+                tracing::debug!(worker = name, "worker started");
+                fut.await;
+                readiness.worker_stopped();
+                tracing::debug!(worker = name, "worker stopped");
+            });
+        };
+        spawn(&mut workers, "inbox", Box::pin(InboxWorker::new(services.clone()).run(token.clone())));
+        spawn(&mut workers, "renderer", Box::pin(Renderer::new(services.clone()).run(token.clone())));
+        spawn(&mut workers, "dispatcher", Box::pin(Dispatcher::new(services.clone()).run(token.clone())));
+        spawn(&mut workers, "retention", Box::pin(RetentionJob::new(services.clone()).run(token.clone())));
+        spawn(&mut workers, "sessions", cloud.worker_future(token.clone()));
+    }
+    let writer_task = tokio::spawn(writer.run());
+    let state = AppState {
+        services: services.clone(),
+        inbox,
+        readiness,
+        max_body_bytes: config.max_request_body_bytes,
+    };
+    let app = ingress::router(state).layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let server_shutdown = shutdown.clone();
+    let drain = config.shutdown_drain;
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+            .await
+            .context("HTTP server failed")?;
+        // The server is done, so no request holds an inbox handle any more: the writer drains.
+        let _ = writer_task.await;
+        drain_workers(workers, drain).await;
+        db.close().await;
+        Ok(())
+    });
+    Ok(RunningGateway { local_addr, store, shutdown, task })
+}
+
+async fn drain_workers(mut workers: JoinSet<()>, drain: Duration) {
+    let all_done = async { while workers.join_next().await.is_some() {} };
+    if tokio::time::timeout(drain, all_done).await.is_err() {
+        // Whatever is still running holds a lease that expires; the next start redoes it.
+        tracing::warn!(timeout_ms = drain.as_millis() as u64, "drain timeout reached; stopping remaining work");
+    }
+}

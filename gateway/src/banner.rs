@@ -1,0 +1,36 @@
+//! The startup text: where the gateway listens, what it stores where, and the curl commands
+//! that talk to it.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use crate::config::{GatewayConfig, ProviderSettings, Storage};
+
+/// The banner printed once the gateway is ready.
+pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
+    let base = format!("http://{addr}");
+    let mut out = String::new();
+    let _ = writeln!(out, "Open Cowork Gateway (standalone) is listening on {base}");
+    let storage = match &config.storage {
+        Storage::DataDir(dir) => format!("SQLite at {}", dir.join("gateway.db").display()),
+        Storage::Url(url) if url.expose().starts_with("sqlite:") => "SQLite (database URL)".to_owned(),
+        Storage::Url(_) => "Postgres (database URL)".to_owned(),
+    };
+    let _ = writeln!(out, "  storage:  {storage}");
+    let _ = writeln!(out, "  runtime:  demo runtime (streams a canned reply; cue words: approve, question, fail)");
+    for provider in &config.providers {
+        let _ = writeln!(out, "  provider: {} ({}, binding {})", provider.id, provider.kind().as_str(), provider.binding_id);
+    }
+    let fake = config.providers.iter().find(|p| matches!(p.settings, ProviderSettings::Fake(_)));
+    if let Some(fake) = fake {
+        let hook = format!("{base}/webhooks/{}", fake.id);
+        let json = "-H 'content-type: application/json'";
+        let _ = writeln!(out, "\nTry it:");
+        let _ = writeln!(out, "  curl -s -X POST {hook} {json} -d '{{\"id\":\"m1\",\"text\":\"hello\"}}'");
+        let _ = writeln!(out, "  curl -s '{base}/fake/{}/transcript?chatId=fake-chat'", fake.id);
+        let _ = writeln!(out, "  curl -s -X POST {hook} {json} -d '{{\"id\":\"m2\",\"text\":\"please deploy, I approve\"}}'");
+        let _ = writeln!(out, "  # then click: take the Approve handle from the transcript's buttons");
+        let _ = writeln!(out, "  curl -s -X POST {hook} {json} -d '{{\"id\":\"m3\",\"interaction\":{{\"id\":\"c1\",\"token\":\"<handle>\"}}}}'");
+    }
+    out
+}

@@ -1,0 +1,70 @@
+//! `OPEN_COWORK_GATEWAY_*` and `OPEN_COWORK_CLOUD_*` variables; they override the file.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::reader::check_range;
+use super::{ConfigError, GatewayConfig, Secret, Storage};
+
+fn get<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    env.get(name).map(String::as_str).map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn integer(env: &HashMap<String, String>, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ConfigError> {
+    let Some(raw) = get(env, name) else { return Ok(None) };
+    let n = raw.parse::<u64>().map_err(|_| ConfigError::invalid(name, "must be a whole number"))?;
+    check_range(name, n, range).map(Some)
+}
+
+fn boolean(env: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ConfigError> {
+    match get(env, name).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("true" | "1" | "yes") => Ok(Some(true)),
+        Some("false" | "0" | "no") => Ok(Some(false)),
+        Some(_) => Err(ConfigError::invalid(name, "must be true or false")),
+    }
+}
+
+/// Applies the variables onto `config`.
+pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+    if let Some(host) = get(env, "OPEN_COWORK_GATEWAY_HOST") {
+        let ip = if host == "localhost" { "127.0.0.1" } else { host };
+        config.listen.set_ip(ip.parse().map_err(|_| ConfigError::invalid("OPEN_COWORK_GATEWAY_HOST", "must be an IP address"))?);
+    }
+    if let Some(port) = integer(env, "OPEN_COWORK_GATEWAY_PORT", 0..=65535)? {
+        config.listen.set_port(port as u16);
+    }
+    if let Some(url) = get(env, "OPEN_COWORK_GATEWAY_PUBLIC_URL") {
+        config.public_url = Some(url.to_owned());
+    }
+    if let Some(url) = get(env, "OPEN_COWORK_GATEWAY_DATABASE_URL") {
+        config.storage = Storage::Url(Secret::new(url.to_owned()));
+    } else if let Some(dir) = get(env, "OPEN_COWORK_GATEWAY_DATA_DIR") {
+        config.storage = Storage::DataDir(PathBuf::from(dir));
+    }
+    if let Some(bytes) = integer(env, "OPEN_COWORK_GATEWAY_MAX_REQUEST_BODY_BYTES", 1024..=64 * 1024 * 1024)? {
+        config.max_request_body_bytes = bytes as usize;
+    }
+    if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_SHUTDOWN_DRAIN_TIMEOUT_MS", 100..=120_000)? {
+        config.shutdown_drain = Duration::from_millis(ms);
+    }
+    if let Some(allow) = boolean(env, "OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER")? {
+        config.allow_public_fake_provider = allow;
+    }
+    if let Some(level) = get(env, "OPEN_COWORK_GATEWAY_LOG_LEVEL") {
+        config.log_level = level.to_owned();
+    }
+    if let Some(n) = integer(env, "OPEN_COWORK_GATEWAY_DELIVERY_MAX_ATTEMPTS", 1..=100)? {
+        config.workers.delivery_retry.attempt_budget = n as u32;
+    }
+    if let Some(raw) = get(env, "OPEN_COWORK_GATEWAY_PROVIDERS") {
+        let value = serde_json::from_str(raw)
+            .map_err(|e| ConfigError::invalid("OPEN_COWORK_GATEWAY_PROVIDERS", &format!("is not valid JSON: {e}")))?;
+        config.providers = super::file::parse_providers("OPEN_COWORK_GATEWAY_PROVIDERS", value, env)?;
+    }
+    if let Some(ms) = integer(env, "OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", 0..=60_000)? {
+        config.cloud.demo_delta_interval = Duration::from_millis(ms);
+    }
+    Ok(())
+}

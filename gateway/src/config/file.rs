@@ -1,0 +1,107 @@
+//! The `open-cowork.config.json` file: its `gateway` and `cloud` sections (other top-level
+//! sections belong to other Open Cowork components and are ignored).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::provider::ProviderConfig;
+use super::reader::ObjectReader;
+use super::{ConfigError, Flags, GatewayConfig};
+
+/// Open Cowork gateway settings accepted with a warning until this version implements them.
+const DEFERRED_GATEWAY: &[&str] = &["mode", "productMode", "instanceId", "branding", "metrics", "diagnostics", "cloud"];
+const DEFERRED_SERVER: &[&str] = &["adminToken", "allowLoopbackOperatorBypass", "trustProxyHeaders", "trustedProxyCidrs"];
+const DEFERRED_TIMEOUTS: &[&str] = &["webhookDeliveryMs", "smtpMs", "cloudRequestMs"];
+const DEFERRED_CLOUD: &[&str] = &[
+    "runtime", "profiles", "auth", "abuse", "storage", "retention", "workers", "sse", "deploymentTier", "baseUrl",
+];
+
+/// Finds the config file: `--config` / `OPEN_COWORK_CONFIG_PATH`, then
+/// `$OPEN_COWORK_CONFIG_DIR/{open-cowork.config,config}.json`, then `./open-cowork.config.json`.
+pub(super) fn locate(cwd: &Path, env: &HashMap<String, String>, flags: &Flags) -> Option<PathBuf> {
+    if let Some(path) = &flags.config_path {
+        return Some(path.clone());
+    }
+    if let Some(path) = env.get("OPEN_COWORK_CONFIG_PATH").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    if let Some(dir) = env.get("OPEN_COWORK_CONFIG_DIR").filter(|p| !p.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return ["open-cowork.config.json", "config.json"].iter().map(|name| dir.join(name)).find(|p| p.is_file());
+    }
+    Some(cwd.join("open-cowork.config.json")).filter(|p| p.is_file())
+}
+
+/// Applies the file at `path` onto `config`.
+pub(super) fn apply(config: &mut GatewayConfig, path: &Path, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+    let value: Value = serde_json::from_str(&text).map_err(|source| ConfigError::Parse { path: shown, source })?;
+    let mut root = ObjectReader::new("", value)?;
+    if let Some(gateway) = root.object("gateway")? {
+        apply_gateway(config, gateway, env)?;
+    }
+    if let Some(cloud) = root.object("cloud")? {
+        apply_cloud(config, cloud)?;
+    }
+    Ok(())
+}
+
+fn apply_gateway(config: &mut GatewayConfig, mut gateway: ObjectReader, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+    if let Some(providers) = gateway.take("providers") {
+        config.providers = parse_providers("gateway.providers", providers, env)?;
+    }
+    if let Some(mut server) = gateway.object("server")? {
+        if let Some(host) = server.string("host")? {
+            config.listen.set_ip(host.parse().map_err(|_| ConfigError::invalid("gateway.server.host", "must be an IP address"))?);
+        }
+        if let Some(port) = server.integer("port", 0..=65535)? {
+            config.listen.set_port(port as u16);
+        }
+        config.public_url = server.string("publicBaseUrl")?.filter(|u| !u.is_empty()).or(config.public_url.take());
+        if let Some(bytes) = server.integer("maxRequestBodyBytes", 1024..=64 * 1024 * 1024)? {
+            config.max_request_body_bytes = bytes as usize;
+        }
+        server.finish(DEFERRED_SERVER, &mut config.warnings)?;
+    }
+    if let Some(mut timeouts) = gateway.object("timeouts")? {
+        if let Some(ms) = timeouts.integer("shutdownDrainMs", 100..=120_000)? {
+            config.shutdown_drain = Duration::from_millis(ms);
+        }
+        timeouts.finish(DEFERRED_TIMEOUTS, &mut config.warnings)?;
+    }
+    if let Some(mut logging) = gateway.object("logging")? {
+        if let Some(level) = logging.string("level")? {
+            config.log_level = level;
+        }
+        logging.finish(&[], &mut config.warnings)?;
+    }
+    if let Some(mut delivery) = gateway.object("delivery")? {
+        if let Some(n) = delivery.integer("maxAttempts", 1..=100)? {
+            config.workers.delivery_retry.attempt_budget = n as u32;
+        }
+        delivery.finish(&[], &mut config.warnings)?;
+    }
+    gateway.finish(DEFERRED_GATEWAY, &mut config.warnings)
+}
+
+fn apply_cloud(config: &mut GatewayConfig, mut cloud: ObjectReader) -> Result<(), ConfigError> {
+    if let Some(mut demo) = cloud.object("demo")? {
+        if let Some(ms) = demo.integer("deltaIntervalMs", 0..=60_000)? {
+            config.cloud.demo_delta_interval = Duration::from_millis(ms);
+        }
+        demo.finish(&[], &mut config.warnings)?;
+    }
+    cloud.finish(DEFERRED_CLOUD, &mut config.warnings)
+}
+
+/// Parses a providers array (from the file or `OPEN_COWORK_GATEWAY_PROVIDERS`).
+pub(super) fn parse_providers(path: &str, value: Value, env: &HashMap<String, String>) -> Result<Vec<ProviderConfig>, ConfigError> {
+    let Value::Array(items) = value else {
+        return Err(ConfigError::invalid(path, "must be an array"));
+    };
+    items.into_iter().enumerate().map(|(i, item)| ProviderConfig::parse(path, i, item, env)).collect()
+}

@@ -1,0 +1,227 @@
+//! The gateway's typed configuration, built once at startup by [`GatewayConfig::load`]:
+//! defaults, then `open-cowork.config.json`, then `OPEN_COWORK_GATEWAY_*` / `OPEN_COWORK_CLOUD_*`
+//! variables, then command-line flags; then validated. Nothing reads the environment afterwards.
+
+mod env;
+mod file;
+mod provider;
+mod reader;
+mod secret;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use provider::{ProviderConfig, ProviderSettings};
+pub use secret::Secret;
+
+use crate::backoff::RetryPolicy;
+
+/// A configuration problem, naming the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting has a bad value.
+    #[error("invalid configuration: `{path}` {reason}")]
+    Invalid {
+        /// The setting (config path or variable name).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The config file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not JSON.
+    #[error("config file {path} is not valid JSON: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(path: &str, reason: &str) -> Self {
+        Self::Invalid { path: path.to_owned(), reason: reason.to_owned() }
+    }
+}
+
+/// Where the gateway keeps its state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Storage {
+    /// SQLite `gateway.db` inside this directory.
+    DataDir(PathBuf),
+    /// A `sqlite:` or `postgres://` URL.
+    Url(Secret),
+}
+
+/// Command-line flags that override everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    /// `--listen ADDR:PORT`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir` (or `OPEN_COWORK_GATEWAY_DATA_DIR`, applied by the CLI parser).
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url` (or `OPEN_COWORK_GATEWAY_DATABASE_URL`).
+    pub database_url: Option<String>,
+    /// `--config` (or `OPEN_COWORK_CONFIG_PATH`).
+    pub config_path: Option<PathBuf>,
+}
+
+/// Inbox and dispatch tuning.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerSettings {
+    /// Retry schedule and attempt budget of outbound deliveries.
+    pub delivery_retry: RetryPolicy,
+    /// Retry schedule and attempt budget of inbound processing.
+    pub inbox_retry: RetryPolicy,
+    /// Lease of a claimed inbox or outbox row.
+    pub lease: Duration,
+    /// Rows claimed per round.
+    pub batch: usize,
+    /// How long an approval or question accepts answers.
+    pub interaction_ttl: Duration,
+    /// Finished inbox and outbox rows are pruned after this long.
+    pub retention: Duration,
+    /// Fallback poll when no wake-up arrives.
+    pub poll_interval: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            delivery_retry: RetryPolicy::default(),
+            inbox_retry: RetryPolicy::default(),
+            lease: Duration::from_secs(30),
+            batch: 32,
+            interaction_ttl: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The embedded cloud's settings (standalone mode).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CloudConfig {
+    /// Pause between the demo runtime's text deltas (`OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS`).
+    pub demo_delta_interval: Duration,
+}
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        Self { demo_delta_interval: Duration::from_millis(150) }
+    }
+}
+
+/// The whole gateway configuration.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// The HTTP listen address (`OPEN_COWORK_GATEWAY_HOST` / `_PORT`, `--listen`).
+    pub listen: SocketAddr,
+    /// The public URL, when the gateway is exposed (`OPEN_COWORK_GATEWAY_PUBLIC_URL`).
+    pub public_url: Option<String>,
+    /// Where state lives.
+    pub storage: Storage,
+    /// Largest accepted request body (`OPEN_COWORK_GATEWAY_MAX_REQUEST_BODY_BYTES`).
+    pub max_request_body_bytes: usize,
+    /// How long SIGTERM waits for in-flight work (`OPEN_COWORK_GATEWAY_SHUTDOWN_DRAIN_TIMEOUT_MS`).
+    pub shutdown_drain: Duration,
+    /// Allow the fake provider on a public bind (`OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER`).
+    pub allow_public_fake_provider: bool,
+    /// Enabled providers.
+    pub providers: Vec<ProviderConfig>,
+    /// Worker tuning.
+    pub workers: WorkerSettings,
+    /// Embedded cloud settings.
+    pub cloud: CloudConfig,
+    /// Log filter (`OPEN_COWORK_GATEWAY_LOG_LEVEL`, `gateway.logging.level`).
+    pub log_level: String,
+    /// Config warnings to log once tracing is up.
+    pub warnings: Vec<String>,
+}
+
+impl GatewayConfig {
+    /// Defaults for tests: loopback port 0, the fake provider, the given storage, fast demo.
+    pub fn for_tests(storage: Storage) -> Self {
+        let mut config = Self::defaults(storage);
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.providers = vec![ProviderConfig::default_fake()];
+        config.cloud.demo_delta_interval = Duration::from_millis(5);
+        config
+    }
+
+    fn defaults(storage: Storage) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8790)),
+            public_url: None,
+            storage,
+            max_request_body_bytes: 1024 * 1024,
+            shutdown_drain: Duration::from_secs(10),
+            allow_public_fake_provider: false,
+            providers: Vec::new(),
+            workers: WorkerSettings::default(),
+            cloud: CloudConfig::default(),
+            log_level: "info".to_owned(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Builds the configuration from the working directory, the environment and flags.
+    pub fn load(cwd: &Path, env: &HashMap<String, String>, flags: &Flags) -> Result<Self, ConfigError> {
+        let mut config = Self::defaults(Storage::DataDir(cwd.join(".open-cowork")));
+        if let Some(path) = file::locate(cwd, env, flags) {
+            file::apply(&mut config, &path, env)?;
+        }
+        env::apply(&mut config, env)?;
+        if let Some(listen) = flags.listen {
+            config.listen = listen;
+        }
+        if let Some(url) = &flags.database_url {
+            config.storage = Storage::Url(Secret::new(url.clone()));
+        } else if !matches!(config.storage, Storage::Url(_))
+            && let Some(dir) = &flags.data_dir
+        {
+            config.storage = Storage::DataDir(dir.clone());
+        }
+        if config.providers.is_empty() {
+            config.providers.push(ProviderConfig::default_fake_from(env));
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// True when the gateway is reachable beyond this machine.
+    pub fn publicly_exposed(&self) -> bool {
+        !self.listen.ip().is_loopback() || self.public_url.is_some()
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        self.providers.retain(|p| p.enabled);
+        if self.providers.is_empty() {
+            return Err(ConfigError::invalid("gateway.providers", "has no enabled provider"));
+        }
+        provider::validate_all(&self.providers)?;
+        let has_fake = self.providers.iter().any(|p| matches!(p.settings, ProviderSettings::Fake(_)));
+        if has_fake && self.publicly_exposed() && !self.allow_public_fake_provider {
+            return Err(ConfigError::invalid(
+                "gateway.providers",
+                "enables the fake provider (no authentication) on a public bind address or public URL; \
+                 bind to loopback or set OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER=true",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

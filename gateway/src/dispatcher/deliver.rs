@@ -1,0 +1,53 @@
+//! One delivery attempt: resolve the platform message id an edit refers to, call the provider,
+//! and turn its answer into a [`DeliveryOutcome`] using the retry policy.
+
+use cowork_providers::{Delivery, OutboundOp, ProviderErrorKind};
+
+use crate::services::Services;
+use crate::store::{DeliveryOutcome, OutboxItem, PlannedOp};
+
+/// The stable delivery id of an outbox row (the same on every retry).
+pub fn delivery_id(item: &OutboxItem) -> String {
+    format!("dlv_{}", item.id.0)
+}
+
+/// Attempts `item` once.
+pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
+    let Some(registered) = s.providers.get(&item.provider_id) else {
+        return DeliveryOutcome::Dead { reason: format!("provider `{}` is no longer configured", item.provider_id) };
+    };
+    let op = match &item.op {
+        PlannedOp::Send { text, buttons } => OutboundOp::Send { text: text.clone(), buttons: buttons.clone() },
+        PlannedOp::Edit { text, buttons } => {
+            let Some(key) = &item.message_key else {
+                return DeliveryOutcome::Dead { reason: "edit without a message key".into() };
+            };
+            match s.store.message_ref(&item.binding_id, key).await {
+                Ok(Some(Some(message_id))) => OutboundOp::Edit { message_id, text: text.clone(), buttons: buttons.clone() },
+                Ok(_) => return DeliveryOutcome::Dead { reason: "the message to edit was never delivered".into() },
+                Err(error) => return retry(s, item, format!("store: {error}"), None),
+            }
+        }
+    };
+    let delivery = Delivery { delivery_id: delivery_id(item), chat: item.chat.clone(), op };
+    match registered.provider.deliver(&delivery).await {
+        Ok(sent) => DeliveryOutcome::Sent { provider_message_id: sent.message_id },
+        Err(error) => match error.kind {
+            ProviderErrorKind::Transient => retry(s, item, error.message, error.retry_after),
+            ProviderErrorKind::Permanent => DeliveryOutcome::Dead { reason: error.message },
+            ProviderErrorKind::Unauthorized => {
+                DeliveryOutcome::Dead { reason: format!("provider credentials rejected: {}", error.message) }
+            }
+        },
+    }
+}
+
+fn retry(s: &Services, item: &OutboxItem, error: String, retry_after: Option<std::time::Duration>) -> DeliveryOutcome {
+    let attempt = item.attempts + 1;
+    let policy = &s.settings.delivery_retry;
+    if policy.exhausted(attempt) {
+        return DeliveryOutcome::Dead { reason: format!("attempt budget exhausted after {attempt} attempts: {error}") };
+    }
+    let at = s.clock.now_ms() + policy.delay(attempt, retry_after).as_millis() as i64;
+    DeliveryOutcome::Retry { at, error }
+}

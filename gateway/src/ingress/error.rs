@@ -1,0 +1,74 @@
+//! Ingress errors and their one mapping to HTTP statuses and `{"ok":false,"error","message"}`.
+//! Input the sender got wrong is always a 4xx; 5xx bodies are generic.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cowork_providers::InboundError;
+use serde_json::json;
+
+/// Why an ingress request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// No provider with that id.
+    #[error("no provider with this id is configured")]
+    UnknownProvider,
+    /// Authentication failed.
+    #[error("authentication failed")]
+    Unauthorized,
+    /// The body is not a valid payload.
+    #[error("{0}")]
+    BadPayload(String),
+    /// The body or a part of it is over a limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The interaction handle is not known.
+    #[error("this interaction handle is not known")]
+    InteractionUnknown,
+    /// The interaction handle has expired.
+    #[error("this interaction has expired")]
+    InteractionExpired,
+    /// The inbox could not commit; the sender should retry.
+    #[error("the gateway cannot accept messages right now")]
+    Unavailable,
+    /// No such route.
+    #[error("not found")]
+    NotFound,
+}
+
+impl From<InboundError> for IngressError {
+    fn from(error: InboundError) -> Self {
+        match error {
+            InboundError::Unauthorized(_) => Self::Unauthorized,
+            InboundError::BadPayload(message) => Self::BadPayload(message),
+            InboundError::TooLarge(message) => Self::TooLarge(message),
+        }
+    }
+}
+
+impl IngressError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::UnknownProvider => (StatusCode::NOT_FOUND, "unknown_provider"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::InteractionUnknown => (StatusCode::BAD_REQUEST, "interaction_unknown"),
+            Self::InteractionExpired => (StatusCode::BAD_REQUEST, "interaction_expired"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        }
+    }
+}
+
+impl IntoResponse for IngressError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let body = Json(json!({"ok": false, "error": code, "message": self.to_string()}));
+        let mut response = (status, body).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

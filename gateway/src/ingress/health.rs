@@ -1,0 +1,62 @@
+//! `/health` (the process is up) and `/ready` (database reachable and every worker running).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+
+/// Counts the background workers that are running.
+#[derive(Debug)]
+pub struct Readiness {
+    expected: usize,
+    running: AtomicUsize,
+}
+
+impl Readiness {
+    /// Expects `expected` workers.
+    pub fn new(expected: usize) -> Self {
+        Self { expected, running: AtomicUsize::new(0) }
+    }
+
+    /// A worker started.
+    pub fn worker_started(&self) {
+        self.running.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A worker stopped.
+    pub fn worker_stopped(&self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// True when every expected worker runs.
+    pub fn workers_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst) >= self.expected
+    }
+}
+
+pub(super) async fn health() -> Json<Value> {
+    Json(json!({"ok": true, "status": "ok"}))
+}
+
+pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let db = state.services.store.database();
+    let database_ok = matches!(tokio::time::timeout(Duration::from_secs(2), db.ping()).await, Ok(Ok(())));
+    let workers_ok = state.readiness.workers_running();
+    let ok = database_ok && workers_ok;
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "ok": ok,
+        "status": if ok { "ready" } else { "not_ready" },
+        "checks": {
+            "database": if database_ok { "ok" } else { "unavailable" },
+            "databaseBackend": db.backend().name(),
+            "workers": if workers_ok { "ok" } else { "stopped" },
+        },
+    });
+    (status, Json(body))
+}

@@ -1,0 +1,47 @@
+//! The HTTP surface: `POST /webhooks/{providerId}` (verify, parse, commit to the inbox, 202),
+//! the fake provider's transcript, and `/health` + `/ready`. Ingress does no agent work and no
+//! egress: it only finds the provider, verifies, parses, inserts durably and answers.
+
+mod error;
+mod fake;
+mod health;
+mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::IngressError;
+pub use health::Readiness;
+
+use crate::inbox::Inbox;
+use crate::services::Services;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Stores, providers, backend, clock.
+    pub services: Arc<Services>,
+    /// The group-commit inbox.
+    pub inbox: Inbox,
+    /// Worker liveness.
+    pub readiness: Arc<Readiness>,
+    /// The request body limit.
+    pub max_body_bytes: usize,
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/webhooks/{provider_id}", post(webhook::receive))
+        .route("/fake/{provider_id}/transcript", get(fake::transcript))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .fallback(|| async { IngressError::NotFound })
+        .method_not_allowed_fallback(|| async { IngressError::NotFound })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,65 @@
+//! `POST /webhooks/{providerId}`: the provider authenticates and parses, interaction handles are
+//! checked, and the events are committed to the inbox before the `202 {"ok":true}`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use cowork_providers::{InboundBody, InboundEvent, InboundRequest, ProviderId};
+use serde_json::{Value, json};
+
+use super::{AppState, IngressError};
+use crate::interactions::handle;
+use crate::store::NewInbound;
+
+/// Receives one webhook.
+pub(super) async fn receive(
+    State(state): State<AppState>,
+    Path(provider_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), IngressError> {
+    let registered = state.services.providers.get(&ProviderId::new(provider_id)).ok_or(IngressError::UnknownProvider)?;
+    let body = body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            IngressError::TooLarge(format!("request body exceeds {} bytes", state.max_body_bytes))
+        }
+        other => IngressError::BadPayload(other.body_text()),
+    })?;
+    let events = registered.provider.parse_inbound(&InboundRequest { headers, body })?;
+    for event in &events {
+        check_interaction(&state, event).await?;
+    }
+    let config = &registered.config;
+    let batch: Vec<NewInbound> = events
+        .into_iter()
+        .map(|event| NewInbound { binding_id: config.binding_id.clone(), provider_id: config.id.clone(), event })
+        .collect();
+    let accepted = state.inbox.accept(batch).await.map_err(|_| IngressError::Unavailable)?;
+    let duplicate = !accepted.is_empty() && accepted.iter().all(|a| a.duplicate);
+    let mut answer = json!({"ok": true});
+    if duplicate {
+        answer["duplicate"] = json!(true);
+    }
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// Unknown and expired handles are the sender's error (400); a decided one is accepted and
+/// answered in the channel with who decided.
+async fn check_interaction(state: &AppState, event: &InboundEvent) -> Result<(), IngressError> {
+    let InboundBody::Interaction(input) = &event.body else { return Ok(()) };
+    let (code, _) = handle::split(&input.handle);
+    let services = &state.services;
+    let interaction = services.store.find_interaction(code).await.map_err(|error| {
+        tracing::error!(error = %error, "interaction lookup failed");
+        IngressError::Unavailable
+    })?;
+    match interaction {
+        None => Err(IngressError::InteractionUnknown),
+        Some(found) if found.decision.is_none() && found.spec.expires_at <= services.clock.now_ms() => {
+            Err(IngressError::InteractionExpired)
+        }
+        Some(_) => Ok(()),
+    }
+}

@@ -1,0 +1,175 @@
+//! Turns a batch of session events into outbox rows, pure and deterministic except for fresh
+//! interaction codes. Assistant snapshots of one message collapse to the last one in the batch;
+//! the first snapshot of a message is a send, later ones edit it (on providers that can edit).
+
+use std::collections::HashSet;
+
+use cowork_cloud_client::{EventBody, QuestionSpec, SessionEvent};
+use cowork_providers::{Button, ButtonStyle, Capabilities};
+
+use crate::interactions::handle;
+use crate::store::{InteractionKind, Millis, NewInteraction, NewOutbound, PlannedOp, RenderCommit, RenderCursor};
+
+/// What the planner needs besides the events.
+pub struct PlanContext<'a> {
+    /// Where and from where.
+    pub cursor: &'a RenderCursor,
+    /// The provider's capabilities.
+    pub capabilities: &'a Capabilities,
+    /// Message keys that already have a message in the channel.
+    pub known_keys: &'a HashSet<String>,
+    /// Now.
+    pub now: Millis,
+    /// Interaction lifetime in milliseconds.
+    pub interaction_ttl_ms: i64,
+}
+
+/// The message key of an assistant message.
+pub fn assistant_key(cursor: &RenderCursor, message_id: &str) -> String {
+    format!("asst:{}:{message_id}", cursor.session_id)
+}
+
+/// Plans the rendering of `events` (all after the cursor, in order).
+pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
+    let cursor = ctx.cursor;
+    let mut commit = RenderCommit {
+        session_id: cursor.session_id.clone(),
+        expected_sequence: cursor.last_sequence,
+        new_sequence: events.last().map_or(cursor.last_sequence, |e| e.sequence),
+        outbound: Vec::new(),
+        message_refs: Vec::new(),
+        interactions: Vec::new(),
+    };
+    let mut known = ctx.known_keys.clone();
+    for (index, event) in events.iter().enumerate() {
+        let dedupe_key = format!("render:{}:{}", cursor.session_id, event.sequence);
+        match &event.body {
+            EventBody::AssistantMessage { message_id, content, complete } => {
+                // Without editing, only the finished text is worth a message.
+                if !ctx.capabilities.message_editing && !complete {
+                    continue;
+                }
+                let superseded = events[index + 1..].iter().any(|later| {
+                    matches!(&later.body, EventBody::AssistantMessage { message_id: m, .. } if m == message_id)
+                });
+                if superseded || content.is_empty() {
+                    continue;
+                }
+                let key = assistant_key(cursor, message_id);
+                let op = if known.contains(&key) && ctx.capabilities.message_editing {
+                    PlannedOp::Edit { text: content.clone(), buttons: vec![] }
+                } else {
+                    if known.insert(key.clone()) {
+                        commit.message_refs.push((cursor.binding_id.clone(), key.clone()));
+                    }
+                    PlannedOp::Send { text: content.clone(), buttons: vec![] }
+                };
+                commit.outbound.push(row(cursor, dedupe_key, Some(key), op));
+            }
+            EventBody::PermissionRequested { permission_id, tool, description } => {
+                let prompt = format!("Approval needed: {tool}\n{description}");
+                let options = Vec::new();
+                let buttons = |code: &str| {
+                    vec![vec![
+                        Button { label: "Approve".into(), handle: handle::button(code, "y"), style: ButtonStyle::Success },
+                        Button { label: "Deny".into(), handle: handle::button(code, "n"), style: ButtonStyle::Danger },
+                    ]]
+                };
+                let fallback = |code: &str| format!("Reply /approve {code} or /deny {code}.");
+                ask(ctx, &mut commit, dedupe_key, InteractionKind::Permission, permission_id, prompt, options, buttons, fallback);
+            }
+            EventBody::QuestionAsked { request_id, questions } => {
+                let Some(first) = questions.first() else { continue };
+                let (prompt, options) = question_text(first);
+                let max = ctx.capabilities.max_buttons_per_message;
+                let labels = options.clone();
+                let buttons = move |code: &str| {
+                    let row: Vec<Button> = labels
+                        .iter()
+                        .take(max)
+                        .enumerate()
+                        .map(|(i, label)| Button {
+                            label: label.clone(),
+                            handle: handle::button(code, &i.to_string()),
+                            style: ButtonStyle::Default,
+                        })
+                        .collect();
+                    row.chunks(4).map(<[Button]>::to_vec).collect()
+                };
+                let fallback = |code: &str| format!("Reply /answer {code} <number or text>, or /deny {code} to skip.");
+                ask(ctx, &mut commit, dedupe_key, InteractionKind::Question, request_id, prompt, options, buttons, fallback);
+            }
+            EventBody::RuntimeError { message, .. } => {
+                let op = PlannedOp::Send { text: format!("The agent hit an error: {message}"), buttons: vec![] };
+                commit.outbound.push(row(cursor, dedupe_key, None, op));
+            }
+            _ => {}
+        }
+    }
+    commit
+}
+
+fn question_text(question: &QuestionSpec) -> (String, Vec<String>) {
+    let mut text = String::new();
+    if !question.header.is_empty() {
+        text.push_str(&question.header);
+        text.push('\n');
+    }
+    text.push_str(&question.question);
+    let options: Vec<String> = question.options.iter().map(|o| o.label.clone()).collect();
+    for (i, option) in options.iter().enumerate() {
+        text.push_str(&format!("\n{}. {option}", i + 1));
+    }
+    (text, options)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ask(
+    ctx: &PlanContext<'_>,
+    commit: &mut RenderCommit,
+    dedupe_key: String,
+    kind: InteractionKind,
+    target_id: &str,
+    prompt: String,
+    options: Vec<String>,
+    buttons: impl Fn(&str) -> Vec<Vec<Button>>,
+    fallback: impl Fn(&str) -> String,
+) {
+    let cursor = ctx.cursor;
+    let code = handle::new_code();
+    let message_key = format!("ix:{code}");
+    let (text, buttons) = if ctx.capabilities.inline_buttons {
+        (prompt.clone(), buttons(&code))
+    } else {
+        (format!("{prompt}\n{}", fallback(&code)), vec![])
+    };
+    commit.interactions.push(NewInteraction {
+        code: code.clone(),
+        binding_id: cursor.binding_id.clone(),
+        provider_id: cursor.provider_id.clone(),
+        session_id: cursor.session_id.clone(),
+        chat: cursor.chat.clone(),
+        kind,
+        target_id: target_id.to_owned(),
+        prompt_text: prompt,
+        options,
+        message_key: message_key.clone(),
+        expires_at: ctx.now + ctx.interaction_ttl_ms,
+    });
+    commit.message_refs.push((cursor.binding_id.clone(), message_key.clone()));
+    commit.outbound.push(row(cursor, dedupe_key, Some(message_key), PlannedOp::Send { text, buttons }));
+}
+
+fn row(cursor: &RenderCursor, dedupe_key: String, message_key: Option<String>, op: PlannedOp) -> NewOutbound {
+    NewOutbound {
+        dedupe_key,
+        binding_id: cursor.binding_id.clone(),
+        provider_id: cursor.provider_id.clone(),
+        chat: cursor.chat.clone(),
+        message_key,
+        op,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+//! Planning: sends, edits, collapse of snapshots, buttons and their fallbacks.
+
+use std::collections::HashSet;
+
+use cowork_cloud_client::{EventBody, QuestionOption, QuestionSpec, SessionEvent, SessionId};
+use cowork_providers::{BindingId, Capabilities, ChatRef, MAX_HANDLE_BYTES, ProviderId};
+
+use super::*;
+
+fn cursor() -> RenderCursor {
+    RenderCursor {
+        session_id: SessionId::new("s1"),
+        binding_id: BindingId::new("b"),
+        provider_id: ProviderId::new("fake"),
+        chat: ChatRef { chat_id: "c".into(), thread_id: None },
+        last_sequence: 3,
+    }
+}
+
+fn caps(editing: bool, buttons: bool) -> Capabilities {
+    Capabilities { message_editing: editing, inline_buttons: buttons, max_buttons_per_message: 8, max_text_length: 4096 }
+}
+
+fn event(sequence: i64, body: EventBody) -> SessionEvent {
+    SessionEvent { session_id: SessionId::new("s1"), sequence, event_id: format!("e{sequence}"), created_at_ms: 0, body }
+}
+
+fn text(sequence: i64, message: &str, content: &str, complete: bool) -> SessionEvent {
+    event(sequence, EventBody::AssistantMessage { message_id: message.into(), content: content.into(), complete })
+}
+
+fn run(events: &[SessionEvent], capabilities: &Capabilities, known: &HashSet<String>) -> RenderCommit {
+    let cursor = cursor();
+    let ctx = PlanContext { cursor: &cursor, capabilities, known_keys: known, now: 1_000, interaction_ttl_ms: 500 };
+    plan(&ctx, events)
+}
+
+#[test]
+fn snapshots_collapse_to_one_send_then_edits() {
+    let caps = caps(true, true);
+    let first = run(&[text(4, "m", "Hel", false), text(5, "m", "Hello", false)], &caps, &HashSet::new());
+    assert_eq!((first.expected_sequence, first.new_sequence), (3, 5));
+    assert_eq!(first.outbound.len(), 1);
+    assert_eq!(first.outbound[0].op, PlannedOp::Send { text: "Hello".into(), buttons: vec![] });
+    assert_eq!(first.outbound[0].dedupe_key, "render:s1:5");
+    assert_eq!(first.message_refs.len(), 1);
+
+    let known: HashSet<String> = [assistant_key(&cursor(), "m")].into();
+    let later = run(&[text(6, "m", "Hello world", true)], &caps, &known);
+    assert_eq!(later.outbound[0].op, PlannedOp::Edit { text: "Hello world".into(), buttons: vec![] });
+    assert!(later.message_refs.is_empty());
+}
+
+#[test]
+fn without_editing_only_the_finished_text_is_sent() {
+    let caps = caps(false, false);
+    let partial = run(&[text(4, "m", "Hel", false)], &caps, &HashSet::new());
+    assert!(partial.outbound.is_empty());
+    assert_eq!(partial.new_sequence, 4, "the cursor still advances");
+    let done = run(&[text(5, "m", "Hello", true)], &caps, &HashSet::new());
+    assert_eq!(done.outbound[0].op, PlannedOp::Send { text: "Hello".into(), buttons: vec![] });
+}
+
+#[test]
+fn approvals_render_short_handles_and_remember_the_interaction() {
+    let body = EventBody::PermissionRequested { permission_id: "p1".into(), tool: "deploy".into(), description: "ship it".into() };
+    let commit = run(&[event(4, body)], &caps(true, true), &HashSet::new());
+    let interaction = &commit.interactions[0];
+    assert_eq!((interaction.kind, interaction.target_id.as_str(), interaction.expires_at), (InteractionKind::Permission, "p1", 1_500));
+    let PlannedOp::Send { buttons, text } = &commit.outbound[0].op else { panic!("not a send") };
+    assert!(text.contains("deploy"));
+    let handles: Vec<&str> = buttons[0].iter().map(|b| b.handle.as_str()).collect();
+    assert_eq!(handles, [format!("{}:y", interaction.code), format!("{}:n", interaction.code)]);
+    assert!(handles.iter().all(|h| h.len() <= MAX_HANDLE_BYTES));
+    assert_eq!(commit.outbound[0].message_key.as_deref(), Some(interaction.message_key.as_str()));
+}
+
+#[test]
+fn questions_without_buttons_fall_back_to_text_commands() {
+    let question = QuestionSpec {
+        header: "Colour".into(),
+        question: "Which one?".into(),
+        options: vec![QuestionOption { label: "Red".into(), description: String::new() }],
+        multiple: false,
+    };
+    let body = EventBody::QuestionAsked { request_id: "q1".into(), questions: vec![question] };
+    let commit = run(&[event(4, body)], &caps(true, false), &HashSet::new());
+    let code = &commit.interactions[0].code;
+    let PlannedOp::Send { buttons, text } = &commit.outbound[0].op else { panic!("not a send") };
+    assert!(buttons.is_empty());
+    assert!(text.contains("1. Red") && text.contains(&format!("/answer {code}")), "{text}");
+}
+
+#[test]
+fn errors_are_shown_and_other_events_only_advance_the_cursor() {
+    let commit = run(
+        &[event(4, EventBody::SessionIdle {}), event(5, EventBody::RuntimeError { command_id: None, message: "boom".into() })],
+        &caps(true, true),
+        &HashSet::new(),
+    );
+    assert_eq!(commit.outbound.len(), 1);
+    assert_eq!(commit.new_sequence, 5);
+}

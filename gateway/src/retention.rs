@@ -1,0 +1,45 @@
+//! Prunes finished inbox and outbox rows after the retention period (default 7 days; always
+//! longer than every platform's redelivery window, so dedupe keeps working).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::services::Services;
+
+/// How often to prune.
+const EVERY: Duration = Duration::from_secs(3600);
+
+/// The periodic pruning job.
+pub struct RetentionJob {
+    services: Arc<Services>,
+}
+
+impl RetentionJob {
+    /// A job over the shared services.
+    pub fn new(services: Arc<Services>) -> Self {
+        Self { services }
+    }
+
+    /// Prunes now and then every hour until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => self.prune_once().await,
+            }
+        }
+    }
+
+    async fn prune_once(&self) {
+        let s = &self.services;
+        let before = s.clock.now_ms() - s.settings.retention.as_millis() as i64;
+        match s.store.prune_finished(before).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "pruned finished inbox and outbox rows"),
+            Err(error) => tracing::warn!(error = %error, "pruning failed; will retry"),
+        }
+    }
+}

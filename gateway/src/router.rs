@@ -1,0 +1,100 @@
+//! Routes one inbox event: a message goes identity -> thread binding -> session -> prompt (with
+//! the inbox key as idempotency key, so a retried event never prompts twice); an interaction goes
+//! to [`crate::interactions`].
+
+use std::sync::Arc;
+
+use cowork_cloud_client::{BackendError, BindThread, CommandBody, IdentityId, NewCommand};
+use cowork_providers::InboundBody;
+
+use crate::interactions;
+use crate::registry::RegisteredProvider;
+use crate::services::Services;
+use crate::store::{InboxItem, RenderCursor, StoreError};
+
+/// Why routing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// Worth retrying later (store or backend unavailable).
+    #[error("{0}")]
+    Retryable(String),
+    /// Will never succeed.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<StoreError> for RouteError {
+    fn from(error: StoreError) -> Self {
+        Self::Retryable(format!("store: {error}"))
+    }
+}
+
+impl From<BackendError> for RouteError {
+    fn from(error: BackendError) -> Self {
+        if error.is_retryable() {
+            Self::Retryable(format!("sessions: {error}"))
+        } else {
+            Self::Permanent(format!("sessions: {error}"))
+        }
+    }
+}
+
+/// Routes inbox events.
+pub struct Router {
+    services: Arc<Services>,
+}
+
+/// The idempotency key of an inbox event: stable across retries and redeliveries.
+pub(crate) fn event_key(item: &InboxItem) -> String {
+    format!("inbox:{}:{}", item.binding_id, item.event.provider_event_id)
+}
+
+impl Router {
+    /// A router over the shared services.
+    pub fn new(services: Arc<Services>) -> Self {
+        Self { services }
+    }
+
+    /// Routes one event.
+    pub async fn route(&self, item: &InboxItem) -> Result<(), RouteError> {
+        let Some(provider) = self.services.providers.get(&item.provider_id) else {
+            return Err(RouteError::Permanent(format!("provider `{}` is no longer configured", item.provider_id)));
+        };
+        let actor = self.services.backend.resolve_identity(item.binding_id.as_str(), &item.event.sender.user_id).await?;
+        match &item.event.body {
+            InboundBody::Message { text } => self.prompt(item, &provider, actor, text).await,
+            InboundBody::Interaction(input) => interactions::answer(&self.services, item, actor, input).await,
+        }
+    }
+
+    async fn prompt(&self, item: &InboxItem, provider: &RegisteredProvider, actor: IdentityId, text: &str) -> Result<(), RouteError> {
+        let s = &self.services;
+        let chat = &item.event.chat;
+        let session = s
+            .backend
+            .bind_thread(BindThread {
+                channel_binding_id: item.binding_id.to_string(),
+                chat_id: chat.chat_id.clone(),
+                thread_id: chat.thread_key().to_owned(),
+                agent: provider.config.default_agent.clone(),
+                title: text.chars().take(80).collect(),
+            })
+            .await?;
+        // The cursor exists before the prompt, so the renderer has a destination for the reply.
+        let cursor = RenderCursor {
+            session_id: session.clone(),
+            binding_id: item.binding_id.clone(),
+            provider_id: item.provider_id.clone(),
+            chat: chat.clone(),
+            last_sequence: 0,
+        };
+        s.store.ensure_cursor(&cursor, s.clock.now_ms()).await?;
+        let command = NewCommand {
+            idempotency_key: event_key(item),
+            actor,
+            body: CommandBody::Prompt { text: text.to_owned(), agent: provider.config.default_agent.clone() },
+        };
+        s.backend.submit(&session, command).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! The shared dependencies of ingress and the workers.
+
+use std::sync::Arc;
+
+use cowork_cloud_client::SessionBackend;
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::WorkerSettings;
+use crate::registry::ProviderRegistry;
+use crate::store::GatewayStore;
+
+/// Wake-up signals between stages (a commit wakes the stage that consumes it).
+#[derive(Default)]
+pub struct Wakers {
+    /// New inbox rows.
+    pub inbox: Arc<Notify>,
+    /// New outbox rows.
+    pub outbox: Arc<Notify>,
+}
+
+/// Everything a stage needs.
+pub struct Services {
+    /// The gateway store.
+    pub store: GatewayStore,
+    /// The providers.
+    pub providers: ProviderRegistry,
+    /// The sessions.
+    pub backend: Arc<dyn SessionBackend>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Worker tuning.
+    pub settings: WorkerSettings,
+    /// Wake-ups.
+    pub wake: Wakers,
+}

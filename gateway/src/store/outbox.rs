@@ -1,0 +1,152 @@
+//! The durable outbox: enqueuing planned operations, claiming them per lane under a lease,
+//! recording delivery outcomes, and the platform message ids later edits need.
+
+use cowork_cloud::{with_reader, with_writer};
+use cowork_providers::{BindingId, ChatRef, ProviderId};
+
+use super::queue::{self, ClaimRequest, OUTBOX, OutboxRow, Outcome};
+use super::{
+    DeliveryOutcome, GatewayStore, Millis, NewOutbound, OutboxId, OutboxItem, PlannedOp, StoreError, WorkerId, lane_key,
+};
+
+const MARK_SENT: &str = "UPDATE gw_outbox SET state = 'sent', provider_message_id = $1, \
+     lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 \
+     WHERE id = $3 AND state <> 'sent' RETURNING binding_id, message_key, operation";
+
+const SET_MESSAGE_ID: &str = "INSERT INTO gw_message_refs (binding_id, message_key, \
+     provider_message_id) VALUES ($1, $2, $3) ON CONFLICT (binding_id, message_key) \
+     DO UPDATE SET provider_message_id = excluded.provider_message_id";
+
+const MESSAGE_REF: &str = "SELECT provider_message_id FROM gw_message_refs \
+     WHERE binding_id = $1 AND message_key = $2";
+
+impl GatewayStore {
+    /// Inserts outbox rows in one transaction; rows whose dedupe key is known are ignored.
+    pub async fn enqueue_outbound(&self, items: &[NewOutbound], now: Millis) -> Result<(), StoreError> {
+        self.write_render(None, items, &[], &[], now).await?;
+        Ok(())
+    }
+
+    /// Claims up to `max` due outbox rows for `owner` until `now + lease_ms`, oldest first: only
+    /// the head of each lane, and only when it is due and not under a live lease.
+    pub async fn claim_outbox(
+        &self,
+        owner: &WorkerId,
+        now: Millis,
+        lease_ms: i64,
+        max: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let request = ClaimRequest { owner, now, lease_ms, max };
+        queue::claim(&self.db, &OUTBOX, request, decode_item).await
+    }
+
+    /// The platform message id remembered for `key`: `None` when the key is unknown,
+    /// `Some(None)` while its send has not been delivered yet.
+    pub async fn message_ref(&self, binding: &BindingId, key: &str) -> Result<Option<Option<String>>, StoreError> {
+        let found = with_reader!(&self.db, |pool| {
+            sqlx::query_scalar::<_, Option<String>>(MESSAGE_REF)
+                .bind(binding.as_str())
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(found)
+    }
+
+    /// Records one delivery attempt; returns whether a row changed.
+    ///
+    /// `Sent` is recorded even when the lease was lost meanwhile (a delivered message must never
+    /// end up failed or dead), unless the row is already sent; for a send with a message key it
+    /// also stores the platform id for later edits, in the same transaction. `Retry`, `Defer` and
+    /// `Dead` apply only while `owner` holds the claim.
+    pub async fn record_delivery(
+        &self,
+        id: OutboxId,
+        owner: &WorkerId,
+        outcome: DeliveryOutcome,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let outcome = match outcome {
+            DeliveryOutcome::Sent { provider_message_id } => {
+                return self.mark_sent(id, &provider_message_id, now).await;
+            }
+            DeliveryOutcome::Retry { at, error } => {
+                Outcome { state: "failed", attempts: 1, next_attempt_at: Some(at), last_error: Some(error) }
+            }
+            DeliveryOutcome::Defer { at } => {
+                Outcome { state: "pending", attempts: 0, next_attempt_at: Some(at), last_error: None }
+            }
+            DeliveryOutcome::Dead { reason } => {
+                Outcome { state: "dead", attempts: 1, next_attempt_at: None, last_error: Some(reason) }
+            }
+        };
+        queue::record(&self.db, &OUTBOX, id.0, owner, outcome, now).await
+    }
+
+    /// The earliest time an outbox lane head becomes claimable; `None` when nothing is open.
+    pub async fn next_outbox_due(&self) -> Result<Option<Millis>, StoreError> {
+        queue::next_due(&self.db, &OUTBOX).await
+    }
+
+    async fn mark_sent(&self, id: OutboxId, provider_message_id: &str, now: Millis) -> Result<bool, StoreError> {
+        let changed = with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query_as::<_, (String, Option<String>, String)>(MARK_SENT)
+                .bind(provider_message_id)
+                .bind(now)
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((binding_id, message_key, operation)) = row else {
+                return Ok(false);
+            };
+            if let Some(key) = sends_message(id, message_key, &operation) {
+                sqlx::query(SET_MESSAGE_ID)
+                    .bind(binding_id)
+                    .bind(key)
+                    .bind(provider_message_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            true
+        });
+        Ok(changed)
+    }
+}
+
+/// The message key whose platform id a sent row establishes: a send's key, if any. An
+/// undecodable operation is logged and skipped: the row is still recorded as sent.
+fn sends_message(id: OutboxId, message_key: Option<String>, operation: &str) -> Option<String> {
+    let key = message_key?;
+    match serde_json::from_str::<PlannedOp>(operation) {
+        Ok(PlannedOp::Send { .. }) => Some(key),
+        Ok(PlannedOp::Edit { .. }) => None,
+        Err(error) => {
+            tracing::warn!(id = id.0, %error, "sent outbox row has an undecodable operation");
+            None
+        }
+    }
+}
+
+fn decode_item(row: OutboxRow) -> (i64, Result<OutboxItem, String>) {
+    let (id, dedupe_key, binding_id, provider_id, chat_id, thread_id, message_key, op, attempts) = row;
+    let item = serde_json::from_str::<PlannedOp>(&op)
+        .map(|op| OutboxItem {
+            id: OutboxId(id),
+            dedupe_key,
+            binding_id: BindingId::new(binding_id),
+            provider_id: ProviderId::new(provider_id),
+            chat: ChatRef { chat_id, thread_id },
+            message_key,
+            op,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        })
+        .map_err(|e| format!("planned operation: {e}"));
+    (id, item)
+}
+
+/// The lane an outbox row belongs to.
+pub(super) fn outbound_lane(item: &NewOutbound) -> String {
+    lane_key(&item.binding_id, &item.chat)
+}

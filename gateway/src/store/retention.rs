@@ -1,0 +1,25 @@
+//! Retention: pruning finished queue rows once they are past every redelivery window.
+
+use cowork_cloud::with_writer;
+
+use super::{GatewayStore, Millis, StoreError};
+
+const PRUNE_INBOX: &str = "DELETE FROM gw_inbox WHERE state IN ('done', 'dead') AND updated_at < $1";
+
+const PRUNE_OUTBOX: &str = "DELETE FROM gw_outbox WHERE state IN ('sent', 'dead') AND updated_at < $1";
+
+impl GatewayStore {
+    /// Deletes inbox rows that are done or dead and outbox rows that are sent or dead, last
+    /// changed before `before`; returns how many rows went. Open rows are never touched. An
+    /// inbox row's dedupe key goes with it, so `before` must lie past the redelivery window.
+    pub async fn prune_finished(&self, before: Millis) -> Result<u64, StoreError> {
+        let deleted = with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let inbox = sqlx::query(PRUNE_INBOX).bind(before).execute(&mut *tx).await?;
+            let outbox = sqlx::query(PRUNE_OUTBOX).bind(before).execute(&mut *tx).await?;
+            tx.commit().await?;
+            inbox.rows_affected() + outbox.rows_affected()
+        });
+        Ok(deleted)
+    }
+}

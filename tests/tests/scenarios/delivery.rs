@@ -1,0 +1,65 @@
+//! Delivery failures: retries honour `Retry-After`, a lane stays ordered, the budget dead-letters.
+
+use std::time::Duration;
+
+use cowork_cloud::runtime::DemoRuntime;
+use cowork_e2e::{DatabaseBackend, TestGateway, message, scenarios};
+use cowork_gateway::config::ProviderSettings;
+use cowork_providers::fake::FakeSettings;
+
+scenarios!(failed_sends_retry_after_the_platforms_delay_and_keep_order, sends_dead_letter_after_the_attempt_budget);
+
+fn failing(first: u64, status: u16, retry_after: Option<u64>) -> impl FnOnce(&mut cowork_gateway::config::GatewayConfig) {
+    move |config| {
+        config.providers[0].settings = ProviderSettings::Fake(FakeSettings {
+            fail_first_sends: first,
+            fail_status: status,
+            fail_retry_after_seconds: retry_after,
+            ..FakeSettings::default()
+        });
+    }
+}
+
+async fn failed_sends_retry_after_the_platforms_delay_and_keep_order(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend).configure(failing(3, 429, Some(30))).start().await else { return };
+    assert_eq!(gw.post_fake(message("r1", "chat-rt", "first")).await.0, 202);
+    // Wait for the first failure to be recorded with its Retry-After.
+    let start = std::time::Instant::now();
+    while gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'failed'").await == 0 {
+        assert!(start.elapsed() < cowork_e2e::DEADLINE, "no failed delivery recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nothing is delivered before the platform's 30 s have passed on the gateway's clock.
+    gw.clock.advance(Duration::from_secs(29));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(gw.messages("chat-rt").await.is_empty());
+    let expected = DemoRuntime::final_reply("first");
+    gw.wait_for("chat-rt", "delivery after the retries", Duration::from_secs(31), |t| t["messages"][0]["text"] == expected.as_str())
+        .await;
+    let entries = gw.transcript("chat-rt").await["entries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.first().map(|e| e["operation"].clone()), Some("send".into()), "the send came before its edits");
+    assert_eq!(gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead'").await, 0);
+    gw.stop().await;
+}
+
+async fn sends_dead_letter_after_the_attempt_budget(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend)
+        .configure(failing(1_000, 503, None))
+        .configure(|c| c.workers.delivery_retry.attempt_budget = 3)
+        .start()
+        .await
+    else {
+        return;
+    };
+    assert_eq!(gw.post_fake(message("d1", "chat-dl", "doomed")).await.0, 202);
+    let start = std::time::Instant::now();
+    while gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead'").await == 0 {
+        assert!(start.elapsed() < cowork_e2e::DEADLINE, "never dead-lettered");
+        gw.clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gw.count("SELECT MAX(attempts) FROM gw_outbox WHERE state = 'dead'").await, 3);
+    assert_eq!(gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead' AND last_error LIKE '%attempt budget%'").await, 1);
+    assert!(gw.messages("chat-dl").await.is_empty());
+    gw.stop().await;
+}

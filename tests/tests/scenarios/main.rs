@@ -1,0 +1,6 @@
+//! End-to-end scenarios; each runs on SQLite and on Postgres.
+
+mod bad_input;
+mod conversation;
+mod delivery;
+mod interactions;
