@@ -55,11 +55,7 @@ pub trait SessionBackend: Send + Sync + 'static {
     async fn bind_thread(&self, request: BindThread) -> Result<SessionId, BackendError>;
 
     /// Queues a command; the same idempotency key always yields the same command.
-    async fn submit(
-        &self,
-        session: &SessionId,
-        command: NewCommand,
-    ) -> Result<CommandId, BackendError>;
+    async fn submit(&self, session: &SessionId, command: NewCommand) -> Result<CommandId, BackendError>;
 
     /// Events with a sequence greater than `after`, oldest first, at most `limit`.
     async fn events_after(

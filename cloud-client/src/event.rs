@@ -152,11 +152,7 @@ mod tests {
 
     #[test]
     fn events_use_the_open_cowork_wire_names() {
-        let body = EventBody::AssistantMessage {
-            message_id: "m1".into(),
-            content: "hi".into(),
-            complete: false,
-        };
+        let body = EventBody::AssistantMessage { message_id: "m1".into(), content: "hi".into(), complete: false };
         let json = serde_json::to_value(&body).unwrap_or_default();
         assert_eq!(json["type"], "assistant.message");
         assert_eq!(json["payload"]["messageId"], "m1");

@@ -72,7 +72,11 @@ pub async fn open_database(storage: &Storage) -> anyhow::Result<Database> {
 }
 
 /// Starts the gateway on `listener` with its database opened from the config.
-pub async fn start(config: GatewayConfig, listener: TcpListener, options: RunOptions) -> anyhow::Result<RunningGateway> {
+pub async fn start(
+    config: GatewayConfig,
+    listener: TcpListener,
+    options: RunOptions,
+) -> anyhow::Result<RunningGateway> {
     let db = open_database(&config.storage).await?;
     start_with_database(config, db, listener, options).await
 }
@@ -119,12 +123,8 @@ pub async fn start_with_database(
         spawn(&mut workers, "sessions", cloud.worker_future(token.clone()));
     }
     let writer_task = tokio::spawn(writer.run());
-    let state = AppState {
-        services: services.clone(),
-        inbox,
-        readiness,
-        max_body_bytes: config.max_request_body_bytes,
-    };
+    let state =
+        AppState { services: services.clone(), inbox, readiness, max_body_bytes: config.max_request_body_bytes };
     let app = ingress::router(state).layer(tower_http::catch_panic::CatchPanicLayer::new());
     let server_shutdown = shutdown.clone();
     let drain = config.shutdown_drain;

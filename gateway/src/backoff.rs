@@ -49,7 +49,8 @@ impl RetryPolicy {
         }
         let exponent = attempt.saturating_sub(1).min(30);
         let base = self.initial.saturating_mul(1u32 << exponent).min(self.cap);
-        let factor = if self.jitter > 0.0 { rand::rng().random_range(1.0 - self.jitter..=1.0 + self.jitter) } else { 1.0 };
+        let factor =
+            if self.jitter > 0.0 { rand::rng().random_range(1.0 - self.jitter..=1.0 + self.jitter) } else { 1.0 };
         base.mul_f64(factor).min(self.cap.mul_f64(1.0 + self.jitter))
     }
 }

@@ -19,7 +19,13 @@ pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
     let _ = writeln!(out, "  storage:  {storage}");
     let _ = writeln!(out, "  runtime:  demo runtime (streams a canned reply; cue words: approve, question, fail)");
     for provider in &config.providers {
-        let _ = writeln!(out, "  provider: {} ({}, binding {})", provider.id, provider.kind().as_str(), provider.binding_id);
+        let _ = writeln!(
+            out,
+            "  provider: {} ({}, binding {})",
+            provider.id,
+            provider.kind().as_str(),
+            provider.binding_id
+        );
     }
     let fake = config.providers.iter().find(|p| matches!(p.settings, ProviderSettings::Fake(_)));
     if let Some(fake) = fake {
@@ -28,9 +34,15 @@ pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
         let _ = writeln!(out, "\nTry it:");
         let _ = writeln!(out, "  curl -s -X POST {hook} {json} -d '{{\"id\":\"m1\",\"text\":\"hello\"}}'");
         let _ = writeln!(out, "  curl -s '{base}/fake/{}/transcript?chatId=fake-chat'", fake.id);
-        let _ = writeln!(out, "  curl -s -X POST {hook} {json} -d '{{\"id\":\"m2\",\"text\":\"please deploy, I approve\"}}'");
+        let _ = writeln!(
+            out,
+            "  curl -s -X POST {hook} {json} -d '{{\"id\":\"m2\",\"text\":\"please deploy, I approve\"}}'"
+        );
         let _ = writeln!(out, "  # then click: take the Approve handle from the transcript's buttons");
-        let _ = writeln!(out, "  curl -s -X POST {hook} {json} -d '{{\"id\":\"m3\",\"interaction\":{{\"id\":\"c1\",\"token\":\"<handle>\"}}}}'");
+        let _ = writeln!(
+            out,
+            "  curl -s -X POST {hook} {json} -d '{{\"id\":\"m3\",\"interaction\":{{\"id\":\"c1\",\"token\":\"<handle>\"}}}}'"
+        );
     }
     out
 }

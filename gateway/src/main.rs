@@ -46,7 +46,12 @@ fn main() -> ExitCode {
     let Command::Standalone(args) = cli.command;
     let env: HashMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let flags = Flags { listen: args.listen, data_dir: args.data_dir, database_url: args.database_url, config_path: args.config };
+    let flags = Flags {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        config_path: args.config,
+    };
     let config = match GatewayConfig::load(&cwd, &env, &flags) {
         Ok(config) => config,
         Err(error) => {
@@ -113,6 +118,7 @@ async fn wait_for_signal() {
 }
 
 fn install_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -32,7 +32,8 @@ impl ProviderRegistry {
         for config in configs {
             let registered = match &config.settings {
                 ProviderSettings::Fake(settings) => {
-                    let fake = Arc::new(FakeProvider::new(config.id.clone(), settings.clone(), Arc::new(store.clone())));
+                    let fake =
+                        Arc::new(FakeProvider::new(config.id.clone(), settings.clone(), Arc::new(store.clone())));
                     RegisteredProvider { config: config.clone(), provider: fake.clone(), fake: Some(fake) }
                 }
             };

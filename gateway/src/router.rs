@@ -60,14 +60,21 @@ impl Router {
         let Some(provider) = self.services.providers.get(&item.provider_id) else {
             return Err(RouteError::Permanent(format!("provider `{}` is no longer configured", item.provider_id)));
         };
-        let actor = self.services.backend.resolve_identity(item.binding_id.as_str(), &item.event.sender.user_id).await?;
+        let actor =
+            self.services.backend.resolve_identity(item.binding_id.as_str(), &item.event.sender.user_id).await?;
         match &item.event.body {
             InboundBody::Message { text } => self.prompt(item, &provider, actor, text).await,
             InboundBody::Interaction(input) => interactions::answer(&self.services, item, actor, input).await,
         }
     }
 
-    async fn prompt(&self, item: &InboxItem, provider: &RegisteredProvider, actor: IdentityId, text: &str) -> Result<(), RouteError> {
+    async fn prompt(
+        &self,
+        item: &InboxItem,
+        provider: &RegisteredProvider,
+        actor: IdentityId,
+        text: &str,
+    ) -> Result<(), RouteError> {
         let s = &self.services;
         let chat = &item.event.chat;
         let session = s

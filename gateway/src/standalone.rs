@@ -20,7 +20,11 @@ pub struct EmbeddedCloud {
 
 impl EmbeddedCloud {
     /// Starts the cloud on `db` and provisions a binding per provider.
-    pub async fn start(db: &Database, config: &GatewayConfig, clock: Arc<dyn cowork_cloud::Clock>) -> anyhow::Result<Self> {
+    pub async fn start(
+        db: &Database,
+        config: &GatewayConfig,
+        clock: Arc<dyn cowork_cloud::Clock>,
+    ) -> anyhow::Result<Self> {
         let settings = cowork_cloud::CloudSettings {
             demo_delta_interval: config.cloud.demo_delta_interval,
             ..cowork_cloud::CloudSettings::default()

@@ -15,8 +15,8 @@
 //!   commands `/approve <handle>`, `/deny <handle>` and `/answer <handle> <text>` work on every
 //!   provider ([`commands`]).
 
-pub mod commands;
 mod capabilities;
+pub mod commands;
 mod error;
 pub mod fake;
 mod ids;

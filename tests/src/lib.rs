@@ -138,7 +138,9 @@ pub fn buttons(message: &Value) -> Vec<(String, String)> {
         .into_iter()
         .flatten()
         .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .map(|b| (b["label"].as_str().unwrap_or_default().to_owned(), b["handle"].as_str().unwrap_or_default().to_owned()))
+        .map(|b| {
+            (b["label"].as_str().unwrap_or_default().to_owned(), b["handle"].as_str().unwrap_or_default().to_owned())
+        })
         .collect()
 }
 

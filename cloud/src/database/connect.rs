@@ -56,10 +56,8 @@ impl Default for PoolSettings {
 impl Database {
     /// Opens (creating if needed) the SQLite file `gateway.db` in `data_dir`, migrated.
     pub async fn open_data_dir(data_dir: &Path, settings: &PoolSettings) -> Result<Self, DatabaseError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| DatabaseError::DataDir {
-            path: data_dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| DatabaseError::DataDir { path: data_dir.display().to_string(), source })?;
         let options = SqliteConnectOptions::new().filename(data_dir.join("gateway.db"));
         Self::open_sqlite(options, settings).await
     }

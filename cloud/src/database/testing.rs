@@ -74,9 +74,8 @@ impl TestDatabase {
         let options = PgConnectOptions::from_str(&base)
             .unwrap_or_else(|e| panic!("test database URL: {e}"))
             .options([("search_path", schema.as_str())]);
-        let db = Database::open_postgres(options, &small_pool())
-            .await
-            .unwrap_or_else(|e| panic!("open postgres: {e:?}"));
+        let db =
+            Database::open_postgres(options, &small_pool()).await.unwrap_or_else(|e| panic!("open postgres: {e:?}"));
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
         Some(Self { db, url, _dir: None, schema: Some(schema) })

@@ -11,7 +11,11 @@ fn get<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     env.get(name).map(String::as_str).map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn integer(env: &HashMap<String, String>, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ConfigError> {
+fn integer(
+    env: &HashMap<String, String>,
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ConfigError> {
     let Some(raw) = get(env, name) else { return Ok(None) };
     let n = raw.parse::<u64>().map_err(|_| ConfigError::invalid(name, "must be a whole number"))?;
     check_range(name, n, range).map(Some)
@@ -30,7 +34,9 @@ fn boolean(env: &HashMap<String, String>, name: &str) -> Result<Option<bool>, Co
 pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -> Result<(), ConfigError> {
     if let Some(host) = get(env, "OPEN_COWORK_GATEWAY_HOST") {
         let ip = if host == "localhost" { "127.0.0.1" } else { host };
-        config.listen.set_ip(ip.parse().map_err(|_| ConfigError::invalid("OPEN_COWORK_GATEWAY_HOST", "must be an IP address"))?);
+        config
+            .listen
+            .set_ip(ip.parse().map_err(|_| ConfigError::invalid("OPEN_COWORK_GATEWAY_HOST", "must be an IP address"))?);
     }
     if let Some(port) = integer(env, "OPEN_COWORK_GATEWAY_PORT", 0..=65535)? {
         config.listen.set_port(port as u16);

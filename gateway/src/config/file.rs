@@ -13,11 +13,11 @@ use super::{ConfigError, Flags, GatewayConfig};
 
 /// Open Cowork gateway settings accepted with a warning until this version implements them.
 const DEFERRED_GATEWAY: &[&str] = &["mode", "productMode", "instanceId", "branding", "metrics", "diagnostics", "cloud"];
-const DEFERRED_SERVER: &[&str] = &["adminToken", "allowLoopbackOperatorBypass", "trustProxyHeaders", "trustedProxyCidrs"];
+const DEFERRED_SERVER: &[&str] =
+    &["adminToken", "allowLoopbackOperatorBypass", "trustProxyHeaders", "trustedProxyCidrs"];
 const DEFERRED_TIMEOUTS: &[&str] = &["webhookDeliveryMs", "smtpMs", "cloudRequestMs"];
-const DEFERRED_CLOUD: &[&str] = &[
-    "runtime", "profiles", "auth", "abuse", "storage", "retention", "workers", "sse", "deploymentTier", "baseUrl",
-];
+const DEFERRED_CLOUD: &[&str] =
+    &["runtime", "profiles", "auth", "abuse", "storage", "retention", "workers", "sse", "deploymentTier", "baseUrl"];
 
 /// Finds the config file: `--config` / `OPEN_COWORK_CONFIG_PATH`, then
 /// `$OPEN_COWORK_CONFIG_DIR/{open-cowork.config,config}.json`, then `./open-cowork.config.json`.
@@ -50,13 +50,19 @@ pub(super) fn apply(config: &mut GatewayConfig, path: &Path, env: &HashMap<Strin
     Ok(())
 }
 
-fn apply_gateway(config: &mut GatewayConfig, mut gateway: ObjectReader, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+fn apply_gateway(
+    config: &mut GatewayConfig,
+    mut gateway: ObjectReader,
+    env: &HashMap<String, String>,
+) -> Result<(), ConfigError> {
     if let Some(providers) = gateway.take("providers") {
         config.providers = parse_providers("gateway.providers", providers, env)?;
     }
     if let Some(mut server) = gateway.object("server")? {
         if let Some(host) = server.string("host")? {
-            config.listen.set_ip(host.parse().map_err(|_| ConfigError::invalid("gateway.server.host", "must be an IP address"))?);
+            config.listen.set_ip(
+                host.parse().map_err(|_| ConfigError::invalid("gateway.server.host", "must be an IP address"))?,
+            );
         }
         if let Some(port) = server.integer("port", 0..=65535)? {
             config.listen.set_port(port as u16);
@@ -99,7 +105,11 @@ fn apply_cloud(config: &mut GatewayConfig, mut cloud: ObjectReader) -> Result<()
 }
 
 /// Parses a providers array (from the file or `OPEN_COWORK_GATEWAY_PROVIDERS`).
-pub(super) fn parse_providers(path: &str, value: Value, env: &HashMap<String, String>) -> Result<Vec<ProviderConfig>, ConfigError> {
+pub(super) fn parse_providers(
+    path: &str,
+    value: Value,
+    env: &HashMap<String, String>,
+) -> Result<Vec<ProviderConfig>, ConfigError> {
     let Value::Array(items) = value else {
         return Err(ConfigError::invalid(path, "must be an array"));
     };

@@ -71,7 +71,12 @@ impl ProviderConfig {
     }
 
     /// Parses entry `index` of a providers array found at `path`.
-    pub(super) fn parse(path: &str, index: usize, value: Value, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+    pub(super) fn parse(
+        path: &str,
+        index: usize,
+        value: Value,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         let mut entry = ObjectReader::new(&format!("{path}[{index}]"), value)?;
         let kind = entry.string("kind")?.ok_or_else(|| ConfigError::invalid(&entry.path_of("kind"), "is required"))?;
         let kind_path = entry.path_of("kind");
@@ -88,10 +93,14 @@ impl ProviderConfig {
         let settings_value = entry.take("settings").unwrap_or_else(|| Value::Object(Default::default()));
         let settings = match kind.as_str() {
             "fake" => ProviderSettings::Fake(
-                FakeSettings::from_json(&settings_value).map_err(|reason| ConfigError::invalid(&settings_path, &reason))?,
+                FakeSettings::from_json(&settings_value)
+                    .map_err(|reason| ConfigError::invalid(&settings_path, &reason))?,
             ),
             other if LATER_KINDS.contains(&other) => {
-                return Err(ConfigError::invalid(&kind_path, &format!("`{other}` is not supported by this version yet")));
+                return Err(ConfigError::invalid(
+                    &kind_path,
+                    &format!("`{other}` is not supported by this version yet"),
+                ));
             }
             other => return Err(ConfigError::invalid(&kind_path, &format!("`{other}` is not a provider kind"))),
         };
@@ -110,7 +119,10 @@ impl ProviderConfig {
 
 /// Resolves a credential value: a string, an array of strings (rotation), or `env:NAME` /
 /// `{env:NAME}` references.
-fn parse_credentials(reader: ObjectReader, env: &HashMap<String, String>) -> Result<BTreeMap<String, Vec<Secret>>, ConfigError> {
+fn parse_credentials(
+    reader: ObjectReader,
+    env: &HashMap<String, String>,
+) -> Result<BTreeMap<String, Vec<Secret>>, ConfigError> {
     let mut reader = reader;
     let mut out = BTreeMap::new();
     for key in reader.keys() {
@@ -133,14 +145,15 @@ fn parse_credentials(reader: ObjectReader, env: &HashMap<String, String>) -> Res
 }
 
 fn resolve_reference(path: &str, value: String, env: &HashMap<String, String>) -> Result<Secret, ConfigError> {
-    let name = value
-        .strip_prefix("env:")
-        .or_else(|| value.strip_prefix("{env:").and_then(|rest| rest.strip_suffix('}')));
+    let name =
+        value.strip_prefix("env:").or_else(|| value.strip_prefix("{env:").and_then(|rest| rest.strip_suffix('}')));
     match name {
         None => Ok(Secret::new(value)),
         Some(name) => match env.get(name).filter(|v| !v.is_empty()) {
             Some(found) => Ok(Secret::new(found.clone())),
-            None => Err(ConfigError::invalid(path, &format!("refers to environment variable {name}, which is not set"))),
+            None => {
+                Err(ConfigError::invalid(path, &format!("refers to environment variable {name}, which is not set")))
+            }
         },
     }
 }
@@ -159,7 +172,10 @@ pub(super) fn validate_all(providers: &[ProviderConfig]) -> Result<(), ConfigErr
         }
         let kind = provider.kind().as_str();
         if provider.kind() != ProviderKind::Fake && id != kind && !id.starts_with(&format!("{kind}-")) {
-            return Err(ConfigError::invalid(&format!("{path}.id"), &format!("must be `{kind}` or start with `{kind}-`")));
+            return Err(ConfigError::invalid(
+                &format!("{path}.id"),
+                &format!("must be `{kind}` or start with `{kind}-`"),
+            ));
         }
         if provider.binding_id.as_str().is_empty() || provider.binding_id.as_str().chars().any(char::is_control) {
             return Err(ConfigError::invalid(&format!("{path}.channelBindingId"), "must be a non-empty id"));

@@ -61,7 +61,11 @@ impl ObjectReader {
     }
 
     /// Removes `key` as an integer within `range`.
-    pub(super) fn integer(&mut self, key: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ConfigError> {
+    pub(super) fn integer(
+        &mut self,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ConfigError> {
         match self.take(key) {
             None => Ok(None),
             Some(value) => {

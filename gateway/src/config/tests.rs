@@ -45,7 +45,10 @@ fn file_providers_and_env_overrides_apply_in_order() {
     assert_eq!(config.listen.port(), 9100, "env beats file");
     assert_eq!(config.max_request_body_bytes, 4096);
     let provider = &config.providers[0];
-    assert_eq!((provider.id.as_str(), provider.binding_id.as_str(), provider.default_agent.as_str()), ("fake-demo", "b1", "plan"));
+    assert_eq!(
+        (provider.id.as_str(), provider.binding_id.as_str(), provider.default_agent.as_str()),
+        ("fake-demo", "b1", "plan")
+    );
     assert_eq!(provider.credentials["token"][0].expose(), "s3cret");
     assert_eq!(format!("{:?}", provider.credentials["token"][0]), "***");
     let ProviderSettings::Fake(settings) = &provider.settings;
@@ -59,7 +62,8 @@ fn unknown_keys_are_rejected_by_path_and_open_cowork_keys_warn() {
     let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
     assert!(message.contains("gateway.server.hots"), "{message}");
 
-    let flags = write_config(dir.path(), r#"{"gateway": {"providers": [{"kind": "fake", "settings": {"latency": 5}}]}}"#);
+    let flags =
+        write_config(dir.path(), r#"{"gateway": {"providers": [{"kind": "fake", "settings": {"latency": 5}}]}}"#);
     let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
     assert!(message.contains("gateway.providers[0].settings") && message.contains("latency"), "{message}");
 
@@ -76,7 +80,10 @@ fn invalid_values_name_the_setting() {
         (r#"{"gateway": {"providers": [{"kind": "carrier-pigeon"}]}}"#, "gateway.providers[0].kind"),
         (r#"{"gateway": {"providers": [{"kind": "slack"}]}}"#, "not supported by this version"),
         (r#"{"gateway": {"providers": [{"kind": "fake", "id": "Fake!"}]}}"#, ".id"),
-        (r#"{"gateway": {"providers": [{"kind": "fake", "id": "a"}, {"kind": "fake", "id": "a"}]}}"#, "used by two providers"),
+        (
+            r#"{"gateway": {"providers": [{"kind": "fake", "id": "a"}, {"kind": "fake", "id": "a"}]}}"#,
+            "used by two providers",
+        ),
         (r#"{"gateway": {"providers": [{"kind": "fake", "credentials": {"t": "env:NOPE_NOT_SET"}}]}}"#, "NOPE_NOT_SET"),
         (r#"{"gateway": {"providers": [{"kind": "fake", "enabled": false}]}}"#, "no enabled provider"),
         (r#"{"gateway": []}"#, "`gateway` must be an object"),
@@ -87,7 +94,8 @@ fn invalid_values_name_the_setting() {
         let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
         assert!(message.contains(expected), "{json}: {message}");
     }
-    let message = error_text(GatewayConfig::load(dir.path(), &env(&[("OPEN_COWORK_GATEWAY_PORT", "http")]), &Flags::default()));
+    let message =
+        error_text(GatewayConfig::load(dir.path(), &env(&[("OPEN_COWORK_GATEWAY_PORT", "http")]), &Flags::default()));
     assert!(message.contains("OPEN_COWORK_GATEWAY_PORT"), "{message}");
 }
 
@@ -98,16 +106,22 @@ fn the_fake_provider_is_refused_on_public_exposure_unless_allowed() {
     assert!(message.contains("ALLOW_PUBLIC_FAKE_PROVIDER"), "{message}");
     let public_url = env(&[("OPEN_COWORK_GATEWAY_PUBLIC_URL", "https://gw.example.com")]);
     assert!(GatewayConfig::load(Path::new("/x"), &public_url, &Flags::default()).is_err());
-    let allowed = env(&[("OPEN_COWORK_GATEWAY_HOST", "0.0.0.0"), ("OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER", "true")]);
+    let allowed =
+        env(&[("OPEN_COWORK_GATEWAY_HOST", "0.0.0.0"), ("OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER", "true")]);
     assert!(GatewayConfig::load(Path::new("/x"), &allowed, &Flags::default()).is_ok());
 }
 
 #[test]
 fn database_url_beats_data_dir_and_flags_beat_env() {
-    let vars = env(&[("OPEN_COWORK_GATEWAY_DATABASE_URL", "postgres://db/x"), ("OPEN_COWORK_GATEWAY_DATA_DIR", "/data")]);
+    let vars =
+        env(&[("OPEN_COWORK_GATEWAY_DATABASE_URL", "postgres://db/x"), ("OPEN_COWORK_GATEWAY_DATA_DIR", "/data")]);
     let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
     assert!(matches!(&config.storage, Storage::Url(url) if url.expose() == "postgres://db/x"));
-    let flags = Flags { database_url: Some("sqlite:///tmp/a.db".into()), listen: Some("127.0.0.1:7000".parse().unwrap()), ..Flags::default() };
+    let flags = Flags {
+        database_url: Some("sqlite:///tmp/a.db".into()),
+        listen: Some("127.0.0.1:7000".parse().unwrap()),
+        ..Flags::default()
+    };
     let config = GatewayConfig::load(Path::new("/x"), &vars, &flags).unwrap();
     assert!(matches!(&config.storage, Storage::Url(url) if url.expose() == "sqlite:///tmp/a.db"));
     assert_eq!(config.listen.port(), 7000);
@@ -119,11 +133,15 @@ fn database_url_beats_data_dir_and_flags_beat_env() {
 #[test]
 fn config_dir_and_demo_interval_are_read() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("open-cowork.config.json"), r#"{"cloud": {"demo": {"deltaIntervalMs": 7}}}"#).unwrap();
+    std::fs::write(dir.path().join("open-cowork.config.json"), r#"{"cloud": {"demo": {"deltaIntervalMs": 7}}}"#)
+        .unwrap();
     let vars = env(&[("OPEN_COWORK_CONFIG_DIR", dir.path().to_str().unwrap())]);
     let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
     assert_eq!(config.cloud.demo_delta_interval.as_millis(), 7);
-    let vars = env(&[("OPEN_COWORK_CONFIG_DIR", dir.path().to_str().unwrap()), ("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", "9")]);
+    let vars = env(&[
+        ("OPEN_COWORK_CONFIG_DIR", dir.path().to_str().unwrap()),
+        ("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", "9"),
+    ]);
     let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
     assert_eq!(config.cloud.demo_delta_interval.as_millis(), 9);
 }

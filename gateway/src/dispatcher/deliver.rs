@@ -23,7 +23,9 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
                 return DeliveryOutcome::Dead { reason: "edit without a message key".into() };
             };
             match s.store.message_ref(&item.binding_id, key).await {
-                Ok(Some(Some(message_id))) => OutboundOp::Edit { message_id, text: text.clone(), buttons: buttons.clone() },
+                Ok(Some(Some(message_id))) => {
+                    OutboundOp::Edit { message_id, text: text.clone(), buttons: buttons.clone() }
+                }
                 Ok(_) => return DeliveryOutcome::Dead { reason: "the message to edit was never delivered".into() },
                 Err(error) => return retry(s, item, format!("store: {error}"), None),
             }

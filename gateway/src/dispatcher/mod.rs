@@ -74,7 +74,9 @@ impl Dispatcher {
         for _ in 0..3 {
             match s.store.record_delivery(item.id, &self.owner, outcome.clone(), s.clock.now_ms()).await {
                 Ok(_) => return,
-                Err(error) => tracing::warn!(outbox_id = item.id.0, error = %error, "could not record delivery outcome"),
+                Err(error) => {
+                    tracing::warn!(outbox_id = item.id.0, error = %error, "could not record delivery outcome")
+                }
             }
         }
     }

@@ -22,7 +22,8 @@ pub(super) async fn transcript(
     Path(provider_id): Path<String>,
     Query(query): Query<TranscriptQuery>,
 ) -> Result<Json<Value>, IngressError> {
-    let registered = state.services.providers.get(&ProviderId::new(provider_id)).ok_or(IngressError::UnknownProvider)?;
+    let registered =
+        state.services.providers.get(&ProviderId::new(provider_id)).ok_or(IngressError::UnknownProvider)?;
     let fake = registered.fake.as_ref().ok_or(IngressError::UnknownProvider)?;
     let entries = fake.transcript(query.chat_id.as_deref()).await.map_err(|error| {
         tracing::error!(error = %error, "transcript read failed");

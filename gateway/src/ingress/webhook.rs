@@ -20,7 +20,8 @@ pub(super) async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), IngressError> {
-    let registered = state.services.providers.get(&ProviderId::new(provider_id)).ok_or(IngressError::UnknownProvider)?;
+    let registered =
+        state.services.providers.get(&ProviderId::new(provider_id)).ok_or(IngressError::UnknownProvider)?;
     let body = body.map_err(|rejection| match rejection {
         BytesRejection::FailedToBufferBody(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             IngressError::TooLarge(format!("request body exceeds {} bytes", state.max_body_bytes))

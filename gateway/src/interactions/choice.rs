@@ -48,7 +48,8 @@ impl Choice {
             }
             (InteractionKind::Question, InteractionVerb::Deny) => Ok(Self::Reject),
             (InteractionKind::Question, InteractionVerb::Answer(text)) => {
-                let by_number = text.trim().parse::<usize>().ok().filter(|n| *n >= 1).and_then(|n| spec.options.get(n - 1));
+                let by_number =
+                    text.trim().parse::<usize>().ok().filter(|n| *n >= 1).and_then(|n| spec.options.get(n - 1));
                 Ok(Self::Answer(by_number.cloned().unwrap_or_else(|| text.trim().to_owned())))
             }
         }
@@ -90,7 +91,9 @@ impl Choice {
             Self::Allow | Self::Deny => {
                 CommandBody::PermissionRespond { permission_id: target_id.to_owned(), allowed: *self == Self::Allow }
             }
-            Self::Answer(text) => CommandBody::QuestionReply { request_id: target_id.to_owned(), answers: vec![text.clone()] },
+            Self::Answer(text) => {
+                CommandBody::QuestionReply { request_id: target_id.to_owned(), answers: vec![text.clone()] }
+            }
             Self::Reject => CommandBody::QuestionReject { request_id: target_id.to_owned() },
         }
     }

@@ -17,7 +17,12 @@ use crate::services::Services;
 use crate::store::{DecideOutcome, Decision, InboxItem, NewOutbound, PlannedOp};
 
 /// Applies one answer.
-pub async fn answer(s: &Services, item: &InboxItem, actor: IdentityId, input: &InteractionInput) -> Result<(), RouteError> {
+pub async fn answer(
+    s: &Services,
+    item: &InboxItem,
+    actor: IdentityId,
+    input: &InteractionInput,
+) -> Result<(), RouteError> {
     let (code, handle_choice) = handle::split(&input.handle);
     let key = event_key(item);
     let reply = |text: String| notice(item, format!("{key}:reply"), text);
@@ -47,7 +52,10 @@ pub async fn answer(s: &Services, item: &InboxItem, actor: IdentityId, input: &I
                 provider_id: spec.provider_id.clone(),
                 chat: spec.chat.clone(),
                 message_key: Some(spec.message_key.clone()),
-                op: PlannedOp::Edit { text: format!("{}\n\n{} by {by}.", spec.prompt_text, choice.summary()), buttons: vec![] },
+                op: PlannedOp::Edit {
+                    text: format!("{}\n\n{} by {by}.", spec.prompt_text, choice.summary()),
+                    buttons: vec![],
+                },
             };
             enqueue(s, vec![decided]).await
         }
@@ -58,7 +66,9 @@ pub async fn answer(s: &Services, item: &InboxItem, actor: IdentityId, input: &I
             };
             enqueue(s, vec![reply(text)]).await
         }
-        DecideOutcome::Expired => enqueue(s, vec![reply("That request has expired; nothing was decided.".into())]).await,
+        DecideOutcome::Expired => {
+            enqueue(s, vec![reply("That request has expired; nothing was decided.".into())]).await
+        }
         DecideOutcome::Unknown => enqueue(s, vec![reply("That approval or question is not known.".into())]).await,
     }
 }

@@ -126,7 +126,11 @@ impl Renderer {
         }
     }
 
-    async fn known_keys(&self, cursor: &RenderCursor, events: &[cowork_cloud_client::SessionEvent]) -> Result<HashSet<String>, StoreError> {
+    async fn known_keys(
+        &self,
+        cursor: &RenderCursor,
+        events: &[cowork_cloud_client::SessionEvent],
+    ) -> Result<HashSet<String>, StoreError> {
         let mut known = HashSet::new();
         let keys: BTreeSet<String> = events
             .iter()

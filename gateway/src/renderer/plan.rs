@@ -49,9 +49,9 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
                 if !ctx.capabilities.message_editing && !complete {
                     continue;
                 }
-                let superseded = events[index + 1..].iter().any(|later| {
-                    matches!(&later.body, EventBody::AssistantMessage { message_id: m, .. } if m == message_id)
-                });
+                let superseded = events[index + 1..].iter().any(
+                    |later| matches!(&later.body, EventBody::AssistantMessage { message_id: m, .. } if m == message_id),
+                );
                 if superseded || content.is_empty() {
                     continue;
                 }
@@ -71,12 +71,26 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
                 let options = Vec::new();
                 let buttons = |code: &str| {
                     vec![vec![
-                        Button { label: "Approve".into(), handle: handle::button(code, "y"), style: ButtonStyle::Success },
+                        Button {
+                            label: "Approve".into(),
+                            handle: handle::button(code, "y"),
+                            style: ButtonStyle::Success,
+                        },
                         Button { label: "Deny".into(), handle: handle::button(code, "n"), style: ButtonStyle::Danger },
                     ]]
                 };
                 let fallback = |code: &str| format!("Reply /approve {code} or /deny {code}.");
-                ask(ctx, &mut commit, dedupe_key, InteractionKind::Permission, permission_id, prompt, options, buttons, fallback);
+                ask(
+                    ctx,
+                    &mut commit,
+                    dedupe_key,
+                    InteractionKind::Permission,
+                    permission_id,
+                    prompt,
+                    options,
+                    buttons,
+                    fallback,
+                );
             }
             EventBody::QuestionAsked { request_id, questions } => {
                 let Some(first) = questions.first() else { continue };
@@ -97,7 +111,17 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
                     row.chunks(4).map(<[Button]>::to_vec).collect()
                 };
                 let fallback = |code: &str| format!("Reply /answer {code} <number or text>, or /deny {code} to skip.");
-                ask(ctx, &mut commit, dedupe_key, InteractionKind::Question, request_id, prompt, options, buttons, fallback);
+                ask(
+                    ctx,
+                    &mut commit,
+                    dedupe_key,
+                    InteractionKind::Question,
+                    request_id,
+                    prompt,
+                    options,
+                    buttons,
+                    fallback,
+                );
             }
             EventBody::RuntimeError { message, .. } => {
                 let op = PlannedOp::Send { text: format!("The agent hit an error: {message}"), buttons: vec![] };

@@ -28,7 +28,9 @@ async fn killed_gateway_completes_every_acknowledged_conversation(backend: Backe
     assert_eq!(gateway.post_fake(json!({"id": "b", "chatId": "crash-b", "text": prompt_b})).await, 202);
     let mid = gateway
         .wait_for("crash-b", "a partly streamed reply", |t| {
-            t["messages"].as_array().is_some_and(|m| m.len() == 1 && m[0]["edits"].as_u64() >= Some(1) && m[0]["text"] != final_b.as_str())
+            t["messages"]
+                .as_array()
+                .is_some_and(|m| m.len() == 1 && m[0]["edits"].as_u64() >= Some(1) && m[0]["text"] != final_b.as_str())
         })
         .await;
     gateway.kill_hard();
@@ -42,9 +44,15 @@ async fn killed_gateway_completes_every_acknowledged_conversation(backend: Backe
         assert_eq!(transcript["messages"].as_array().map(Vec::len), Some(1), "{name}: {transcript:#}");
         assert_eq!(sends(transcript), 1, "{name} was sent once: {transcript:#}");
     }
-    assert!(b["entries"].as_array().map(Vec::len) > mid["entries"].as_array().map(Vec::len), "B kept its earlier entries");
+    assert!(
+        b["entries"].as_array().map(Vec::len) > mid["entries"].as_array().map(Vec::len),
+        "B kept its earlier entries"
+    );
     let dead = cowork_cloud::with_reader!(&test_db.db, |pool| {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead'").fetch_one(pool).await.unwrap()
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
     });
     assert_eq!(dead, 0);
 }

@@ -12,8 +12,7 @@ use crate::harness::{DEADLINE, GatewayProcess};
 async fn sigterm_drains_and_exits_zero() {
     let Some(test_db) = TestDatabase::new(Backend::Sqlite).await else { return };
     let mut gateway = GatewayProcess::start(&test_db.url, 5);
-    let ready: serde_json::Value =
-        reqwest::get(format!("{}/ready", gateway.base)).await.unwrap().json().await.unwrap();
+    let ready: serde_json::Value = reqwest::get(format!("{}/ready", gateway.base)).await.unwrap().json().await.unwrap();
     assert_eq!(ready["checks"]["database"], "ok", "{ready}");
     assert_eq!(gateway.post_fake(json!({"id": "s1", "chatId": "sig", "text": "hello"})).await, 202);
     let status = std::process::Command::new("kill").args(["-TERM", &gateway.child.id().to_string()]).status().unwrap();

@@ -70,11 +70,7 @@ impl FaultState {
         let retry_after = settings.fail_retry_after_seconds.map(Duration::from_secs);
         let message = format!("injected fault: HTTP {status}");
         Err(match status {
-            401 | 403 => ProviderError {
-                kind: crate::ProviderErrorKind::Unauthorized,
-                retry_after: None,
-                message,
-            },
+            401 | 403 => ProviderError { kind: crate::ProviderErrorKind::Unauthorized, retry_after: None, message },
             429 | 500..=599 => ProviderError::transient(message, retry_after),
             _ => ProviderError::permanent(message),
         })

@@ -17,7 +17,12 @@ async fn bad_requests_get_4xx_and_store_nothing(backend: DatabaseBackend) {
         ("/webhooks/fake", br#"{"id":"e1"}"#.to_vec(), 400, "invalid_payload"),
         ("/webhooks/fake", br#"{"id":"e2","text":42}"#.to_vec(), 400, "invalid_payload"),
         ("/webhooks/fake", br#"{"id":"e3","text":"x","chatId":"a\u0000b"}"#.to_vec(), 400, "invalid_payload"),
-        ("/webhooks/fake", format!(r#"{{"id":"e4","text":"{}"}}"#, "x".repeat(5000)).into_bytes(), 413, "payload_too_large"),
+        (
+            "/webhooks/fake",
+            format!(r#"{{"id":"e4","text":"{}"}}"#, "x".repeat(5000)).into_bytes(),
+            413,
+            "payload_too_large",
+        ),
         ("/webhooks/nope", br#"{"id":"e5","text":"x"}"#.to_vec(), 404, "unknown_provider"),
         ("/webhooks/fake", click("e6", "c", "NoSuchCode:y", "u").to_string().into_bytes(), 400, "interaction_unknown"),
         ("/webhooks/fake", br#"{"id":"e7","text":"/approve NoSuchCode"}"#.to_vec(), 400, "interaction_unknown"),

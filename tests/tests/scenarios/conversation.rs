@@ -6,7 +6,12 @@ use cowork_cloud::runtime::DemoRuntime;
 use cowork_e2e::{DatabaseBackend, TestGateway, message, scenarios};
 use serde_json::json;
 
-scenarios!(message_gets_one_streamed_reply_edited_in_place, redelivered_event_is_acknowledged_and_ignored, threads_get_their_own_sessions, health_and_readiness_answer);
+scenarios!(
+    message_gets_one_streamed_reply_edited_in_place,
+    redelivered_event_is_acknowledged_and_ignored,
+    threads_get_their_own_sessions,
+    health_and_readiness_answer
+);
 
 async fn message_gets_one_streamed_reply_edited_in_place(backend: DatabaseBackend) {
     let Some(gw) = TestGateway::builder(backend).start().await else { return };

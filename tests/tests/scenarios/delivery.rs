@@ -9,7 +9,11 @@ use cowork_providers::fake::FakeSettings;
 
 scenarios!(failed_sends_retry_after_the_platforms_delay_and_keep_order, sends_dead_letter_after_the_attempt_budget);
 
-fn failing(first: u64, status: u16, retry_after: Option<u64>) -> impl FnOnce(&mut cowork_gateway::config::GatewayConfig) {
+fn failing(
+    first: u64,
+    status: u16,
+    retry_after: Option<u64>,
+) -> impl FnOnce(&mut cowork_gateway::config::GatewayConfig) {
     move |config| {
         config.providers[0].settings = ProviderSettings::Fake(FakeSettings {
             fail_first_sends: first,
@@ -34,8 +38,10 @@ async fn failed_sends_retry_after_the_platforms_delay_and_keep_order(backend: Da
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(gw.messages("chat-rt").await.is_empty());
     let expected = DemoRuntime::final_reply("first");
-    gw.wait_for("chat-rt", "delivery after the retries", Duration::from_secs(31), |t| t["messages"][0]["text"] == expected.as_str())
-        .await;
+    gw.wait_for("chat-rt", "delivery after the retries", Duration::from_secs(31), |t| {
+        t["messages"][0]["text"] == expected.as_str()
+    })
+    .await;
     let entries = gw.transcript("chat-rt").await["entries"].as_array().cloned().unwrap_or_default();
     assert_eq!(entries.first().map(|e| e["operation"].clone()), Some("send".into()), "the send came before its edits");
     assert_eq!(gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead'").await, 0);
@@ -59,7 +65,10 @@ async fn sends_dead_letter_after_the_attempt_budget(backend: DatabaseBackend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(gw.count("SELECT MAX(attempts) FROM gw_outbox WHERE state = 'dead'").await, 3);
-    assert_eq!(gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead' AND last_error LIKE '%attempt budget%'").await, 1);
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead' AND last_error LIKE '%attempt budget%'").await,
+        1
+    );
     assert!(gw.messages("chat-dl").await.is_empty());
     gw.stop().await;
 }

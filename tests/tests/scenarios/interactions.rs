@@ -6,7 +6,11 @@ use std::time::Duration;
 use cowork_e2e::{DatabaseBackend, TestGateway, buttons, click, message, scenarios};
 use serde_json::{Value, json};
 
-scenarios!(approval_click_decides_once_and_updates_the_buttons, question_is_answered_by_text_command, expired_handle_is_refused);
+scenarios!(
+    approval_click_decides_once_and_updates_the_buttons,
+    question_is_answered_by_text_command,
+    expired_handle_is_refused
+);
 
 fn buttons_message(transcript: &Value) -> Option<Value> {
     transcript["messages"].as_array()?.iter().find(|m| !buttons(m).is_empty()).cloned()
@@ -29,7 +33,9 @@ async fn approval_click_decides_once_and_updates_the_buttons(backend: DatabaseBa
         .wait_for("chat-ap", "the decision shown and the agent's answer", Duration::ZERO, |t| {
             let messages = t["messages"].as_array().cloned().unwrap_or_default();
             let decided = messages.iter().any(|m| {
-                m["messageId"] == message_id && m["text"].as_str().is_some_and(|s| s.contains("Approved by alice")) && buttons(m).is_empty()
+                m["messageId"] == message_id
+                    && m["text"].as_str().is_some_and(|s| s.contains("Approved by alice"))
+                    && buttons(m).is_empty()
             });
             decided && messages.iter().any(|m| m["text"].as_str().is_some_and(|s| s.starts_with("Approved")))
         })
@@ -43,7 +49,11 @@ async fn approval_click_decides_once_and_updates_the_buttons(backend: DatabaseBa
         })
     })
     .await;
-    assert_eq!(gw.count("SELECT COUNT(*) FROM cloud_commands WHERE kind = 'permission.respond'").await, 1, "{transcript:#}");
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM cloud_commands WHERE kind = 'permission.respond'").await,
+        1,
+        "{transcript:#}"
+    );
     gw.stop().await;
 }
 
@@ -67,7 +77,8 @@ async fn question_is_answered_by_text_command(backend: DatabaseBackend) {
 }
 
 async fn expired_handle_is_refused(backend: DatabaseBackend) {
-    let Some(gw) = TestGateway::builder(backend).configure(|c| c.workers.interaction_ttl = Duration::from_secs(60)).start().await
+    let Some(gw) =
+        TestGateway::builder(backend).configure(|c| c.workers.interaction_ttl = Duration::from_secs(60)).start().await
     else {
         return;
     };

@@ -18,11 +18,22 @@ fn cursor() -> RenderCursor {
 }
 
 fn caps(editing: bool, buttons: bool) -> Capabilities {
-    Capabilities { message_editing: editing, inline_buttons: buttons, max_buttons_per_message: 8, max_text_length: 4096 }
+    Capabilities {
+        message_editing: editing,
+        inline_buttons: buttons,
+        max_buttons_per_message: 8,
+        max_text_length: 4096,
+    }
 }
 
 fn event(sequence: i64, body: EventBody) -> SessionEvent {
-    SessionEvent { session_id: SessionId::new("s1"), sequence, event_id: format!("e{sequence}"), created_at_ms: 0, body }
+    SessionEvent {
+        session_id: SessionId::new("s1"),
+        sequence,
+        event_id: format!("e{sequence}"),
+        created_at_ms: 0,
+        body,
+    }
 }
 
 fn text(sequence: i64, message: &str, content: &str, complete: bool) -> SessionEvent {
@@ -63,10 +74,17 @@ fn without_editing_only_the_finished_text_is_sent() {
 
 #[test]
 fn approvals_render_short_handles_and_remember_the_interaction() {
-    let body = EventBody::PermissionRequested { permission_id: "p1".into(), tool: "deploy".into(), description: "ship it".into() };
+    let body = EventBody::PermissionRequested {
+        permission_id: "p1".into(),
+        tool: "deploy".into(),
+        description: "ship it".into(),
+    };
     let commit = run(&[event(4, body)], &caps(true, true), &HashSet::new());
     let interaction = &commit.interactions[0];
-    assert_eq!((interaction.kind, interaction.target_id.as_str(), interaction.expires_at), (InteractionKind::Permission, "p1", 1_500));
+    assert_eq!(
+        (interaction.kind, interaction.target_id.as_str(), interaction.expires_at),
+        (InteractionKind::Permission, "p1", 1_500)
+    );
     let PlannedOp::Send { buttons, text } = &commit.outbound[0].op else { panic!("not a send") };
     assert!(text.contains("deploy"));
     let handles: Vec<&str> = buttons[0].iter().map(|b| b.handle.as_str()).collect();
@@ -94,7 +112,10 @@ fn questions_without_buttons_fall_back_to_text_commands() {
 #[test]
 fn errors_are_shown_and_other_events_only_advance_the_cursor() {
     let commit = run(
-        &[event(4, EventBody::SessionIdle {}), event(5, EventBody::RuntimeError { command_id: None, message: "boom".into() })],
+        &[
+            event(4, EventBody::SessionIdle {}),
+            event(5, EventBody::RuntimeError { command_id: None, message: "boom".into() }),
+        ],
         &caps(true, true),
         &HashSet::new(),
     );
