@@ -21,7 +21,8 @@ pub struct SessionEvent {
     pub body: EventBody,
 }
 
-/// The event vocabulary. Unknown types from newer peers decode as [`EventBody::Other`].
+/// The event vocabulary. Read stored or streamed events with [`EventBody::from_parts`], which
+/// turns types (and payloads) this build does not know into [`EventBody::Other`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload", rename_all_fields = "camelCase")]
 pub enum EventBody {
@@ -96,12 +97,17 @@ pub enum EventBody {
         /// A short, user-safe message.
         message: String,
     },
-    /// An event type this build does not render.
-    #[serde(other)]
+    /// An event type this build does not know; never written.
+    #[serde(skip)]
     Other,
 }
 
 impl EventBody {
+    /// Rebuilds an event from its wire `type` and `payload`; unknown types decode as `Other`.
+    pub fn from_parts(kind: &str, payload: serde_json::Value) -> Self {
+        serde_json::from_value(serde_json::json!({ "type": kind, "payload": payload })).unwrap_or(Self::Other)
+    }
+
     /// The wire name of the event type.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -162,8 +168,9 @@ mod tests {
 
     #[test]
     fn unknown_event_types_decode_as_other() {
-        let json = serde_json::json!({"type": "todos.updated", "payload": {"todos": []}});
-        let body: EventBody = serde_json::from_value(json).unwrap_or(EventBody::SessionIdle {});
+        let body = EventBody::from_parts("todos.updated", serde_json::json!({"todos": []}));
         assert_eq!(body, EventBody::Other);
+        let known = EventBody::from_parts("session.idle", serde_json::json!({}));
+        assert_eq!(known, EventBody::SessionIdle {});
     }
 }

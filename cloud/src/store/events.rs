@@ -40,11 +40,11 @@ impl EncodedEvent {
 /// [`EventBody::Other`], so one bad row never stalls a reader of the log.
 fn decode_event(kind: &str, payload: &str) -> EventBody {
     let payload: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
-    let tagged = serde_json::json!({ "type": kind, "payload": payload });
-    serde_json::from_value(tagged).unwrap_or_else(|error| {
-        tracing::warn!(event_type = kind, %error, "stored event payload does not decode");
-        EventBody::Other
-    })
+    let body = EventBody::from_parts(kind, payload);
+    if body == EventBody::Other {
+        tracing::warn!(event_type = kind, "stored event does not decode; skipped by renderers");
+    }
+    body
 }
 
 /// Appends an event inside the open transaction `$tx` (either engine): an `event_id` already in
