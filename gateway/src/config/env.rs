@@ -69,6 +69,9 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
             .map_err(|e| ConfigError::invalid("OPEN_COWORK_GATEWAY_PROVIDERS", &format!("is not valid JSON: {e}")))?;
         config.providers = super::file::parse_providers("OPEN_COWORK_GATEWAY_PROVIDERS", value, env)?;
     }
+    if let Some(n) = integer(env, "OPEN_COWORK_CLOUD_SESSION_CONCURRENCY", 1..=256)? {
+        config.cloud.session_concurrency = n as usize;
+    }
     if let Some(ms) = integer(env, "OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", 0..=60_000)? {
         config.cloud.demo_delta_interval = Duration::from_millis(ms);
     }

@@ -95,6 +95,9 @@ fn apply_gateway(
 }
 
 fn apply_cloud(config: &mut GatewayConfig, mut cloud: ObjectReader) -> Result<(), ConfigError> {
+    if let Some(n) = cloud.integer("sessionConcurrency", 1..=256)? {
+        config.cloud.session_concurrency = n as usize;
+    }
     if let Some(mut demo) = cloud.object("demo")? {
         if let Some(ms) = demo.integer("deltaIntervalMs", 0..=60_000)? {
             config.cloud.demo_delta_interval = Duration::from_millis(ms);

@@ -115,11 +115,13 @@ impl Default for WorkerSettings {
 pub struct CloudConfig {
     /// Pause between the demo runtime's text deltas (`OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS`).
     pub demo_delta_interval: Duration,
+    /// Sessions whose commands run at the same time (`OPEN_COWORK_CLOUD_SESSION_CONCURRENCY`).
+    pub session_concurrency: usize,
 }
 
 impl Default for CloudConfig {
     fn default() -> Self {
-        Self { demo_delta_interval: Duration::from_millis(150) }
+        Self { demo_delta_interval: Duration::from_millis(150), session_concurrency: 16 }
     }
 }
 

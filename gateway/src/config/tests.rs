@@ -94,8 +94,11 @@ fn invalid_values_name_the_setting() {
         let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
         assert!(message.contains(expected), "{json}: {message}");
     }
-    let message =
-        error_text(GatewayConfig::load(dir.path(), &env(&[("OPEN_COWORK_GATEWAY_PORT", "http")]), &Flags::default()));
+    let message = error_text(GatewayConfig::load(
+        Path::new("/x"),
+        &env(&[("OPEN_COWORK_GATEWAY_PORT", "http")]),
+        &Flags::default(),
+    ));
     assert!(message.contains("OPEN_COWORK_GATEWAY_PORT"), "{message}");
 }
 
