@@ -42,8 +42,6 @@ impl Default for RunOptions {
 pub struct RunningGateway {
     /// The bound HTTP address.
     pub local_addr: SocketAddr,
-    /// The gateway store (for tests and tools).
-    pub store: GatewayStore,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -139,7 +137,7 @@ pub async fn start_with_database(
         db.close().await;
         Ok(())
     });
-    Ok(RunningGateway { local_addr, store, shutdown, task })
+    Ok(RunningGateway { local_addr, shutdown, task })
 }
 
 async fn drain_workers(mut workers: JoinSet<()>, drain: Duration) {

@@ -4,7 +4,7 @@
 use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionId};
 use sqlx::Row;
 
-use super::events::{EncodedEvent, FENCE_SQL, append_in_tx};
+use super::events::{EncodedEvent, FENCE_SQL, append_in_tx, require_fence};
 use super::{Claim, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, CommandStatus, Submitted, locked};
 use crate::error::StoreError;
 use crate::ids;
@@ -231,16 +231,7 @@ impl CloudStore {
         };
         crate::with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let held: Option<i64> = sqlx::query_scalar(&fence_sql)
-                .bind(fence.command_id.as_str())
-                .bind(fence.session_id.as_str())
-                .bind(&fence.owner)
-                .bind(fence.attempt)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if held.is_none() {
-                return Err(StoreError::LeaseLost(fence.command_id.to_string()));
-            }
+            require_fence!(tx, &fence_sql, fence);
             sqlx::query(
                 "UPDATE cloud_commands SET state = $2, lease_owner = NULL, lease_expires_at = NULL, \
                  last_error = $3, available_at = $4, updated_at = $5 WHERE command_id = $1",

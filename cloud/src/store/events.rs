@@ -104,6 +104,26 @@ pub(crate) use append_in_tx;
 
 /// The fence check: the command is still `running` under this owner and attempt. Postgres
 /// share-locks the row so a re-claim (an update) waits until this transaction ends.
+/// Inside the open transaction `$tx`, returns `StoreError::LeaseLost` from the enclosing
+/// function unless the fenced command still runs under that owner and attempt (`$sql` is
+/// [`FENCE_SQL`] with the engine's row lock).
+macro_rules! require_fence {
+    ($tx:expr, $sql:expr, $fence:expr) => {
+        let fence: &$crate::store::CommandFence = $fence;
+        let held: Option<i64> = sqlx::query_scalar($sql)
+            .bind(fence.command_id.as_str())
+            .bind(fence.session_id.as_str())
+            .bind(&fence.owner)
+            .bind(fence.attempt)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if held.is_none() {
+            return Err($crate::error::StoreError::LeaseLost(fence.command_id.to_string()));
+        }
+    };
+}
+pub(crate) use require_fence;
+
 pub(crate) const FENCE_SQL: &str = "SELECT attempts FROM cloud_commands \
      WHERE command_id = $1 AND session_id = $2 AND state = 'running' \
      AND lease_owner = $3 AND attempts = $4";
@@ -124,16 +144,7 @@ impl CloudStore {
         let fence_sql = locked(backend, FENCE_SQL, "FOR SHARE");
         crate::with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let held: Option<i64> = sqlx::query_scalar(&fence_sql)
-                .bind(fence.command_id.as_str())
-                .bind(fence.session_id.as_str())
-                .bind(&fence.owner)
-                .bind(fence.attempt)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if held.is_none() {
-                return Err(StoreError::LeaseLost(fence.command_id.to_string()));
-            }
+            require_fence!(tx, &fence_sql, fence);
             let appended = append_in_tx!(tx, backend, fence.session_id.as_str(), event_id, &encoded, now)?;
             tx.commit().await?;
             Ok(appended)

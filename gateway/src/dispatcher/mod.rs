@@ -6,12 +6,12 @@ mod deliver;
 
 use std::sync::Arc;
 
-use futures::future::join_all;
+use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::services::Services;
-use crate::store::{DeliveryOutcome, OutboxItem, WorkerId};
-use crate::worker_loop::{Round, run_rounds, until};
+use crate::store::{DeliveryOutcome, Millis, OutboxItem, StoreError, WorkerId};
+use crate::worker_loop::{self, QueueStage};
 
 /// Delivers the outbox.
 pub struct Dispatcher {
@@ -28,32 +28,21 @@ impl Dispatcher {
     /// Runs until `shutdown`, finishing the deliveries in flight.
     pub async fn run(self, shutdown: CancellationToken) {
         let wake = self.services.wake.outbox.clone();
-        let poll = self.services.settings.poll_interval;
-        run_rounds(shutdown, wake, poll, || self.round()).await;
+        worker_loop::run(&self, &self.services, wake, shutdown).await;
+    }
+}
+
+#[async_trait]
+impl QueueStage for Dispatcher {
+    type Item = OutboxItem;
+    const NAME: &'static str = "outbox";
+
+    async fn claim(&self, now: Millis, lease_ms: i64, max: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        self.services.store.claim_outbox(&self.owner, now, lease_ms, max).await
     }
 
-    /// Delivers every row that is due now; returns when none is left (for tests).
-    pub async fn run_until_idle(&self) {
-        while let Round::Busy = self.round().await {}
-    }
-
-    async fn round(&self) -> Round {
-        let s = &self.services;
-        let now = s.clock.now_ms();
-        let lease = s.settings.lease.as_millis() as i64;
-        let items = match s.store.claim_outbox(&self.owner, now, lease, s.settings.batch).await {
-            Ok(items) => items,
-            Err(error) => {
-                tracing::warn!(error = %error, "outbox claim failed; retrying");
-                return Round::Idle(None);
-            }
-        };
-        if items.is_empty() {
-            let due = s.store.next_outbox_due().await.unwrap_or(None);
-            return Round::Idle(until(due, s.clock.now_ms()));
-        }
-        join_all(items.iter().map(|item| self.process(item))).await;
-        Round::Busy
+    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+        self.services.store.next_outbox_due().await
     }
 
     async fn process(&self, item: &OutboxItem) {
@@ -69,8 +58,8 @@ impl Dispatcher {
                 tracing::error!(outbox_id = item.id.0, provider = %item.provider_id, reason = %reason, "delivery dead-lettered")
             }
         }
-        // A send that succeeded is recorded as sent even if the lease was lost meanwhile; the
-        // store guarantees that, so a bookkeeping hiccup never turns a delivered message dead.
+        // A send that succeeded is recorded as sent even if the lease was lost meanwhile (the
+        // store guarantees that); a failed write of the outcome is tried again a few times.
         for _ in 0..3 {
             match s.store.record_delivery(item.id, &self.owner, outcome.clone(), s.clock.now_ms()).await {
                 Ok(_) => return,

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use futures::future::join_all;
+use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::router::{RouteError, Router};
 use crate::services::Services;
-use crate::store::{InboxItem, InboxOutcome, WorkerId};
-use crate::worker_loop::{Round, run_rounds, until};
+use crate::store::{InboxItem, InboxOutcome, Millis, StoreError, WorkerId};
+use crate::worker_loop::{self, QueueStage};
 
 /// Processes the inbox.
 pub struct InboxWorker {
@@ -28,37 +28,12 @@ impl InboxWorker {
     /// Runs until `shutdown`, finishing the events it holds.
     pub async fn run(self, shutdown: CancellationToken) {
         let wake = self.services.wake.inbox.clone();
-        let poll = self.services.settings.poll_interval;
-        run_rounds(shutdown, wake, poll, || self.round()).await;
+        worker_loop::run(&self, &self.services, wake, shutdown).await;
     }
 
-    /// Processes every event that is due now; returns when none is left (for tests).
-    pub async fn run_until_idle(&self) {
-        while let Round::Busy = self.round().await {}
-    }
-
-    async fn round(&self) -> Round {
+    fn outcome(&self, item: &InboxItem, result: Result<(), RouteError>) -> InboxOutcome {
         let s = &self.services;
-        let now = s.clock.now_ms();
-        let lease = s.settings.lease.as_millis() as i64;
-        let items = match s.store.claim_inbox(&self.owner, now, lease, s.settings.batch).await {
-            Ok(items) => items,
-            Err(error) => {
-                tracing::warn!(error = %error, "inbox claim failed; retrying");
-                return Round::Idle(None);
-            }
-        };
-        if items.is_empty() {
-            let due = s.store.next_inbox_due().await.unwrap_or(None);
-            return Round::Idle(until(due, s.clock.now_ms()));
-        }
-        join_all(items.iter().map(|item| self.process(item))).await;
-        Round::Busy
-    }
-
-    async fn process(&self, item: &InboxItem) {
-        let s = &self.services;
-        let outcome = match self.router.route(item).await {
+        match result {
             Ok(()) => InboxOutcome::Done,
             Err(RouteError::Permanent(reason)) => InboxOutcome::Dead { reason },
             Err(RouteError::Retryable(error)) => {
@@ -71,7 +46,26 @@ impl InboxWorker {
                     InboxOutcome::Retry { at, error }
                 }
             }
-        };
+        }
+    }
+}
+
+#[async_trait]
+impl QueueStage for InboxWorker {
+    type Item = InboxItem;
+    const NAME: &'static str = "inbox";
+
+    async fn claim(&self, now: Millis, lease_ms: i64, max: usize) -> Result<Vec<InboxItem>, StoreError> {
+        self.services.store.claim_inbox(&self.owner, now, lease_ms, max).await
+    }
+
+    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+        self.services.store.next_inbox_due().await
+    }
+
+    async fn process(&self, item: &InboxItem) {
+        let s = &self.services;
+        let outcome = self.outcome(item, self.router.route(item).await);
         if let InboxOutcome::Dead { reason } = &outcome {
             tracing::error!(inbox_id = item.id.0, provider = %item.provider_id, reason = %reason, "inbound event dead-lettered");
         }

@@ -78,16 +78,6 @@ impl Renderer {
         }
     }
 
-    /// Renders every session with unrendered events; returns when all are done (for tests).
-    pub async fn run_until_idle(&self) -> Result<(), StoreError> {
-        for cursor in self.services.store.list_cursors().await? {
-            if let Err(error) = self.render_session(&cursor.session_id).await {
-                tracing::warn!(session = %cursor.session_id, error = %error, "render failed");
-            }
-        }
-        Ok(())
-    }
-
     async fn mark_all(&self, dirty: &mut BTreeSet<SessionId>) {
         match self.services.store.list_cursors().await {
             Ok(cursors) => dirty.extend(cursors.into_iter().map(|c| c.session_id)),
