@@ -28,6 +28,7 @@ impl EmbeddedCloud {
         let settings = cowork_cloud::CloudSettings {
             demo_delta_interval: config.cloud.demo_delta_interval,
             worker_concurrency: config.cloud.session_concurrency,
+            lease: config.workers.lease,
             ..cowork_cloud::CloudSettings::default()
         };
         let runtime = Arc::new(cowork_cloud::runtime::DemoRuntime::new(settings.demo_delta_interval));

@@ -122,6 +122,11 @@ impl TestGateway {
         })
     }
 
+    /// Closes the database under the running gateway (to see it become not ready).
+    pub async fn close_database(&self) {
+        self.test_db.db.close().await;
+    }
+
     /// Stops the gateway and waits for it.
     pub async fn stop(mut self) {
         if let Some(gateway) = self.gateway.take() {

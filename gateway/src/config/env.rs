@@ -64,6 +64,9 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(n) = integer(env, "OPEN_COWORK_GATEWAY_DELIVERY_MAX_ATTEMPTS", 1..=100)? {
         config.workers.delivery_retry.attempt_budget = n as u32;
     }
+    if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_LEASE_MS", 1_000..=600_000)? {
+        config.workers.lease = Duration::from_millis(ms);
+    }
     if let Some(raw) = get(env, "OPEN_COWORK_GATEWAY_PROVIDERS") {
         let value = serde_json::from_str(raw)
             .map_err(|e| ConfigError::invalid("OPEN_COWORK_GATEWAY_PROVIDERS", &format!("is not valid JSON: {e}")))?;

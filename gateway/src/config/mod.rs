@@ -84,7 +84,8 @@ pub struct WorkerSettings {
     pub delivery_retry: RetryPolicy,
     /// Retry schedule and attempt budget of inbound processing.
     pub inbox_retry: RetryPolicy,
-    /// Lease of a claimed inbox or outbox row.
+    /// Lease of a claimed inbox row, outbox row or session command (`OPEN_COWORK_GATEWAY_LEASE_MS`);
+    /// work held by a process that died is picked up again once its lease expires.
     pub lease: Duration,
     /// Rows claimed per round.
     pub batch: usize,

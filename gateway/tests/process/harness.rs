@@ -24,6 +24,8 @@ impl GatewayProcess {
             .env("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", delta_ms.to_string())
             .env("OPEN_COWORK_GATEWAY_LOG_LEVEL", "warn")
             .env("OPEN_COWORK_GATEWAY_SHUTDOWN_DRAIN_TIMEOUT_MS", "5000")
+            // Work held by a killed process is re-claimed once its lease expires.
+            .env("OPEN_COWORK_GATEWAY_LEASE_MS", "2000")
             .env_remove("OPEN_COWORK_GATEWAY_DATA_DIR")
             .env_remove("OPEN_COWORK_CONFIG_PATH")
             .stdout(Stdio::piped())

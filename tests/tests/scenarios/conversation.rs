@@ -72,5 +72,12 @@ async fn health_and_readiness_answer(backend: DatabaseBackend) {
         assert!(start.elapsed() < cowork_e2e::DEADLINE, "never ready: {body}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    gw.stop().await;
+    gw.close_database().await;
+    let (status, body) = gw.get("/ready").await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["checks"]["database"].as_str()),
+        (503, Some("not_ready"), Some("unavailable"))
+    );
+    assert_eq!(gw.get("/health").await.0, 200, "the process is still up");
+    assert_eq!(gw.post_fake(message("late", "chat-h", "anyone?")).await.0, 503, "no ack without a durable commit");
 }
