@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use cowork_providers::{InboundBody, InboundEvent, InboundRequest, ProviderId};
+use cowork_providers::{BindingId, InboundBody, InboundEvent, InboundRequest, ProviderId};
 use serde_json::{Value, json};
 
 use super::{AppState, IngressError};
@@ -29,10 +29,10 @@ pub(super) async fn receive(
         other => IngressError::BadPayload(other.body_text()),
     })?;
     let events = registered.provider.parse_inbound(&InboundRequest { headers, body })?;
-    for event in &events {
-        check_interaction(&state, event).await?;
-    }
     let config = &registered.config;
+    for event in &events {
+        check_interaction(&state, &config.binding_id, event).await?;
+    }
     let batch: Vec<NewInbound> = events
         .into_iter()
         .map(|event| NewInbound { binding_id: config.binding_id.clone(), provider_id: config.id.clone(), event })
@@ -47,8 +47,9 @@ pub(super) async fn receive(
 }
 
 /// Unknown and expired handles are the sender's error (400); a decided one is accepted and
-/// answered in the channel with who decided.
-async fn check_interaction(state: &AppState, event: &InboundEvent) -> Result<(), IngressError> {
+/// answered in the channel with who decided. A handle only works in the chat it was shown in:
+/// from anywhere else it is unknown, so handles cannot be probed across chats.
+async fn check_interaction(state: &AppState, binding: &BindingId, event: &InboundEvent) -> Result<(), IngressError> {
     let InboundBody::Interaction(input) = &event.body else { return Ok(()) };
     let (code, _) = handle::split(&input.handle);
     let services = &state.services;
@@ -58,6 +59,7 @@ async fn check_interaction(state: &AppState, event: &InboundEvent) -> Result<(),
     })?;
     match interaction {
         None => Err(IngressError::InteractionUnknown),
+        Some(found) if !found.spec.shown_in(binding, &event.chat) => Err(IngressError::InteractionUnknown),
         Some(found) if found.decision.is_none() && found.spec.expires_at <= services.clock.now_ms() => {
             Err(IngressError::InteractionExpired)
         }

@@ -26,7 +26,8 @@ pub async fn answer(
     let (code, handle_choice) = handle::split(&input.handle);
     let key = event_key(item);
     let reply = |text: String| notice(item, format!("{key}:reply"), text);
-    let Some(interaction) = s.store.find_interaction(code).await? else {
+    let found = s.store.find_interaction(code).await?;
+    let Some(interaction) = found.filter(|i| i.spec.shown_in(&item.binding_id, &item.event.chat)) else {
         return enqueue(s, vec![reply("That approval or question is not known.".into())]).await;
     };
     let choice = match Choice::resolve(&interaction.spec, &input.verb, handle_choice) {

@@ -235,6 +235,13 @@ pub struct NewInteraction {
     pub expires_at: Millis,
 }
 
+impl NewInteraction {
+    /// Whether the buttons were shown in this binding's chat (handles only work there).
+    pub fn shown_in(&self, binding: &BindingId, chat: &ChatRef) -> bool {
+        &self.binding_id == binding && self.chat.chat_id == chat.chat_id
+    }
+}
+
 /// A stored interaction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Interaction {

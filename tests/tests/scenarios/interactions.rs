@@ -26,6 +26,10 @@ async fn approval_click_decides_once_and_updates_the_buttons(backend: DatabaseBa
     assert!(handles.iter().all(|(_, h)| h.len() <= 32));
     let approve = handles[0].1.clone();
 
+    // A handle only works in the chat it was shown in.
+    let (status, body) = gw.post_fake(click("c0", "another-chat", &approve, "mallory")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("interaction_unknown")));
+
     let (status, body) = gw.post_fake(click("c1", "chat-ap", &approve, "alice")).await;
     assert_eq!((status, body), (202, json!({"ok": true})));
     let message_id = asked["messageId"].clone();
