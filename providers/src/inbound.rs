@@ -11,6 +11,29 @@ pub struct InboundRequest {
     pub headers: HeaderMap,
     /// The exact body bytes (signatures cover them).
     pub body: Bytes,
+    /// When it arrived, in unix milliseconds (signature windows are judged against this).
+    pub received_at_ms: i64,
+}
+
+/// What a provider accepted from one request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified {
+    /// The normalized events (possibly none, e.g. an ignored event type).
+    pub events: Vec<InboundEvent>,
+    /// A key identifying this exact signed request (for example `timestamp:signature`); the
+    /// gateway refuses a second request with the same key within the signature window unless
+    /// all its events are already accepted (a redelivery, answered 2xx).
+    pub replay_key: Option<String>,
+    /// An answer the platform expects instead of `{"ok":true}` (for example Slack's
+    /// `url_verification` challenge); nothing is stored when set.
+    pub immediate_reply: Option<serde_json::Value>,
+}
+
+impl Verified {
+    /// Events without replay key or immediate reply.
+    pub fn events(events: Vec<InboundEvent>) -> Self {
+        Self { events, replay_key: None, immediate_reply: None }
+    }
 }
 
 /// One normalized inbound event.

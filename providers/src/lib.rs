@@ -28,7 +28,9 @@ use async_trait::async_trait;
 pub use capabilities::Capabilities;
 pub use error::{InboundError, ProviderError, ProviderErrorKind};
 pub use ids::{BindingId, ProviderId, ProviderKind};
-pub use inbound::{ChatRef, InboundBody, InboundEvent, InboundRequest, InteractionInput, InteractionVerb, Sender};
+pub use inbound::{
+    ChatRef, InboundBody, InboundEvent, InboundRequest, InteractionInput, InteractionVerb, Sender, Verified,
+};
 pub use outbound::{Button, ButtonStyle, Delivery, OutboundOp, SentMessage};
 
 /// The largest interaction handle (the whole button payload), in bytes; fits every platform.
@@ -47,7 +49,7 @@ pub trait ChannelProvider: Send + Sync + 'static {
     fn capabilities(&self) -> &Capabilities;
 
     /// Authenticates and parses one inbound request into normalized events.
-    fn parse_inbound(&self, request: &InboundRequest) -> Result<Vec<InboundEvent>, InboundError>;
+    fn parse_inbound(&self, request: &InboundRequest) -> Result<Verified, InboundError>;
 
     /// Performs one outbound operation.
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError>;

@@ -28,7 +28,12 @@ pub(super) async fn receive(
         }
         other => IngressError::BadPayload(other.body_text()),
     })?;
-    let events = registered.provider.parse_inbound(&InboundRequest { headers, body })?;
+    let received_at_ms = state.services.clock.now_ms();
+    let verified = registered.provider.parse_inbound(&InboundRequest { headers, body, received_at_ms })?;
+    if let Some(reply) = verified.immediate_reply {
+        return Ok((StatusCode::OK, Json(reply)));
+    }
+    let events = verified.events;
     let config = &registered.config;
     for event in &events {
         check_interaction(&state, &config.binding_id, event).await?;

@@ -15,8 +15,8 @@ pub use faults::FakeSettings;
 pub use transcript::{TranscriptEntry, TranscriptError, TranscriptStore};
 
 use crate::{
-    Capabilities, ChannelProvider, Delivery, InboundError, InboundEvent, InboundRequest, OutboundOp, ProviderError,
-    ProviderId, ProviderKind, SentMessage,
+    Capabilities, ChannelProvider, Delivery, InboundError, InboundRequest, OutboundOp, ProviderError, ProviderId,
+    ProviderKind, SentMessage, Verified,
 };
 
 /// The fake provider instance.
@@ -60,8 +60,8 @@ impl ChannelProvider for FakeProvider {
         &self.capabilities
     }
 
-    fn parse_inbound(&self, request: &InboundRequest) -> Result<Vec<InboundEvent>, InboundError> {
-        inbound::parse(&request.body).map(|event| vec![event])
+    fn parse_inbound(&self, request: &InboundRequest) -> Result<Verified, InboundError> {
+        inbound::parse(&request.body).map(|event| Verified::events(vec![event]))
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError> {
