@@ -41,5 +41,8 @@ impl RetentionJob {
             Ok(rows) => tracing::info!(rows, "pruned finished inbox and outbox rows"),
             Err(error) => tracing::warn!(error = %error, "pruning failed; will retry"),
         }
+        if let Err(error) = s.store.prune_replay_keys(s.clock.now_ms()).await {
+            tracing::warn!(error = %error, "pruning replay keys failed; will retry");
+        }
     }
 }

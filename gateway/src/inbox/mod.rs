@@ -15,7 +15,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 pub use worker::InboxWorker;
 
 use crate::clock::Clock;
-use crate::store::{Accepted, GatewayStore, NewInbound};
+use crate::store::{GatewayStore, NewRequest, RequestOutcome};
 
 /// Most events committed in one transaction.
 const MAX_GROUP_EVENTS: usize = 512;
@@ -26,8 +26,8 @@ const MAX_GROUP_EVENTS: usize = 512;
 pub struct InboxUnavailable;
 
 struct PendingAccept {
-    batch: Vec<NewInbound>,
-    reply: oneshot::Sender<Result<Vec<Accepted>, InboxUnavailable>>,
+    request: NewRequest,
+    reply: oneshot::Sender<Result<RequestOutcome, InboxUnavailable>>,
 }
 
 /// The handle ingress uses to accept events.
@@ -44,10 +44,10 @@ impl Inbox {
         (Self { tx }, InboxWriter { rx, store, clock, wake })
     }
 
-    /// Commits `batch` durably; returns once it is on disk.
-    pub async fn accept(&self, batch: Vec<NewInbound>) -> Result<Vec<Accepted>, InboxUnavailable> {
+    /// Commits a request's events durably; returns once they are on disk.
+    pub async fn accept(&self, request: NewRequest) -> Result<RequestOutcome, InboxUnavailable> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(PendingAccept { batch, reply }).await.map_err(|_| InboxUnavailable)?;
+        self.tx.send(PendingAccept { request, reply }).await.map_err(|_| InboxUnavailable)?;
         answer.await.map_err(|_| InboxUnavailable)?
     }
 }
@@ -64,12 +64,12 @@ impl InboxWriter {
     /// Commits groups until every [`Inbox`] handle is gone.
     pub async fn run(mut self) {
         while let Some(first) = self.rx.recv().await {
+            let mut events = first.request.events.len();
             let mut group = vec![first];
-            let mut events = group[0].batch.len();
             while events < MAX_GROUP_EVENTS {
                 match self.rx.try_recv() {
                     Ok(next) => {
-                        events += next.batch.len();
+                        events += next.request.events.len();
                         group.push(next);
                     }
                     Err(_) => break,
@@ -80,20 +80,18 @@ impl InboxWriter {
     }
 
     async fn commit(&self, group: Vec<PendingAccept>) {
-        let all: Vec<NewInbound> = group.iter().flat_map(|p| p.batch.iter().cloned()).collect();
-        match self.store.accept_inbound(&all, self.clock.now_ms()).await {
-            Ok(accepted) => {
-                let mut rest = accepted.into_iter();
-                for pending in group {
-                    let mine: Vec<Accepted> = rest.by_ref().take(pending.batch.len()).collect();
-                    let _ = pending.reply.send(Ok(mine));
+        let (requests, replies): (Vec<NewRequest>, Vec<_>) = group.into_iter().map(|p| (p.request, p.reply)).unzip();
+        match self.store.accept_requests(&requests, self.clock.now_ms()).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
                 }
                 self.wake.notify_one();
             }
             Err(error) => {
-                tracing::error!(error = %error, events = all.len(), "inbox commit failed; requests answered 503");
-                for pending in group {
-                    let _ = pending.reply.send(Err(InboxUnavailable));
+                tracing::error!(error = %error, requests = requests.len(), "inbox commit failed; requests answered 503");
+                for reply in replies {
+                    let _ = reply.send(Err(InboxUnavailable));
                 }
             }
         }

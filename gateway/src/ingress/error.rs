@@ -16,6 +16,9 @@ pub enum IngressError {
     /// Authentication failed.
     #[error("authentication failed")]
     Unauthorized,
+    /// A signed request already accepted was sent again with new events.
+    #[error("this signed request was already used")]
+    Replayed,
     /// The body is not a valid payload.
     #[error("{0}")]
     BadPayload(String),
@@ -51,6 +54,7 @@ impl IngressError {
         match self {
             Self::UnknownProvider => (StatusCode::NOT_FOUND, "unknown_provider"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Replayed => (StatusCode::UNAUTHORIZED, "replayed"),
             Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::InteractionUnknown => (StatusCode::BAD_REQUEST, "interaction_unknown"),

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 use super::{AppState, IngressError};
 use crate::interactions::handle;
-use crate::store::NewInbound;
+use crate::store::{NewInbound, NewRequest, ReplayKey, RequestOutcome};
+
+/// How long a replay key is kept: the signature window both ways (300 s each) and a margin.
+const REPLAY_WINDOW_MS: i64 = 11 * 60 * 1000;
 
 /// Receives one webhook.
 pub(super) async fn receive(
@@ -38,11 +41,19 @@ pub(super) async fn receive(
     for event in &events {
         check_interaction(&state, &config.binding_id, event).await?;
     }
-    let batch: Vec<NewInbound> = events
+    let events: Vec<NewInbound> = events
         .into_iter()
         .map(|event| NewInbound { binding_id: config.binding_id.clone(), provider_id: config.id.clone(), event })
         .collect();
-    let accepted = state.inbox.accept(batch).await.map_err(|_| IngressError::Unavailable)?;
+    let replay = verified.replay_key.map(|key| ReplayKey {
+        provider_id: config.id.clone(),
+        key,
+        expires_at: received_at_ms + REPLAY_WINDOW_MS,
+    });
+    let outcome = state.inbox.accept(NewRequest { events, replay }).await.map_err(|_| IngressError::Unavailable)?;
+    let RequestOutcome::Accepted(accepted) = outcome else {
+        return Err(IngressError::Replayed);
+    };
     let duplicate = !accepted.is_empty() && accepted.iter().all(|a| a.duplicate);
     let mut answer = json!({"ok": true});
     if duplicate {

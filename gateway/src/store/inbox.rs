@@ -6,7 +6,8 @@ use cowork_providers::{BindingId, InboundEvent, ProviderId};
 
 use super::queue::{self, ClaimRequest, INBOX, InboxRow, Outcome};
 use super::{
-    Accepted, GatewayStore, InboxId, InboxItem, InboxOutcome, Millis, NewInbound, StoreError, WorkerId, lane_key,
+    Accepted, GatewayStore, InboxId, InboxItem, InboxOutcome, Millis, NewInbound, NewRequest, RequestOutcome,
+    StoreError, WorkerId, lane_key,
 };
 
 const INSERT: &str = "INSERT INTO gw_inbox (binding_id, provider_id, provider_event_id, lane, \
@@ -15,6 +16,11 @@ const INSERT: &str = "INSERT INTO gw_inbox (binding_id, provider_id, provider_ev
      ON CONFLICT (binding_id, provider_event_id) DO NOTHING RETURNING id";
 
 const FIND: &str = "SELECT id FROM gw_inbox WHERE binding_id = $1 AND provider_event_id = $2";
+
+/// Takes a replay key unless a live one exists (an expired one is renewed); returns a row when taken.
+const TAKE_REPLAY_KEY: &str = "INSERT INTO gw_replay_keys (provider_id, replay_key, expires_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (provider_id, replay_key) DO UPDATE SET expires_at = excluded.expires_at \
+     WHERE gw_replay_keys.expires_at <= $4 RETURNING expires_at";
 
 /// One inbound event, encoded for its row.
 struct InboxInsert<'a> {
@@ -40,51 +46,114 @@ impl<'a> InboxInsert<'a> {
 }
 
 impl GatewayStore {
-    /// Stores a batch of inbound events in one transaction (one commit, the group-commit path).
-    /// An event whose (binding, provider event id) is already stored, in the inbox or earlier in
-    /// the batch, is reported as a duplicate with the existing row and changes nothing.
+    /// Stores a batch of inbound events in one transaction, without replay keys (see
+    /// [`Self::accept_requests`]).
     pub async fn accept_inbound(&self, batch: &[NewInbound], now: Millis) -> Result<Vec<Accepted>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
+        let request = NewRequest { events: batch.to_vec(), replay: None };
+        match self.accept_requests(std::slice::from_ref(&request), now).await?.pop() {
+            Some(RequestOutcome::Accepted(accepted)) => Ok(accepted),
+            _ => Ok(Vec::new()),
         }
-        let rows = batch.iter().map(InboxInsert::encode).collect::<Result<Vec<_>, _>>()?;
+    }
+
+    /// Stores the events of several requests in one transaction (one commit: the group-commit
+    /// path). Per request, in order: when every event is already stored it is a redelivery
+    /// (all duplicates, nothing changes); otherwise a live replay key refuses the whole request
+    /// ([`RequestOutcome::Replayed`], nothing stored); otherwise the key is taken and each event
+    /// inserted, an event whose (binding, provider event id) is already stored (in the inbox or
+    /// earlier in the batch) being reported as a duplicate with the existing row.
+    pub async fn accept_requests(
+        &self,
+        requests: &[NewRequest],
+        now: Millis,
+    ) -> Result<Vec<RequestOutcome>, StoreError> {
+        let encoded = requests
+            .iter()
+            .map(|r| r.events.iter().map(InboxInsert::encode).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<Vec<_>, _>>()?;
+        if encoded.iter().all(Vec::is_empty) && requests.iter().all(|r| r.replay.is_none()) {
+            return Ok(requests.iter().map(|_| RequestOutcome::Accepted(Vec::new())).collect());
+        }
         let lock = queue::lane_lock_sql(self.db.backend());
-        let keys = queue::lane_lock_keys(rows.iter().map(|row| row.lane.as_str()));
-        let accepted = with_writer!(&self.db, |pool| {
+        let keys = queue::lane_lock_keys(encoded.iter().flatten().map(|row| row.lane.as_str()));
+        let outcomes = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             if let Some(lock) = lock {
                 for key in &keys {
                     sqlx::query(lock).bind(*key).execute(&mut *tx).await?;
                 }
             }
-            let mut accepted = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let inserted = sqlx::query_scalar::<_, i64>(INSERT)
-                    .bind(row.binding_id)
-                    .bind(row.provider_id)
-                    .bind(row.provider_event_id)
-                    .bind(row.lane.as_str())
-                    .bind(row.payload.as_str())
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let result = match inserted {
-                    Some(id) => Accepted { id: InboxId(id), duplicate: false },
-                    None => {
-                        let id = sqlx::query_scalar::<_, i64>(FIND)
+            let mut outcomes = Vec::with_capacity(requests.len());
+            for (request, rows) in requests.iter().zip(&encoded) {
+                if let Some(replay) = &request.replay {
+                    let mut known = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        let id: Option<i64> = sqlx::query_scalar(FIND)
                             .bind(row.binding_id)
                             .bind(row.provider_event_id)
-                            .fetch_one(&mut *tx)
+                            .fetch_optional(&mut *tx)
                             .await?;
-                        Accepted { id: InboxId(id), duplicate: true }
+                        known.push(id);
                     }
-                };
-                accepted.push(result);
+                    if !rows.is_empty() && known.iter().all(Option::is_some) {
+                        let all = known.into_iter().flatten().map(|id| Accepted { id: InboxId(id), duplicate: true });
+                        outcomes.push(RequestOutcome::Accepted(all.collect()));
+                        continue;
+                    }
+                    let taken: Option<i64> = sqlx::query_scalar(TAKE_REPLAY_KEY)
+                        .bind(replay.provider_id.as_str())
+                        .bind(replay.key.as_str())
+                        .bind(replay.expires_at)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if taken.is_none() {
+                        outcomes.push(RequestOutcome::Replayed);
+                        continue;
+                    }
+                }
+                let mut accepted = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let inserted = sqlx::query_scalar::<_, i64>(INSERT)
+                        .bind(row.binding_id)
+                        .bind(row.provider_id)
+                        .bind(row.provider_event_id)
+                        .bind(row.lane.as_str())
+                        .bind(row.payload.as_str())
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let result = match inserted {
+                        Some(id) => Accepted { id: InboxId(id), duplicate: false },
+                        None => {
+                            let id = sqlx::query_scalar::<_, i64>(FIND)
+                                .bind(row.binding_id)
+                                .bind(row.provider_event_id)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            Accepted { id: InboxId(id), duplicate: true }
+                        }
+                    };
+                    accepted.push(result);
+                }
+                outcomes.push(RequestOutcome::Accepted(accepted));
             }
             tx.commit().await?;
-            accepted
+            outcomes
         });
-        Ok(accepted)
+        Ok(outcomes)
+    }
+
+    /// Deletes replay keys whose window has passed.
+    pub async fn prune_replay_keys(&self, now: Millis) -> Result<u64, StoreError> {
+        let deleted = with_writer!(&self.db, |pool| {
+            sqlx::query("DELETE FROM gw_replay_keys WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted)
     }
 
     /// Claims up to `max` due inbox rows for `owner` until `now + lease_ms`, oldest first: only

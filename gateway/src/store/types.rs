@@ -52,6 +52,35 @@ pub struct NewInbound {
     pub event: InboundEvent,
 }
 
+/// The events of one inbound request, with the request's replay key if it was signed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRequest {
+    /// The events.
+    pub events: Vec<NewInbound>,
+    /// The replay key to take.
+    pub replay: Option<ReplayKey>,
+}
+
+/// A signed request's identity, refused a second time until it expires.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplayKey {
+    /// The provider that verified it.
+    pub provider_id: ProviderId,
+    /// The key (for example `timestamp:signature`).
+    pub key: String,
+    /// When the signature window has passed.
+    pub expires_at: Millis,
+}
+
+/// What became of one request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RequestOutcome {
+    /// Stored (or all duplicates), one result per event.
+    Accepted(Vec<Accepted>),
+    /// A replay of a request already accepted: nothing stored.
+    Replayed,
+}
+
 /// The result of accepting one inbound event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Accepted {

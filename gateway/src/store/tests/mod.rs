@@ -6,6 +6,7 @@ mod inbox;
 mod interactions;
 mod outbox;
 mod render;
+mod replay;
 mod retention;
 mod transcript;
 
