@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{GatewayConfig, Storage};
 use crate::dispatcher::Dispatcher;
+use crate::dispatcher::circuit::Circuits;
 use crate::inbox::{Inbox, InboxWorker};
 use crate::ingress::{self, AppState, Readiness};
 use crate::registry::ProviderRegistry;
@@ -96,6 +97,7 @@ pub async fn start_with_database(
         clock: options.clock.clone(),
         settings: config.workers.clone(),
         wake: Wakers::default(),
+        circuits: Circuits::new(config.workers.circuit),
     });
     let shutdown = CancellationToken::new();
     let (inbox, writer) = Inbox::new(store.clone(), options.clock.clone(), services.wake.inbox.clone());

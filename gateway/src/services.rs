@@ -7,6 +7,7 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::WorkerSettings;
+use crate::dispatcher::circuit::Circuits;
 use crate::registry::ProviderRegistry;
 use crate::store::GatewayStore;
 
@@ -33,4 +34,6 @@ pub struct Services {
     pub settings: WorkerSettings,
     /// Wake-ups.
     pub wake: Wakers,
+    /// Circuit breakers per delivery destination.
+    pub circuits: Circuits,
 }

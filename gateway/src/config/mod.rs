@@ -17,6 +17,7 @@ pub use provider::{ProviderConfig, ProviderSettings};
 pub use secret::Secret;
 
 use crate::backoff::RetryPolicy;
+use crate::dispatcher::circuit::CircuitSettings;
 
 /// A configuration problem, naming the setting.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,8 @@ pub struct WorkerSettings {
     pub retention: Duration,
     /// Fallback poll when no wake-up arrives.
     pub poll_interval: Duration,
+    /// When a destination's circuit opens and for how long.
+    pub circuit: CircuitSettings,
 }
 
 impl Default for WorkerSettings {
@@ -107,6 +110,7 @@ impl Default for WorkerSettings {
             interaction_ttl: Duration::from_secs(24 * 3600),
             retention: Duration::from_secs(7 * 24 * 3600),
             poll_interval: Duration::from_secs(1),
+            circuit: CircuitSettings::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use cowork_providers::{Delivery, OutboundOp, ProviderErrorKind};
 
+use super::circuit::Admission;
 use crate::services::Services;
 use crate::store::{DeliveryOutcome, OutboxItem, PlannedOp};
 
@@ -31,8 +32,18 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
             }
         }
     };
+    if let Admission::WaitUntil(at) = s.circuits.admit(&item.provider_id, s.clock.now_ms()) {
+        return DeliveryOutcome::Defer { at };
+    }
     let delivery = Delivery { delivery_id: delivery_id(item), chat: item.chat.clone(), op };
-    match registered.provider.deliver(&delivery).await {
+    let result = registered.provider.deliver(&delivery).await;
+    match &result {
+        Err(error) if error.kind == ProviderErrorKind::Transient => {
+            s.circuits.record_failure(&item.provider_id, s.clock.now_ms())
+        }
+        _ => s.circuits.record_success(&item.provider_id),
+    }
+    match result {
         Ok(sent) => DeliveryOutcome::Sent { provider_message_id: sent.message_id },
         Err(error) => match error.kind {
             ProviderErrorKind::Transient => retry(s, item, error.message, error.retry_after),

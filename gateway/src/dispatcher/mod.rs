@@ -2,6 +2,7 @@
 //! provider, and records the outcome. A later row of a lane never overtakes an earlier one that
 //! is still retrying, because only lane heads are claimable.
 
+pub mod circuit;
 mod deliver;
 
 use std::sync::Arc;

@@ -7,7 +7,11 @@ use cowork_e2e::{DatabaseBackend, TestGateway, message, scenarios};
 use cowork_gateway::config::ProviderSettings;
 use cowork_providers::fake::FakeSettings;
 
-scenarios!(failed_sends_retry_after_the_platforms_delay_and_keep_order, sends_dead_letter_after_the_attempt_budget);
+scenarios!(
+    failed_sends_retry_after_the_platforms_delay_and_keep_order,
+    sends_dead_letter_after_the_attempt_budget,
+    open_circuit_defers_without_spending_attempts
+);
 
 fn failing(
     first: u64,
@@ -70,5 +74,41 @@ async fn sends_dead_letter_after_the_attempt_budget(backend: DatabaseBackend) {
         1
     );
     assert!(gw.messages("chat-dl").await.is_empty());
+    gw.stop().await;
+}
+
+async fn open_circuit_defers_without_spending_attempts(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend)
+        .configure(failing(3, 503, None))
+        .configure(|c| {
+            c.workers.delivery_retry.attempt_budget = 4;
+            c.workers.circuit.failure_threshold = 2;
+            c.workers.circuit.cooldown_ms = 60_000;
+        })
+        .start()
+        .await
+    else {
+        return;
+    };
+    assert_eq!(gw.post_fake(message("cb1", "chat-cb", "through the breaker")).await.0, 202);
+    let attempts = "SELECT COALESCE(MAX(attempts), 0) FROM gw_outbox";
+    let start = std::time::Instant::now();
+    while gw.count(attempts).await < 2 {
+        assert!(start.elapsed() < cowork_e2e::DEADLINE, "two failures never happened");
+        gw.clock.advance(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The circuit is open: time passes beyond every backoff, but no attempt is spent.
+    for _ in 0..5 {
+        gw.clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert_eq!(gw.count(attempts).await, 2, "an open circuit spends no attempts");
+    let expected = DemoRuntime::final_reply("through the breaker");
+    gw.wait_for("chat-cb", "delivery once the circuit closes", Duration::from_secs(30), |t| {
+        t["messages"][0]["text"] == expected.as_str()
+    })
+    .await;
+    assert_eq!(gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead'").await, 0);
     gw.stop().await;
 }
