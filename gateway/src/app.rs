@@ -17,7 +17,7 @@ use crate::config::{GatewayConfig, Storage};
 use crate::dispatcher::Dispatcher;
 use crate::dispatcher::circuit::Circuits;
 use crate::inbox::{Inbox, InboxWorker};
-use crate::ingress::{self, AppState, Readiness};
+use crate::ingress::{self, AppState, Protection, Readiness};
 use crate::registry::ProviderRegistry;
 use crate::renderer::Renderer;
 use crate::retention::RetentionJob;
@@ -123,16 +123,19 @@ pub async fn start_with_database(
         spawn(&mut workers, "sessions", cloud.worker_future(token.clone()));
     }
     let writer_task = tokio::spawn(writer.run());
-    let state =
-        AppState { services: services.clone(), inbox, readiness, max_body_bytes: config.max_request_body_bytes };
+    let state = AppState {
+        services: services.clone(),
+        inbox,
+        readiness,
+        max_body_bytes: config.max_request_body_bytes,
+        protection: Arc::new(Protection::new(config.ingress.clone())),
+    };
     let app = ingress::router(state).layer(tower_http::catch_panic::CatchPanicLayer::new());
     let server_shutdown = shutdown.clone();
     let drain = config.shutdown_drain;
+    let server_limits = config.server;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-            .await
-            .context("HTTP server failed")?;
+        ingress::serve(listener, app, server_limits, server_shutdown).await;
         // The server is done, so no request holds an inbox handle any more: the writer drains.
         let _ = writer_task.await;
         drain_workers(workers, drain).await;

@@ -58,11 +58,29 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(allow) = boolean(env, "OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER")? {
         config.allow_public_fake_provider = allow;
     }
+    if let Some(token) = get(env, "OPEN_COWORK_GATEWAY_ADMIN_TOKEN") {
+        config.operator.set_token(token.to_owned());
+    }
+    if let Some(allow) = boolean(env, "OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS")? {
+        config.operator.allow_loopback_bypass = allow;
+    }
     if let Some(level) = get(env, "OPEN_COWORK_GATEWAY_LOG_LEVEL") {
         config.log_level = level.to_owned();
     }
     if let Some(n) = integer(env, "OPEN_COWORK_GATEWAY_DELIVERY_MAX_ATTEMPTS", 1..=100)? {
         config.workers.delivery_retry.attempt_budget = n as u32;
+    }
+    if let Some(trust) = boolean(env, "OPEN_COWORK_GATEWAY_TRUST_PROXY_HEADERS")? {
+        config.ingress.proxies.trust_headers = trust;
+    }
+    if let Some(raw) = get(env, "OPEN_COWORK_GATEWAY_TRUSTED_PROXY_CIDRS") {
+        config.ingress.proxies.trusted = super::parse_cidrs("OPEN_COWORK_GATEWAY_TRUSTED_PROXY_CIDRS", raw.split(','))?;
+    }
+    if let Some(n) = integer(env, "OPEN_COWORK_GATEWAY_RATE_LIMIT_PER_SECOND", 1..=1_000_000)? {
+        config.ingress.per_second = n as u32;
+    }
+    if let Some(n) = integer(env, "OPEN_COWORK_GATEWAY_RATE_LIMIT_BURST", 1..=1_000_000)? {
+        config.ingress.burst = n as u32;
     }
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_LEASE_MS", 1_000..=600_000)? {
         config.workers.lease = Duration::from_millis(ms);

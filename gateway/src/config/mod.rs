@@ -4,6 +4,7 @@
 
 mod env;
 mod file;
+mod operator;
 mod provider;
 mod reader;
 mod secret;
@@ -13,11 +14,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use operator::OperatorConfig;
 pub use provider::{ProviderConfig, ProviderSettings};
 pub use secret::Secret;
 
 use crate::backoff::RetryPolicy;
 use crate::dispatcher::circuit::CircuitSettings;
+use crate::ingress::{IngressLimits, ServerLimits};
 
 /// A configuration problem, naming the setting.
 #[derive(Debug, thiserror::Error)]
@@ -145,8 +148,14 @@ pub struct GatewayConfig {
     pub shutdown_drain: Duration,
     /// Allow the fake provider on a public bind (`OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER`).
     pub allow_public_fake_provider: bool,
+    /// Operator API access (admin token, loopback bypass).
+    pub operator: OperatorConfig,
     /// Enabled providers.
     pub providers: Vec<ProviderConfig>,
+    /// Per-source rate limits and where the client address comes from.
+    pub ingress: IngressLimits,
+    /// Connection limits and timeouts of the HTTP server.
+    pub server: ServerLimits,
     /// Worker tuning.
     pub workers: WorkerSettings,
     /// Embedded cloud settings.
@@ -175,7 +184,10 @@ impl GatewayConfig {
             max_request_body_bytes: 1024 * 1024,
             shutdown_drain: Duration::from_secs(10),
             allow_public_fake_provider: false,
+            operator: OperatorConfig::default(),
             providers: Vec::new(),
+            ingress: IngressLimits::default(),
+            server: ServerLimits::default(),
             workers: WorkerSettings::default(),
             cloud: CloudConfig::default(),
             log_level: "info".to_owned(),
@@ -218,6 +230,7 @@ impl GatewayConfig {
             return Err(ConfigError::invalid("gateway.providers", "has no enabled provider"));
         }
         provider::validate_all(&self.providers)?;
+        operator::validate(self)?;
         let has_fake = self.providers.iter().any(|p| matches!(p.settings, ProviderSettings::Fake(_)));
         if has_fake && self.publicly_exposed() && !self.allow_public_fake_provider {
             return Err(ConfigError::invalid(
@@ -228,6 +241,22 @@ impl GatewayConfig {
         }
         Ok(())
     }
+}
+
+/// Parses CIDRs (a bare address counts as a single host), naming `path` on error.
+pub(crate) fn parse_cidrs<'a>(
+    path: &str,
+    items: impl Iterator<Item = &'a str>,
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    items
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::invalid(path, &format!("has `{item}`, which is not a CIDR or an IP address")))
+        })
+        .collect()
 }
 
 #[cfg(test)]

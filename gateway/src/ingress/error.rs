@@ -25,6 +25,12 @@ pub enum IngressError {
     /// The body or a part of it is over a limit.
     #[error("{0}")]
     TooLarge(String),
+    /// The source sent too many requests.
+    #[error("too many requests from this source; retry later")]
+    RateLimited,
+    /// The source failed authentication too often and is blocked for a while.
+    #[error("too many failed authentications from this source; retry later")]
+    AuthBackoff,
     /// The interaction handle is not known.
     #[error("this interaction handle is not known")]
     InteractionUnknown,
@@ -57,6 +63,8 @@ impl IngressError {
             Self::Replayed => (StatusCode::UNAUTHORIZED, "replayed"),
             Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::AuthBackoff => (StatusCode::TOO_MANY_REQUESTS, "auth_backoff"),
             Self::InteractionUnknown => (StatusCode::BAD_REQUEST, "interaction_unknown"),
             Self::InteractionExpired => (StatusCode::BAD_REQUEST, "interaction_expired"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

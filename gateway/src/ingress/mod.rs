@@ -5,16 +5,23 @@
 mod error;
 mod fake;
 mod health;
+mod protect;
+mod serve;
+mod source;
 mod webhook;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 
 pub use error::IngressError;
 pub use health::Readiness;
+pub use protect::{IngressLimits, Protection};
+pub use serve::{ServerLimits, serve};
+pub use source::ProxyTrust;
 
 use crate::inbox::Inbox;
 use crate::services::Services;
@@ -30,13 +37,18 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// The request body limit.
     pub max_body_bytes: usize,
+    /// Rate limits and auth back-off.
+    pub protection: Arc<Protection>,
 }
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.max_body_bytes;
     Router::new()
-        .route("/webhooks/{provider_id}", post(webhook::receive))
+        .route(
+            "/webhooks/{provider_id}",
+            post(webhook::receive).route_layer(middleware::from_fn_with_state(state.clone(), protect::protect)),
+        )
         .route("/fake/{provider_id}/transcript", get(fake::transcript))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

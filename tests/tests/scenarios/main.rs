@@ -4,3 +4,4 @@ mod bad_input;
 mod conversation;
 mod delivery;
 mod interactions;
+mod protection;
