@@ -44,6 +44,8 @@ impl_id!(BindingId);
 pub enum ProviderKind {
     /// The loopback test and demo provider.
     Fake,
+    /// The generic signed webhook (Open Cowork's `webhook` kind).
+    Webhook,
 }
 
 impl ProviderKind {
@@ -51,6 +53,7 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fake => "fake",
+            Self::Webhook => "webhook",
         }
     }
 }

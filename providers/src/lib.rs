@@ -17,11 +17,14 @@
 
 mod capabilities;
 pub mod commands;
+pub mod egress;
 mod error;
 pub mod fake;
 mod ids;
 mod inbound;
 mod outbound;
+pub mod signature;
+pub mod webhook;
 
 use async_trait::async_trait;
 
