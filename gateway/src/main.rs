@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use cowork_gateway::app::{self, RunOptions};
 use cowork_gateway::banner;
 use cowork_gateway::config::{Flags, GatewayConfig};
+use cowork_gateway::redact::Redactor;
 
 /// Open Cowork Gateway: chat with AI agents from Slack, email and webhooks.
 #[derive(Parser)]
@@ -23,6 +24,37 @@ struct Cli {
 enum Command {
     /// Run gateway and cloud in one process on one database (SQLite by default).
     Standalone(StandaloneArgs),
+    /// Load generators.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Send signed webhook requests to a running gateway and report throughput and latency.
+    Ingress(IngressArgs),
+}
+
+#[derive(clap::Args)]
+struct IngressArgs {
+    /// The webhook URL, e.g. http://127.0.0.1:8790/webhooks/webhook.
+    #[arg(long)]
+    url: String,
+    /// The provider's shared secret (omit for the fake provider).
+    #[arg(long, env = "OPEN_COWORK_BENCH_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Requests in total.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Concurrent clients, one keep-alive connection each.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Rotate X-Forwarded-For over this many addresses (0: off).
+    #[arg(long, default_value_t = 0)]
+    forwarded_pool: usize,
+    /// Distinct chats the requests spread over.
+    #[arg(long, default_value_t = 1000)]
+    chats: usize,
 }
 
 #[derive(clap::Args)]
@@ -43,7 +75,10 @@ struct StandaloneArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Standalone(args) = cli.command;
+    let args = match cli.command {
+        Command::Standalone(args) => args,
+        Command::Bench(BenchCommand::Ingress(args)) => return bench_ingress(args),
+    };
     let env: HashMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let flags = Flags {
@@ -59,7 +94,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    install_tracing(&config.log_level);
+    // JSON logs on stderr; every line passes through the redactor, which knows the configured secrets.
+    cowork_gateway::logging::install(&config.log_level, Redactor::from_config(&config));
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -75,6 +111,32 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "gateway stopped with an error");
             eprintln!("open-cowork-gateway: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_ingress(args: IngressArgs) -> ExitCode {
+    let bench = cowork_gateway::bench::IngressBench {
+        url: args.url,
+        secret: args.secret,
+        requests: args.requests,
+        concurrency: args.concurrency,
+        forwarded_pool: args.forwarded_pool,
+        chats: args.chats,
+    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(cowork_gateway::bench::run(bench)));
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            if report.failures() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(error) => {
+            eprintln!("open-cowork-gateway bench: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -115,10 +177,4 @@ async fn wait_for_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-}
-
-fn install_tracing(level: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
