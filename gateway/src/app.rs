@@ -18,8 +18,12 @@ use crate::dispatcher::Dispatcher;
 use crate::dispatcher::circuit::Circuits;
 use crate::inbox::{Inbox, InboxWorker};
 use crate::ingress::{self, AppState, Protection, Readiness};
-use crate::registry::ProviderRegistry;
+use crate::metrics::{Metrics, ProviderState};
+use crate::operator;
+use crate::redact::Redactor;
+use crate::registry::{ProviderRegistry, ProviderWrapper};
 use crate::renderer::Renderer;
+use crate::request_log;
 use crate::retention::RetentionJob;
 use crate::services::{Services, Wakers};
 use crate::standalone;
@@ -31,11 +35,13 @@ pub struct RunOptions {
     pub clock: Arc<dyn Clock>,
     /// Start the background workers (tests of ingress alone turn them off).
     pub run_workers: bool,
+    /// Wraps every provider instance (tests inject platform faults); `None` in production.
+    pub wrap_providers: Option<ProviderWrapper>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), run_workers: true }
+        Self { clock: Arc::new(SystemClock), run_workers: true, wrap_providers: None }
     }
 }
 
@@ -90,14 +96,24 @@ pub async fn start_with_database(
     let local_addr = listener.local_addr().context("reading the listen address")?;
     let store = GatewayStore::new(db.clone());
     let cloud = standalone::EmbeddedCloud::start(&db, &config, options.clock.clone()).await?;
+    let mut providers = ProviderRegistry::build(&config.providers, &store)?;
+    if let Some(wrap) = &options.wrap_providers {
+        providers = providers.wrapped(wrap);
+    }
+    let metrics = Arc::new(Metrics::new(&config.providers));
+    for provider in providers.all() {
+        metrics.set_provider_state(&provider.config.id, provider.config.kind(), ProviderState::Healthy);
+    }
     let services = Arc::new(Services {
         store: store.clone(),
-        providers: ProviderRegistry::build(&config.providers, &store),
+        providers,
         backend: cloud.backend(),
         clock: options.clock.clone(),
         settings: config.workers.clone(),
         wake: Wakers::default(),
         circuits: Circuits::new(config.workers.circuit),
+        metrics,
+        redactor: Arc::new(Redactor::from_config(&config)),
     });
     let shutdown = CancellationToken::new();
     let (inbox, writer) = Inbox::new(store.clone(), options.clock.clone(), services.wake.inbox.clone());
@@ -130,7 +146,10 @@ pub async fn start_with_database(
         max_body_bytes: config.max_request_body_bytes,
         protection: Arc::new(Protection::new(config.ingress.clone())),
     };
-    let app = ingress::router(state).layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let app = ingress::router(state)
+        .merge(operator::router(services.clone(), &config))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let app = request_log::layer(app);
     let server_shutdown = shutdown.clone();
     let drain = config.shutdown_drain;
     let server_limits = config.server;

@@ -147,7 +147,8 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let banner_text = banner::render(&config, listener.local_addr()?);
-    let gateway = app::start(config, listener, RunOptions::default()).await?;
+    let options = RunOptions { run_workers: !config.pause_workers, ..RunOptions::default() };
+    let gateway = app::start(config, listener, options).await?;
     println!("{banner_text}");
     tracing::info!(addr = %gateway.local_addr, "gateway ready");
     wait_for_signal().await;

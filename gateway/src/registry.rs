@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use cowork_providers::egress::{Egress, SystemResolver};
 use cowork_providers::fake::FakeProvider;
+use cowork_providers::webhook::WebhookProvider;
 use cowork_providers::{ChannelProvider, ProviderId};
 
 use crate::config::{ProviderConfig, ProviderSettings};
@@ -19,6 +21,10 @@ pub struct RegisteredProvider {
     pub fake: Option<Arc<FakeProvider>>,
 }
 
+/// Wraps a provider instance (for example to inject platform faults in tests).
+pub type ProviderWrapper =
+    Arc<dyn Fn(&ProviderConfig, Arc<dyn ChannelProvider>) -> Arc<dyn ChannelProvider> + Send + Sync>;
+
 /// All enabled providers by id.
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
@@ -27,7 +33,7 @@ pub struct ProviderRegistry {
 
 impl ProviderRegistry {
     /// Instantiates every configured provider.
-    pub fn build(configs: &[ProviderConfig], store: &GatewayStore) -> Self {
+    pub fn build(configs: &[ProviderConfig], store: &GatewayStore) -> anyhow::Result<Self> {
         let mut by_id = HashMap::new();
         for config in configs {
             let registered = match &config.settings {
@@ -36,9 +42,32 @@ impl ProviderRegistry {
                         Arc::new(FakeProvider::new(config.id.clone(), settings.clone(), Arc::new(store.clone())));
                     RegisteredProvider { config: config.clone(), provider: fake.clone(), fake: Some(fake) }
                 }
+                ProviderSettings::Webhook(settings) => {
+                    let secrets = config.credentials.get("sharedSecret").into_iter().flatten();
+                    let secrets = secrets.map(|secret| secret.expose().to_owned()).collect();
+                    let egress = Egress::new(Arc::new(SystemResolver), settings.delivery_timeout());
+                    let webhook = WebhookProvider::new(config.id.clone(), secrets, settings.clone(), egress)
+                        .map_err(|reason| anyhow::anyhow!("provider `{}`: {reason}", config.id))?;
+                    RegisteredProvider { config: config.clone(), provider: Arc::new(webhook), fake: None }
+                }
             };
             by_id.insert(config.id.clone(), Arc::new(registered));
         }
+        Ok(Self { by_id: Arc::new(by_id) })
+    }
+
+    /// The same providers, each replaced by `wrap(config, provider)`.
+    pub fn wrapped(self, wrap: &ProviderWrapper) -> Self {
+        let by_id = self
+            .by_id
+            .iter()
+            .map(|(id, registered)| {
+                let provider = wrap(&registered.config, registered.provider.clone());
+                let wrapped =
+                    RegisteredProvider { config: registered.config.clone(), provider, fake: registered.fake.clone() };
+                (id.clone(), Arc::new(wrapped))
+            })
+            .collect();
         Self { by_id: Arc::new(by_id) }
     }
 

@@ -8,6 +8,8 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::config::WorkerSettings;
 use crate::dispatcher::circuit::Circuits;
+use crate::metrics::Metrics;
+use crate::redact::Redactor;
 use crate::registry::ProviderRegistry;
 use crate::store::GatewayStore;
 
@@ -36,4 +38,8 @@ pub struct Services {
     pub wake: Wakers,
     /// Circuit breakers per delivery destination.
     pub circuits: Circuits,
+    /// Metrics (typed events, Prometheus exposition).
+    pub metrics: Arc<Metrics>,
+    /// The one redaction function, knowing the configured secrets.
+    pub redactor: Arc<Redactor>,
 }

@@ -2,6 +2,8 @@
 //! renderer, dispatcher) started in-process on port 0 over a fresh SQLite file or Postgres
 //! schema, driven over real HTTP on loopback. Scenarios live in `tests/scenarios/`.
 
+mod receiver;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,10 +11,22 @@ use cowork_cloud::ManualClock;
 use cowork_cloud::database::Backend;
 use cowork_cloud::database::testing::TestDatabase;
 use cowork_gateway::app::{RunOptions, RunningGateway, start_with_database};
-use cowork_gateway::config::{GatewayConfig, Storage};
+use cowork_gateway::config::{GatewayConfig, Secret, Storage};
+use cowork_gateway::registry::ProviderWrapper;
 use serde_json::{Value, json};
 
 pub use cowork_cloud::database::Backend as DatabaseBackend;
+pub use receiver::{Received, WebhookReceiver};
+
+/// The shared secret of the webhook provider [`Builder::webhook`] adds.
+pub const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
+
+/// Signs `body` the way integrators do, at `ts` (unix seconds): the two Open Cowork headers.
+pub fn webhook_headers(secret: &str, ts: i64, body: &[u8]) -> [(&'static str, String); 2] {
+    let ts = ts.to_string();
+    let signature = cowork_providers::signature::signature_header(secret.as_bytes(), "v1", &ts, body);
+    [("x-open-cowork-gateway-webhook-timestamp", ts), ("x-open-cowork-gateway-webhook-signature", signature)]
+}
 
 /// How long a scenario waits for a condition before failing.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -27,12 +41,14 @@ pub struct TestGateway {
     pub clock: ManualClock,
     gateway: Option<RunningGateway>,
     test_db: TestDatabase,
+    admin_token: Option<String>,
 }
 
 /// Builds a [`TestGateway`].
 pub struct Builder {
     backend: Backend,
     config: GatewayConfig,
+    wrap_providers: Option<ProviderWrapper>,
 }
 
 impl Builder {
@@ -42,15 +58,50 @@ impl Builder {
         self
     }
 
+    /// The configuration the gateway will start with.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// Protects the operator API with this admin token ([`TestGateway::admin_get`] and
+    /// [`TestGateway::admin_post`] present it).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.config.operator.admin_token = Some(Secret::new(token.to_owned()));
+        self
+    }
+
+    /// Wraps every provider instance (to make a platform misbehave).
+    pub fn wrap_providers(mut self, wrap: ProviderWrapper) -> Self {
+        self.wrap_providers = Some(wrap);
+        self
+    }
+
+    /// Adds a webhook provider (id `webhook`, binding `webhook-binding`, secret [`WEBHOOK_SECRET`])
+    /// delivering to `delivery_url` on loopback.
+    pub fn webhook(mut self, delivery_url: &str) -> Self {
+        let entry = serde_json::json!([{
+            "id": "webhook", "kind": "webhook", "channelBindingId": "webhook-binding",
+            "credentials": {"sharedSecret": WEBHOOK_SECRET},
+            "settings": {"deliveryUrl": delivery_url, "allowPrivateDelivery": true, "maxAttachmentBytes": 4096},
+        }]);
+        let env = std::collections::HashMap::from([("OPEN_COWORK_GATEWAY_PROVIDERS".to_owned(), entry.to_string())]);
+        let parsed = GatewayConfig::load(std::path::Path::new("/nonexistent"), &env, &Default::default())
+            .expect("webhook provider config");
+        self.config.providers.extend(parsed.providers);
+        self
+    }
+
     /// Starts the gateway, or `None` when Postgres is unavailable outside CI (a loud skip).
     pub async fn start(self) -> Option<TestGateway> {
         let test_db = TestDatabase::new(self.backend).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let clock = ManualClock::new();
-        let options = RunOptions { clock: Arc::new(clock.clone()), run_workers: true };
+        let options =
+            RunOptions { clock: Arc::new(clock.clone()), run_workers: true, wrap_providers: self.wrap_providers };
+        let admin_token = self.config.operator.admin_token.as_ref().map(|t| t.expose().to_owned());
         let gateway = start_with_database(self.config, test_db.db.clone(), listener, options).await.expect("start");
         let base = format!("http://{}", gateway.local_addr);
-        Some(TestGateway { base, http: reqwest::Client::new(), clock, gateway: Some(gateway), test_db })
+        Some(TestGateway { base, http: reqwest::Client::new(), clock, gateway: Some(gateway), test_db, admin_token })
     }
 }
 
@@ -59,7 +110,7 @@ impl TestGateway {
     pub fn builder(backend: Backend) -> Builder {
         let mut config = GatewayConfig::for_tests(Storage::DataDir(std::env::temp_dir()));
         config.workers.poll_interval = Duration::from_millis(25);
-        Builder { backend, config }
+        Builder { backend, config, wrap_providers: None }
     }
 
     /// POSTs `body` as JSON to `/webhooks/fake`.
@@ -81,11 +132,84 @@ impl TestGateway {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs a signed webhook body to `/webhooks/webhook` at `ts`, with extra headers.
+    pub async fn post_signed(&self, body: &[u8], ts: i64, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut request =
+            self.http.post(format!("{}/webhooks/webhook", self.base)).header("content-type", "application/json");
+        for (name, value) in webhook_headers(WEBHOOK_SECRET, ts, body) {
+            request = request.header(name, value);
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let response = request.body(body.to_vec()).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The gateway's clock in unix seconds (for signing).
+    pub fn now_secs(&self) -> i64 {
+        use cowork_cloud::Clock;
+        self.clock.now_ms() / 1000
+    }
+
     /// GETs a path as JSON.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs an operator route with the admin token as a bearer token.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let response = self.admin(self.http.get(format!("{}{path}", self.base))).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs JSON to an operator route with the admin token as a bearer token.
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        let response = self.admin(request).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs an operator route as text (for `/metrics`): status, content type, body.
+    pub async fn admin_text(&self, path: &str) -> (u16, String, String) {
+        let response = self.admin(self.http.get(format!("{}{path}", self.base))).send().await.expect("request");
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        (status, content_type, response.text().await.unwrap_or_default())
+    }
+
+    fn admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.admin_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Waits until `condition` holds for `GET /deliveries/{id}` (polled as admin), moving the
+    /// clock by `tick` each round; returns the last answer.
+    pub async fn wait_for_delivery(
+        &self,
+        id: i64,
+        what: &str,
+        tick: Duration,
+        condition: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.admin_get(&format!("/deliveries/{id}")).await;
+            if status == 200 && condition(&body) {
+                return body;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}; delivery: {body:#}");
+            self.clock.advance(tick);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The fake provider's transcript of one chat.

@@ -64,6 +64,9 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(allow) = boolean(env, "OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS")? {
         config.operator.allow_loopback_bypass = allow;
     }
+    if let Some(pause) = boolean(env, "OPEN_COWORK_GATEWAY_PAUSE_WORKERS")? {
+        config.pause_workers = pause;
+    }
     if let Some(level) = get(env, "OPEN_COWORK_GATEWAY_LOG_LEVEL") {
         config.log_level = level.to_owned();
     }

@@ -13,8 +13,6 @@ use super::{ConfigError, Flags, GatewayConfig};
 
 /// Open Cowork gateway settings accepted with a warning until this version implements them.
 const DEFERRED_GATEWAY: &[&str] = &["mode", "productMode", "instanceId", "branding", "metrics", "diagnostics", "cloud"];
-const DEFERRED_SERVER: &[&str] =
-    &["adminToken", "allowLoopbackOperatorBypass", "trustProxyHeaders", "trustedProxyCidrs"];
 const DEFERRED_TIMEOUTS: &[&str] = &["webhookDeliveryMs", "smtpMs", "cloudRequestMs"];
 const DEFERRED_CLOUD: &[&str] =
     &["runtime", "profiles", "auth", "abuse", "storage", "retention", "workers", "sse", "deploymentTier", "baseUrl"];
@@ -71,7 +69,37 @@ fn apply_gateway(
         if let Some(bytes) = server.integer("maxRequestBodyBytes", 1024..=64 * 1024 * 1024)? {
             config.max_request_body_bytes = bytes as usize;
         }
-        server.finish(DEFERRED_SERVER, &mut config.warnings)?;
+        if let Some(token) = server.string("adminToken")? {
+            let token = super::provider::resolve_reference("gateway.server.adminToken", token, env)?;
+            config.operator.set_token(token.expose().to_owned());
+        }
+        if let Some(allow) = server.boolean("allowLoopbackOperatorBypass")? {
+            config.operator.allow_loopback_bypass = allow;
+        }
+        if let Some(trust) = server.boolean("trustProxyHeaders")? {
+            config.ingress.proxies.trust_headers = trust;
+        }
+        if let Some(cidrs) = server.take("trustedProxyCidrs") {
+            let path = "gateway.server.trustedProxyCidrs";
+            config.ingress.proxies.trusted = match cidrs {
+                Value::String(list) => super::parse_cidrs(path, list.split(','))?,
+                Value::Array(items) => {
+                    let items: Vec<String> = items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                    super::parse_cidrs(path, items.iter().map(String::as_str))?
+                }
+                _ => return Err(ConfigError::invalid(path, "must be an array or a comma-separated string")),
+            };
+        }
+        if let Some(mut limit) = server.object("rateLimit")? {
+            if let Some(n) = limit.integer("perSecond", 1..=1_000_000)? {
+                config.ingress.per_second = n as u32;
+            }
+            if let Some(n) = limit.integer("burst", 1..=1_000_000)? {
+                config.ingress.burst = n as u32;
+            }
+            limit.finish(&[], &mut config.warnings)?;
+        }
+        server.finish(&[], &mut config.warnings)?;
     }
     if let Some(mut timeouts) = gateway.object("timeouts")? {
         if let Some(ms) = timeouts.integer("shutdownDrainMs", 100..=120_000)? {

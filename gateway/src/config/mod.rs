@@ -162,6 +162,9 @@ pub struct GatewayConfig {
     pub cloud: CloudConfig,
     /// Log filter (`OPEN_COWORK_GATEWAY_LOG_LEVEL`, `gateway.logging.level`).
     pub log_level: String,
+    /// Run ingress only, with every worker paused (`OPEN_COWORK_GATEWAY_PAUSE_WORKERS`): accepted
+    /// messages wait in the inbox. For benchmarks of ingress alone and for maintenance.
+    pub pause_workers: bool,
     /// Config warnings to log once tracing is up.
     pub warnings: Vec<String>,
 }
@@ -191,6 +194,7 @@ impl GatewayConfig {
             workers: WorkerSettings::default(),
             cloud: CloudConfig::default(),
             log_level: "info".to_owned(),
+            pause_workers: false,
             warnings: Vec::new(),
         }
     }
@@ -231,6 +235,17 @@ impl GatewayConfig {
         }
         provider::validate_all(&self.providers)?;
         operator::validate(self)?;
+        for provider in &self.providers {
+            if let ProviderSettings::Webhook(settings) = &provider.settings
+                && settings.max_attachment_bytes > self.max_request_body_bytes as u64
+            {
+                let path = format!("gateway.providers[id={}].settings.maxAttachmentBytes", provider.id);
+                return Err(ConfigError::invalid(
+                    &path,
+                    "must not exceed the request body limit (maxRequestBodyBytes)",
+                ));
+            }
+        }
         let has_fake = self.providers.iter().any(|p| matches!(p.settings, ProviderSettings::Fake(_)));
         if has_fake && self.publicly_exposed() && !self.allow_public_fake_provider {
             return Err(ConfigError::invalid(

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cowork_providers::fake::FakeSettings;
+use cowork_providers::webhook::WebhookSettings;
 use cowork_providers::{BindingId, ProviderId, ProviderKind};
 use serde_json::Value;
 
@@ -11,7 +12,7 @@ use super::reader::ObjectReader;
 use super::{ConfigError, Secret};
 
 /// Kinds Open Cowork has that this build does not implement yet.
-const LATER_KINDS: &[&str] = &["slack", "email", "webhook", "telegram", "discord", "whatsapp", "signal", "cli"];
+const LATER_KINDS: &[&str] = &["slack", "email", "telegram", "discord", "whatsapp", "signal", "cli"];
 
 /// One configured provider instance.
 #[derive(Clone, Debug)]
@@ -37,6 +38,8 @@ pub struct ProviderConfig {
 pub enum ProviderSettings {
     /// `kind: "fake"`.
     Fake(FakeSettings),
+    /// `kind: "webhook"` (credential `sharedSecret`).
+    Webhook(WebhookSettings),
 }
 
 impl ProviderConfig {
@@ -44,6 +47,7 @@ impl ProviderConfig {
     pub fn kind(&self) -> ProviderKind {
         match self.settings {
             ProviderSettings::Fake(_) => ProviderKind::Fake,
+            ProviderSettings::Webhook(_) => ProviderKind::Webhook,
         }
     }
 
@@ -96,6 +100,17 @@ impl ProviderConfig {
                 FakeSettings::from_json(&settings_value)
                     .map_err(|reason| ConfigError::invalid(&settings_path, &reason))?,
             ),
+            "webhook" => {
+                let secrets = credentials.get("sharedSecret").map_or(0, Vec::len);
+                if secrets == 0 {
+                    let path = format!("{}.sharedSecret", entry.path_of("credentials"));
+                    return Err(ConfigError::invalid(&path, "is required (requests are verified with it)"));
+                }
+                ProviderSettings::Webhook(
+                    WebhookSettings::from_json(&settings_value)
+                        .map_err(|reason| ConfigError::invalid(&settings_path, &reason))?,
+                )
+            }
             other if LATER_KINDS.contains(&other) => {
                 return Err(ConfigError::invalid(
                     &kind_path,
@@ -144,7 +159,12 @@ fn parse_credentials(
     Ok(out)
 }
 
-fn resolve_reference(path: &str, value: String, env: &HashMap<String, String>) -> Result<Secret, ConfigError> {
+/// Resolves an `env:NAME` / `{env:NAME}` reference (or keeps a literal value) as a secret.
+pub(super) fn resolve_reference(
+    path: &str,
+    value: String,
+    env: &HashMap<String, String>,
+) -> Result<Secret, ConfigError> {
     let name =
         value.strip_prefix("env:").or_else(|| value.strip_prefix("{env:").and_then(|rest| rest.strip_suffix('}')));
     match name {

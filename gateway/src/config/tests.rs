@@ -51,7 +51,7 @@ fn file_providers_and_env_overrides_apply_in_order() {
     );
     assert_eq!(provider.credentials["token"][0].expose(), "s3cret");
     assert_eq!(format!("{:?}", provider.credentials["token"][0]), "***");
-    let ProviderSettings::Fake(settings) = &provider.settings;
+    let ProviderSettings::Fake(settings) = &provider.settings else { panic!("not a fake provider") };
     assert_eq!(settings.fail_first_sends, 2);
 }
 
@@ -67,7 +67,7 @@ fn unknown_keys_are_rejected_by_path_and_open_cowork_keys_warn() {
     let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
     assert!(message.contains("gateway.providers[0].settings") && message.contains("latency"), "{message}");
 
-    let flags = write_config(dir.path(), r#"{"gateway": {"mode": "self-host", "server": {"adminToken": "x"}}}"#);
+    let flags = write_config(dir.path(), r#"{"gateway": {"mode": "self-host", "branding": "x"}}"#);
     let config = GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap();
     assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
 }
@@ -147,4 +147,56 @@ fn config_dir_and_demo_interval_are_read() {
     ]);
     let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
     assert_eq!(config.cloud.demo_delta_interval.as_millis(), 9);
+}
+
+#[test]
+fn admin_token_and_loopback_bypass_are_read_from_env_and_file() {
+    let vars = env(&[("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", " tok-from-env-1234 ")]);
+    let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
+    assert_eq!(config.operator.admin_token.as_ref().map(Secret::expose), Some("tok-from-env-1234"));
+    assert!(!config.operator.allow_loopback_bypass);
+
+    let dir = tempfile::tempdir().unwrap();
+    let flags = write_config(
+        dir.path(),
+        r#"{"gateway": {"server": {"adminToken": "env:ADMIN", "allowLoopbackOperatorBypass": true}}}"#,
+    );
+    let config = GatewayConfig::load(dir.path(), &env(&[("ADMIN", "tok-from-ref-5678")]), &flags).unwrap();
+    assert_eq!(config.operator.admin_token.as_ref().map(Secret::expose), Some("tok-from-ref-5678"));
+    assert!(config.operator.allow_loopback_bypass);
+    assert!(config.warnings.iter().any(|w| w.contains("no effect")), "{:?}", config.warnings);
+
+    let vars = env(&[("OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS", "true")]);
+    let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
+    assert!(config.operator.allow_loopback_bypass && config.operator.admin_token.is_none());
+}
+
+#[test]
+fn placeholder_admin_tokens_are_refused() {
+    for token in ["change-me", "CHANGE-ME-now", "replace-with-a-token", "example-token", "demo-admin"] {
+        let vars = env(&[("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", token)]);
+        let message = error_text(GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()));
+        assert!(message.contains("OPEN_COWORK_GATEWAY_ADMIN_TOKEN") && message.contains("placeholder"), "{message}");
+    }
+}
+
+#[test]
+fn loopback_bypass_is_refused_on_an_exposed_gateway() {
+    let bypass = ("OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS", "true");
+    let cases = [
+        env(&[
+            bypass,
+            ("OPEN_COWORK_GATEWAY_HOST", "0.0.0.0"),
+            ("OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER", "true"),
+        ]),
+        env(&[
+            bypass,
+            ("OPEN_COWORK_GATEWAY_PUBLIC_URL", "https://gw.example.com"),
+            ("OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER", "true"),
+        ]),
+    ];
+    for vars in cases {
+        let message = error_text(GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()));
+        assert!(message.contains("OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS"), "{message}");
+    }
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
+use crate::redact::Redactor;
 use crate::services::Services;
 use crate::store::{DeliveryOutcome, Millis, OutboxItem, StoreError, WorkerId};
 use crate::worker_loop::{self, QueueStage};
@@ -47,16 +49,30 @@ impl QueueStage for Dispatcher {
     }
 
     async fn process(&self, item: &OutboxItem) {
+        // Every line logged while delivering (here, in the provider) carries the delivery id.
+        let delivery_id = deliver::delivery_id(item);
+        let span = tracing::info_span!("delivery", delivery_id = %delivery_id, provider = %item.provider_id);
+        self.deliver_and_record(item, &delivery_id).instrument(span).await;
+    }
+}
+
+impl Dispatcher {
+    async fn deliver_and_record(&self, item: &OutboxItem, delivery_id: &str) {
         let s = &self.services;
-        let outcome = deliver::deliver(s, item).await;
+        let outcome = redacted(deliver::deliver(s, item).await, &s.redactor);
         match &outcome {
-            DeliveryOutcome::Sent { .. } => tracing::debug!(outbox_id = item.id.0, "delivered"),
+            DeliveryOutcome::Sent { .. } => {
+                s.metrics.delivery_sent(&item.provider_id);
+                tracing::debug!(delivery_id, "delivered");
+            }
             DeliveryOutcome::Retry { at, error } => {
-                tracing::warn!(outbox_id = item.id.0, attempt = item.attempts + 1, retry_at_ms = at, error = %error, "delivery failed; will retry")
+                s.metrics.delivery_retried(&item.provider_id);
+                tracing::warn!(delivery_id, attempt = item.attempts + 1, retry_at_ms = at, error = %error, "delivery failed; will retry");
             }
             DeliveryOutcome::Defer { .. } => {}
             DeliveryOutcome::Dead { reason } => {
-                tracing::error!(outbox_id = item.id.0, provider = %item.provider_id, reason = %reason, "delivery dead-lettered")
+                s.metrics.delivery_dead_lettered(&item.provider_id);
+                tracing::error!(delivery_id, provider = %item.provider_id, reason = %reason, "delivery dead-lettered");
             }
         }
         // A send that succeeded is recorded as sent even if the lease was lost meanwhile (the
@@ -65,9 +81,19 @@ impl QueueStage for Dispatcher {
             match s.store.record_delivery(item.id, &self.owner, outcome.clone(), s.clock.now_ms()).await {
                 Ok(_) => return,
                 Err(error) => {
-                    tracing::warn!(outbox_id = item.id.0, error = %error, "could not record delivery outcome")
+                    tracing::warn!(delivery_id, error = %error, "could not record delivery outcome")
                 }
             }
         }
+    }
+}
+
+/// Failure texts come from platforms (error bodies, URLs, headers): they are redacted before
+/// they are logged or stored as `lastError`.
+fn redacted(outcome: DeliveryOutcome, redactor: &Redactor) -> DeliveryOutcome {
+    match outcome {
+        DeliveryOutcome::Retry { at, error } => DeliveryOutcome::Retry { at, error: redactor.redact(&error) },
+        DeliveryOutcome::Dead { reason } => DeliveryOutcome::Dead { reason: redactor.redact(&reason) },
+        other => other,
     }
 }

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use cowork_providers::InboundError;
 use serde_json::json;
 
+use crate::redact::Redactor;
+
 /// Why an ingress request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum IngressError {
@@ -73,11 +75,27 @@ impl IngressError {
     }
 }
 
+/// The error code of an ingress refusal, attached to the response for the metrics layer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ErrorCode(pub &'static str);
+
+impl IngressError {
+    /// The same error with provider-written text (which may echo the request) redacted.
+    pub(crate) fn redacted(self, redactor: &Redactor) -> Self {
+        match self {
+            Self::BadPayload(message) => Self::BadPayload(redactor.redact(&message)),
+            Self::TooLarge(message) => Self::TooLarge(redactor.redact(&message)),
+            other => other,
+        }
+    }
+}
+
 impl IntoResponse for IngressError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let body = Json(json!({"ok": false, "error": code, "message": self.to_string()}));
         let mut response = (status, body).into_response();
+        response.extensions_mut().insert(ErrorCode(code));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

@@ -5,6 +5,7 @@
 mod error;
 mod fake;
 mod health;
+mod inbound_metrics;
 mod protect;
 mod serve;
 mod source;
@@ -47,7 +48,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/webhooks/{provider_id}",
-            post(webhook::receive).route_layer(middleware::from_fn_with_state(state.clone(), protect::protect)),
+            post(webhook::receive)
+                .route_layer(middleware::from_fn_with_state(state.clone(), protect::protect))
+                .route_layer(middleware::from_fn_with_state(state.clone(), inbound_metrics::observe)),
         )
         .route("/fake/{provider_id}/transcript", get(fake::transcript))
         .route("/health", get(health::health))

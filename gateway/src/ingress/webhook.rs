@@ -32,7 +32,10 @@ pub(super) async fn receive(
         other => IngressError::BadPayload(other.body_text()),
     })?;
     let received_at_ms = state.services.clock.now_ms();
-    let verified = registered.provider.parse_inbound(&InboundRequest { headers, body, received_at_ms })?;
+    let verified = registered
+        .provider
+        .parse_inbound(&InboundRequest { headers, body, received_at_ms })
+        .map_err(|error| IngressError::from(error).redacted(&state.services.redactor))?;
     if let Some(reply) = verified.immediate_reply {
         return Ok((StatusCode::OK, Json(reply)));
     }

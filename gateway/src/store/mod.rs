@@ -17,9 +17,12 @@
 //! The queues (inbox and outbox) are ordered per lane: only a lane's head is ever claimed
 //! (see `queue.rs`).
 
+mod accept;
+mod attempts;
 mod error;
 mod inbox;
 mod interactions;
+mod operator;
 mod outbox;
 mod queue;
 mod render;
@@ -32,7 +35,9 @@ mod tests;
 
 use cowork_cloud::database::Database;
 
+pub use attempts::{AttemptOutcome, DeliveryAttempt};
 pub use error::StoreError;
+pub use operator::{BindingBacklog, DeliveryFilter, DeliveryRecord, DeliveryState, OperatorChange, RedriveRequest};
 pub use types::*;
 
 /// The gateway's durable state on one database; cheap to clone.

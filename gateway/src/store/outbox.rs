@@ -4,6 +4,7 @@
 use cowork_cloud::{with_reader, with_writer};
 use cowork_providers::{BindingId, ChatRef, ProviderId};
 
+use super::attempts::{AttemptOutcome, INSERT_ATTEMPT};
 use super::queue::{self, ClaimRequest, OUTBOX, OutboxRow, Outcome};
 use super::{
     DeliveryOutcome, GatewayStore, Millis, NewOutbound, OutboxId, OutboxItem, PlannedOp, StoreError, WorkerId, lane_key,
@@ -53,7 +54,8 @@ impl GatewayStore {
         Ok(found)
     }
 
-    /// Records one delivery attempt; returns whether a row changed.
+    /// Records one delivery attempt and its `gw_delivery_attempts` history row in one
+    /// transaction; returns whether a row changed.
     ///
     /// `Sent` is recorded even when the lease was lost meanwhile (a delivered message must never
     /// end up failed or dead), unless the row is already sent; for a send with a message key it
@@ -66,21 +68,24 @@ impl GatewayStore {
         outcome: DeliveryOutcome,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let outcome = match outcome {
+        let (outcome, attempt) = match outcome {
             DeliveryOutcome::Sent { provider_message_id } => {
                 return self.mark_sent(id, &provider_message_id, now).await;
             }
-            DeliveryOutcome::Retry { at, error } => {
-                Outcome { state: "failed", attempts: 1, next_attempt_at: Some(at), last_error: Some(error) }
-            }
-            DeliveryOutcome::Defer { at } => {
-                Outcome { state: "pending", attempts: 0, next_attempt_at: Some(at), last_error: None }
-            }
-            DeliveryOutcome::Dead { reason } => {
-                Outcome { state: "dead", attempts: 1, next_attempt_at: None, last_error: Some(reason) }
-            }
+            DeliveryOutcome::Retry { at, error } => (
+                Outcome { state: "failed", attempts: 1, next_attempt_at: Some(at), last_error: Some(error) },
+                AttemptOutcome::Retry,
+            ),
+            DeliveryOutcome::Defer { at } => (
+                Outcome { state: "pending", attempts: 0, next_attempt_at: Some(at), last_error: None },
+                AttemptOutcome::Deferred,
+            ),
+            DeliveryOutcome::Dead { reason } => (
+                Outcome { state: "dead", attempts: 1, next_attempt_at: None, last_error: Some(reason) },
+                AttemptOutcome::Dead,
+            ),
         };
-        queue::record(&self.db, &OUTBOX, id.0, owner, outcome, now).await
+        self.record_outbox_outcome(id, owner, outcome, attempt, now).await
     }
 
     /// The earliest time an outbox lane head becomes claimable; `None` when nothing is open.
@@ -108,6 +113,15 @@ impl GatewayStore {
                     .execute(&mut *tx)
                     .await?;
             }
+            let sent = AttemptOutcome::Sent;
+            sqlx::query(INSERT_ATTEMPT)
+                .bind(id.0)
+                .bind(sent.offset())
+                .bind(now)
+                .bind(sent.as_str())
+                .bind(None::<&str>)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             true
         });

@@ -6,6 +6,10 @@ use super::{GatewayStore, Millis, StoreError};
 
 const PRUNE_INBOX: &str = "DELETE FROM gw_inbox WHERE state IN ('done', 'dead') AND updated_at < $1";
 
+/// The attempt history goes with its outbox row.
+const PRUNE_ATTEMPTS: &str = "DELETE FROM gw_delivery_attempts WHERE outbox_id IN \
+     (SELECT id FROM gw_outbox WHERE state IN ('sent', 'dead') AND updated_at < $1)";
+
 const PRUNE_OUTBOX: &str = "DELETE FROM gw_outbox WHERE state IN ('sent', 'dead') AND updated_at < $1";
 
 impl GatewayStore {
@@ -16,6 +20,7 @@ impl GatewayStore {
         let deleted = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let inbox = sqlx::query(PRUNE_INBOX).bind(before).execute(&mut *tx).await?;
+            sqlx::query(PRUNE_ATTEMPTS).bind(before).execute(&mut *tx).await?;
             let outbox = sqlx::query(PRUNE_OUTBOX).bind(before).execute(&mut *tx).await?;
             tx.commit().await?;
             inbox.rows_affected() + outbox.rows_affected()

@@ -4,4 +4,6 @@ mod bad_input;
 mod conversation;
 mod delivery;
 mod interactions;
+mod operator;
 mod protection;
+mod webhook;

@@ -4,6 +4,7 @@
 mod availability;
 mod inbox;
 mod interactions;
+mod operator;
 mod outbox;
 mod render;
 mod replay;

@@ -1,0 +1,120 @@
+//! `GET /diagnostics` (the redacted configuration, provider states, delivery circuits and the
+//! per-binding outbox backlog) and `GET /metrics` (Prometheus text).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{OperatorError, OperatorState};
+use crate::config::{GatewayConfig, Storage};
+use crate::dispatcher::circuit::CircuitState;
+use crate::metrics;
+use crate::redact::{MASK, Redactor};
+
+/// The diagnostics report.
+pub(super) async fn diagnostics(State(state): State<OperatorState>) -> Result<Json<Value>, OperatorError> {
+    let s = &state.services;
+    let now = s.clock.now_ms();
+    let backlog: Vec<Value> = s
+        .store
+        .delivery_backlog()
+        .await?
+        .into_iter()
+        .map(|b| {
+            json!({
+                "channelBindingId": b.binding_id,
+                "pending": b.pending,
+                "claimed": b.claimed,
+                "retrying": b.retrying,
+                "dead": b.dead,
+                "oldestOpenAgeMs": b.oldest_open_created_at.map(|created| now.saturating_sub(created).max(0)),
+            })
+        })
+        .collect();
+    let providers: Vec<Value> = s
+        .metrics
+        .provider_states()
+        .into_iter()
+        .map(|(id, kind, provider_state)| json!({"id": id, "kind": kind.as_str(), "state": provider_state.as_str()}))
+        .collect();
+    let circuits: Vec<Value> =
+        s.circuits.snapshot().into_iter().map(|(id, circuit)| circuit_json(&id, circuit)).collect();
+    Ok(Json(json!({
+        "ok": true,
+        "config": *state.config_view,
+        "providers": providers,
+        "circuits": circuits,
+        "backlog": backlog,
+    })))
+}
+
+/// The metrics exposition, backlog gauges refreshed from the store.
+pub(super) async fn metrics(State(state): State<OperatorState>) -> Result<Response, OperatorError> {
+    let s = &state.services;
+    let text = s.metrics.render(&s.store, s.clock.now_ms()).await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
+    Ok(response)
+}
+
+fn circuit_json(provider: &impl std::fmt::Display, circuit: CircuitState) -> Value {
+    match circuit {
+        CircuitState::Closed { failures } => {
+            json!({"providerId": provider.to_string(), "state": "closed", "failures": failures})
+        }
+        CircuitState::Open { until } => {
+            json!({"providerId": provider.to_string(), "state": "open", "openUntil": until})
+        }
+        CircuitState::HalfOpen => json!({"providerId": provider.to_string(), "state": "half-open"}),
+    }
+}
+
+/// The configuration as diagnostics show it: secrets as `***`, free text through the redactor.
+pub(super) fn config_view(config: &GatewayConfig, redactor: &Redactor) -> Value {
+    let storage = match &config.storage {
+        Storage::DataDir(dir) => {
+            json!({"kind": "sqlite-data-dir", "dataDir": redactor.redact(&dir.display().to_string())})
+        }
+        Storage::Url(_) => json!({"kind": "url", "url": MASK}),
+    };
+    let providers: Vec<Value> = config
+        .providers
+        .iter()
+        .map(|p| {
+            let credentials: serde_json::Map<String, Value> =
+                p.credentials.iter().map(|(name, values)| (name.clone(), json!(vec![MASK; values.len()]))).collect();
+            json!({
+                "id": p.id.as_str(),
+                "kind": p.kind().as_str(),
+                "enabled": p.enabled,
+                "channelBindingId": p.binding_id.as_str(),
+                "externalWorkspaceId": p.workspace_id,
+                "defaultAgent": p.default_agent,
+                "credentials": credentials,
+                "settings": redactor.redact(&format!("{:?}", p.settings)),
+            })
+        })
+        .collect();
+    let workers = &config.workers;
+    json!({
+        "listen": config.listen.to_string(),
+        "publicUrl": config.public_url.as_deref().map(|u| redactor.redact(u)),
+        "storage": storage,
+        "maxRequestBodyBytes": config.max_request_body_bytes,
+        "shutdownDrainMs": config.shutdown_drain.as_millis() as u64,
+        "allowPublicFakeProvider": config.allow_public_fake_provider,
+        "operator": {
+            "adminToken": config.operator.admin_token.as_ref().map(|_| MASK),
+            "allowLoopbackOperatorBypass": config.operator.allow_loopback_bypass,
+        },
+        "delivery": {
+            "maxAttempts": workers.delivery_retry.attempt_budget,
+            "leaseMs": workers.lease.as_millis() as u64,
+            "retentionMs": workers.retention.as_millis() as u64,
+        },
+        "logLevel": config.log_level,
+        "providers": providers,
+    })
+}
