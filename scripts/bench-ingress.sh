@@ -44,4 +44,4 @@ run "SQLite (ingress alone)" "sqlite://$WORK/gateway.db"
 SCHEMA="bench_$$"
 psql "$PG_URL" -qc "CREATE SCHEMA $SCHEMA" >/dev/null
 run "Postgres (ingress alone)" "$PG_URL?options=-c%20search_path%3D$SCHEMA"
-psql "$PG_URL" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null
+psql "$PG_URL" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null 2>&1

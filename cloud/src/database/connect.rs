@@ -81,6 +81,9 @@ impl Database {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Checkpoint less often: index pages are rewritten by nearly every commit, and a
+            // checkpoint copies each page once however many versions the WAL holds.
+            .pragma("wal_autocheckpoint", "8000")
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);

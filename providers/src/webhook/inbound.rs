@@ -103,15 +103,14 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Parses one signed webhook body into its event.
-pub(super) fn parse_payload(body: &[u8], max_attachment_bytes: u64) -> Result<InboundEvent, InboundError> {
+/// Parses one signed webhook body into its event, and says whether the sender gave its id.
+pub(super) fn parse_payload(body: &[u8], max_attachment_bytes: u64) -> Result<(InboundEvent, bool), InboundError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| bad(format!("body is not valid JSON: {e}")))?;
     let root = Fields::of(String::new(), &value)?;
-    let provider_event_id = match root.string("id", MAX_ID_BYTES, Kind::Identifier)? {
-        Some(id) => id,
-        // Without an id the sender gets no redelivery dedupe, as in Open Cowork.
-        None => uuid::Uuid::new_v4().to_string(),
-    };
+    let given_id = root.string("id", MAX_ID_BYTES, Kind::Identifier)?;
+    let id_given = given_id.is_some();
+    // Without an id the sender gets no redelivery dedupe, as in Open Cowork.
+    let provider_event_id = given_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
     let target = root.object("target")?.ok_or_else(|| bad("target is required".into()))?;
     let chat_id = target.required("chatId", MAX_ID_BYTES)?;
@@ -147,12 +146,13 @@ pub(super) fn parse_payload(body: &[u8], max_attachment_bytes: u64) -> Result<In
             None => InboundBody::Message { text },
         }
     };
-    Ok(InboundEvent {
+    let event = InboundEvent {
         provider_event_id,
         chat: ChatRef { chat_id, thread_id },
         sender: Sender { user_id, display_name: display_name.or(username) },
         body,
-    })
+    };
+    Ok((event, id_given))
 }
 
 /// Validates `attachments`: at most 20, each with a filename and sizes within the limit; inline

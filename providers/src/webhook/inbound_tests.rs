@@ -9,7 +9,7 @@ use super::*;
 const LIMIT: u64 = 1024;
 
 fn parse(value: &Value) -> Result<InboundEvent, InboundError> {
-    parse_payload(value.to_string().as_bytes(), LIMIT)
+    parse_payload(value.to_string().as_bytes(), LIMIT).map(|(event, _)| event)
 }
 
 fn base() -> Value {

@@ -98,8 +98,11 @@ impl ChannelProvider for WebhookProvider {
     fn parse_inbound(&self, request: &InboundRequest) -> Result<Verified, InboundError> {
         let replay_key =
             verify::verify_request(self.secrets.all(), &request.headers, &request.body, request.received_at_ms)?;
-        let event = inbound::parse_payload(&request.body, self.settings.max_attachment_bytes)?;
-        Ok(Verified { events: vec![event], replay_key: Some(replay_key), immediate_reply: None })
+        let (event, id_given) = inbound::parse_payload(&request.body, self.settings.max_attachment_bytes)?;
+        // With the sender's own event id a replayed request is a redelivery of that event (a 2xx
+        // no-op); only events whose id we made up need the replay key to stay single-use.
+        let replay_key = (!id_given).then_some(replay_key);
+        Ok(Verified { events: vec![event], replay_key, immediate_reply: None })
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError> {

@@ -122,10 +122,14 @@ fn signed_request(secret: &str, body: &[u8], ts: i64, received_at_ms: i64) -> In
 fn signed_ingress_parses_with_its_replay_key_under_either_secret() {
     let provider = provider_for("https://hooks.example.com/in", false);
     let body = br#"{"id":"e-1","target":{"chatId":"c"},"sender":{"userId":"u","displayName":"Ann"},"text":"hi"}"#;
+    let anonymous = br#"{"target":{"chatId":"c"},"sender":{"userId":"u"},"text":"hi"}"#;
     for secret in SECRETS {
         let verified = provider.parse_inbound(&signed_request(secret, body, 1_700_000_000, 1_700_000_000_000)).unwrap();
-        let hex = signature::sign_hex(secret.as_bytes(), "v1", "1700000000", body);
-        assert_eq!(verified.replay_key, Some(format!("1700000000:{hex}")));
+        assert_eq!(verified.replay_key, None, "the sender's own event id already makes a replay a no-op");
+        let without_id =
+            provider.parse_inbound(&signed_request(secret, anonymous, 1_700_000_000, 1_700_000_000_000)).unwrap();
+        let hex = signature::sign_hex(secret.as_bytes(), "v1", "1700000000", anonymous);
+        assert_eq!(without_id.replay_key, Some(format!("1700000000:{hex}")));
         assert_eq!(verified.immediate_reply, None);
         let [event] = verified.events.as_slice() else { panic!("one event") };
         assert_eq!(event.provider_event_id, "e-1");
