@@ -9,12 +9,14 @@
 //! | `POST /deliveries/redrive` | reset dead (or failed) rows by filter; `dryRun` only lists |
 //! | `GET /diagnostics` | redacted config, provider states, circuits, backlog per binding |
 //! | `GET /metrics` | Prometheus text |
+//! | `GET /egress/explain?url=&providerId=` | whether egress may reach a URL, and why |
 //!
 //! Errors use the ingress body shape `{"ok":false,"error","message"}` ([`OperatorError`]).
 
 mod auth;
 mod deliveries;
 mod diagnostics;
+mod egress;
 mod error;
 
 use std::sync::Arc;
@@ -52,6 +54,7 @@ pub fn router(services: Arc<Services>, config: &GatewayConfig) -> Router {
         .route("/deliveries/{id}/dead-letter", post(deliveries::dead_letter))
         .route("/diagnostics", get(diagnostics::diagnostics))
         .route("/metrics", get(diagnostics::metrics))
+        .route("/egress/explain", get(egress::explain))
         .route_layer(middleware::from_fn_with_state(auth, auth::require_admin))
         .with_state(state)
 }

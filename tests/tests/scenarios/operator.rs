@@ -17,6 +17,7 @@ scenarios!(
     dead_letter_and_retry_refuse_rows_in_the_wrong_state,
     diagnostics_show_redacted_config_providers_and_backlog,
     metrics_expose_every_declared_series_after_traffic,
+    egress_explain_says_whether_and_why,
 );
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
@@ -282,4 +283,48 @@ async fn metrics_expose_every_declared_series_after_traffic(backend: DatabaseBac
     }
     assert!(!text.contains("open_cowork_gateway_provider_deliveries_sent_total{provider=\"fake\"} 0"), "{text}");
     gw.stop().await;
+}
+
+async fn egress_explain_says_whether_and_why(backend: DatabaseBackend) {
+    let receiver = cowork_e2e::WebhookReceiver::start().await;
+    let Some(gw) = TestGateway::builder(backend).admin_token(TOKEN).webhook(&receiver.url).start().await else {
+        return;
+    };
+    let explain = |url: &str, provider: Option<&str>| {
+        let mut path = format!("/egress/explain?url={}", urlencode(url));
+        if let Some(provider) = provider {
+            path.push_str(&format!("&providerId={provider}"));
+        }
+        path
+    };
+    let (status, body) = gw.admin_get(&explain("http://169.254.169.254/latest/meta-data", None)).await;
+    assert_eq!(
+        (status, body["allowed"].as_bool(), body["code"].as_str()),
+        (200, Some(false), Some("metadata_address"))
+    );
+    assert!(body["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let (_, body) = gw.admin_get(&explain("http://127.0.0.1:9/hook", None)).await;
+    assert_eq!(body["allowed"], false, "plain http to loopback needs private delivery: {body}");
+    let (_, body) = gw.admin_get(&explain("http://127.0.0.1:9/hook", Some("webhook"))).await;
+    assert_eq!(body["allowed"], true, "the webhook provider allows private delivery: {body}");
+    let (_, body) = gw.admin_get(&explain("https://user:pw@10.0.0.1/x", None)).await;
+    assert_eq!(body["allowed"], false);
+    assert!(!body.to_string().contains("pw@"), "credentials in the URL are not echoed: {body}");
+    assert_eq!(gw.admin_get("/egress/explain").await.0, 400);
+    assert_eq!(gw.admin_get(&explain("https://example.com", Some("nope"))).await.0, 404);
+    let anonymous = gw.get(&explain("https://example.com", None)).await;
+    assert_eq!(anonymous.0, 401);
+    gw.stop().await;
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
