@@ -80,7 +80,14 @@ impl GatewayStore {
             if let Some(lock) = &lock {
                 sqlx::query(lock).execute(&mut *tx).await?;
             }
-            let all: Vec<&Row<'_>> = rows.iter().flatten().collect();
+            // Only signed requests need to know up front whether all their events are stored
+            // (a redelivery skips the replay check); the insert below reports other duplicates.
+            let all: Vec<&Row<'_>> = requests
+                .iter()
+                .zip(&rows)
+                .filter(|(request, _)| request.replay.is_some())
+                .flat_map(|(_, rows)| rows.iter())
+                .collect();
             let existing: EventIds = if all.is_empty() {
                 EventIds::new()
             } else {
