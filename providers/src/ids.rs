@@ -46,6 +46,8 @@ pub enum ProviderKind {
     Fake,
     /// The generic signed webhook (Open Cowork's `webhook` kind).
     Webhook,
+    /// Slack (Events API, interactivity and the Web API).
+    Slack,
 }
 
 impl ProviderKind {
@@ -54,6 +56,7 @@ impl ProviderKind {
         match self {
             Self::Fake => "fake",
             Self::Webhook => "webhook",
+            Self::Slack => "slack",
         }
     }
 }

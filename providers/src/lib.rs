@@ -24,6 +24,7 @@ mod ids;
 mod inbound;
 mod outbound;
 pub mod signature;
+pub mod slack;
 pub mod webhook;
 
 use async_trait::async_trait;

@@ -79,7 +79,9 @@ impl SlackSettings {
         let session_scope = match string(map, "sessionScope")?.as_deref() {
             None | Some("thread") => SessionScope::Thread,
             Some("channel") => SessionScope::Channel,
-            Some(other) => return Err(format!("settings.sessionScope must be \"thread\" or \"channel\", not {other:?}")),
+            Some(other) => {
+                return Err(format!("settings.sessionScope must be \"thread\" or \"channel\", not {other:?}"));
+            }
         };
         let respond_to = match string(map, "respondTo")?.as_deref() {
             None | Some("mentions") => RespondTo::Mentions,

@@ -1,0 +1,135 @@
+//! The Slack provider (`kind: "slack"`): the Events API and interactivity over HTTP, answered
+//! through the Web API (`reference/opencowork-gateway.md` §3.1, fixing the gaps of §12.1 item 7).
+//!
+//! - Inbound: `POST /webhooks/{id}` signed with `X-Slack-Signature: v0=<hex HMAC-SHA256(signing
+//!   secret, "v0:{ts}:{raw body}")>` and `X-Slack-Request-Timestamp` within 300 s, under any
+//!   configured signing secret. `url_verification` is answered with its challenge;
+//!   `event_callback` `message` (channels, private channels, DMs) and `app_mention` events become
+//!   messages (bot, own, edited and deleted messages ignored; the bot mention stripped; in
+//!   channels only mentions count unless `respondTo: all`, in DMs every message); `block_actions`
+//!   become button clicks. The event id is `event_id` (stable across Slack's retries, which the
+//!   gateway dedupes) or `block_actions:{trigger_id}`; there is no replay key.
+//! - A request from another team than `externalWorkspaceId` is refused as
+//!   [`InboundError::Unauthorized`]`("workspace mismatch")` (the shared error enum has no
+//!   dedicated variant; the gateway may map that reason to 403 `workspace_mismatch`).
+//! - Outbound: `chat.postMessage` and `chat.update` with the bot token, Markdown converted to
+//!   mrkdwn, long text split, buttons as Block Kit (see `outbound.rs`), errors classified from
+//!   Slack's codes and `Retry-After` (see `api.rs`).
+
+mod api;
+mod config;
+mod inbound;
+mod mrkdwn;
+mod outbound;
+mod split;
+mod verify;
+
+use async_trait::async_trait;
+
+pub use api::MAX_RESPONSE_BYTES;
+pub use config::{DEFAULT_API_BASE_URL, RespondTo, SessionScope, SlackSettings};
+pub use mrkdwn::to_mrkdwn;
+pub use outbound::{MAX_BUTTONS, MAX_BUTTONS_PER_ROW};
+pub use split::{SLACK_TEXT_LIMIT, split};
+pub use verify::{SIGNATURE_HEADER, SIGNATURE_PREFIX, TIMESTAMP_HEADER};
+
+use crate::egress::Egress;
+use crate::{
+    Capabilities, ChannelProvider, Delivery, InboundError, InboundRequest, ProviderError, ProviderId, ProviderKind,
+    SentMessage, Verified,
+};
+
+/// The reason of the [`InboundError::Unauthorized`] for a request from another Slack team.
+pub const WORKSPACE_MISMATCH: &str = inbound::WORKSPACE_MISMATCH;
+
+/// One configured Slack provider.
+pub struct SlackProvider {
+    id: ProviderId,
+    credentials: config::SlackCredentials,
+    settings: SlackSettings,
+    workspace_id: Option<String>,
+    api: api::Api,
+    progress: outbound::Progress,
+    capabilities: Capabilities,
+}
+
+impl SlackProvider {
+    /// Creates the provider from its `botToken`, its `signingSecret` values (several for
+    /// rotation), its settings, the expected team id (`externalWorkspaceId`) and the egress
+    /// policy every Web API call goes through; errors name the offending field.
+    pub fn new(
+        id: ProviderId,
+        bot_token: String,
+        signing_secrets: Vec<String>,
+        settings: SlackSettings,
+        workspace_id: Option<String>,
+        egress: Egress,
+    ) -> Result<Self, String> {
+        let credentials = config::SlackCredentials::new(bot_token, signing_secrets)?;
+        settings.validate()?;
+        let workspace_id = workspace_id.map(|team| team.trim().to_owned()).filter(|team| !team.is_empty());
+        if workspace_id.as_deref().is_some_and(|team| !team.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            return Err("externalWorkspaceId must be a Slack team id such as T0123ABCD".into());
+        }
+        let api = api::Api::new(settings.api_base_url.clone(), credentials.authorization.clone(), egress);
+        let capabilities = Capabilities {
+            message_editing: true,
+            inline_buttons: true,
+            max_buttons_per_message: MAX_BUTTONS,
+            max_text_length: SLACK_TEXT_LIMIT,
+        };
+        Ok(Self { id, credentials, settings, workspace_id, api, progress: outbound::Progress::default(), capabilities })
+    }
+
+    /// The settings this provider runs with.
+    pub fn settings(&self) -> &SlackSettings {
+        &self.settings
+    }
+
+    /// The team id requests must come from, if configured.
+    pub fn workspace_id(&self) -> Option<&str> {
+        self.workspace_id.as_deref()
+    }
+}
+
+impl std::fmt::Debug for SlackProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackProvider")
+            .field("id", &self.id)
+            .field("credentials", &self.credentials)
+            .field("settings", &self.settings)
+            .field("workspace_id", &self.workspace_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ChannelProvider for SlackProvider {
+    fn id(&self) -> &ProviderId {
+        &self.id
+    }
+
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Slack
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn parse_inbound(&self, request: &InboundRequest) -> Result<Verified, InboundError> {
+        let secrets = &self.credentials.signing_secrets;
+        verify::verify_request(secrets, &request.headers, &request.body, request.received_at_ms)?;
+        let context = inbound::Context { settings: &self.settings, workspace_id: self.workspace_id.as_deref() };
+        inbound::parse(&request.body, &context)
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError> {
+        outbound::deliver(&self.api, &self.progress, delivery).await
+    }
+}
+
+#[cfg(test)]
+mod inbound_tests;
+#[cfg(test)]
+mod tests;
