@@ -16,6 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{GatewayConfig, Storage};
 use crate::dispatcher::Dispatcher;
 use crate::dispatcher::circuit::Circuits;
+use crate::dispatcher::pacing::Pacer;
 use crate::inbox::{Inbox, InboxWorker};
 use crate::ingress::{self, AppState, Protection, Readiness};
 use crate::metrics::{Metrics, ProviderState};
@@ -112,6 +113,7 @@ pub async fn start_with_database(
         settings: config.workers.clone(),
         wake: Wakers::default(),
         circuits: Circuits::new(config.workers.circuit),
+        pacer: Pacer::default(),
         metrics,
         redactor: Arc::new(Redactor::from_config(&config)),
     });

@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use cowork_providers::egress::{Egress, SystemResolver};
 use cowork_providers::fake::FakeProvider;
+use cowork_providers::slack::SlackProvider;
 use cowork_providers::webhook::WebhookProvider;
+
+/// How long one Slack Web API call may take (DNS and request).
+const SLACK_API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 use cowork_providers::{ChannelProvider, ProviderId};
 
 use crate::config::{ProviderConfig, ProviderSettings};
@@ -49,6 +53,23 @@ impl ProviderRegistry {
                     let webhook = WebhookProvider::new(config.id.clone(), secrets, settings.clone(), egress)
                         .map_err(|reason| anyhow::anyhow!("provider `{}`: {reason}", config.id))?;
                     RegisteredProvider { config: config.clone(), provider: Arc::new(webhook), fake: None }
+                }
+                ProviderSettings::Slack(settings) => {
+                    let credential = |name: &str| -> Vec<String> {
+                        config.credentials.get(name).into_iter().flatten().map(|s| s.expose().to_owned()).collect()
+                    };
+                    let token = credential("botToken").into_iter().next().unwrap_or_default();
+                    let egress = Egress::new(Arc::new(SystemResolver), SLACK_API_TIMEOUT);
+                    let slack = SlackProvider::new(
+                        config.id.clone(),
+                        token,
+                        credential("signingSecret"),
+                        settings.clone(),
+                        config.workspace_id.clone(),
+                        egress,
+                    )
+                    .map_err(|reason| anyhow::anyhow!("provider `{}`: {reason}", config.id))?;
+                    RegisteredProvider { config: config.clone(), provider: Arc::new(slack), fake: None }
                 }
             };
             by_id.insert(config.id.clone(), Arc::new(registered));

@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::config::WorkerSettings;
 use crate::dispatcher::circuit::Circuits;
+use crate::dispatcher::pacing::Pacer;
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
 use crate::registry::ProviderRegistry;
@@ -38,6 +39,8 @@ pub struct Services {
     pub wake: Wakers,
     /// Circuit breakers per delivery destination.
     pub circuits: Circuits,
+    /// Platform pacing of sends and edits.
+    pub pacer: Pacer,
     /// Metrics (typed events, Prometheus exposition).
     pub metrics: Arc<Metrics>,
     /// The one redaction function, knowing the configured secrets.

@@ -14,4 +14,8 @@ pub struct Capabilities {
     pub max_buttons_per_message: usize,
     /// The longest text of one message, in characters.
     pub max_text_length: usize,
+    /// The platform's pace: at least this long between two edits of one message and between two
+    /// new messages in one chat (0: no pacing). The dispatcher waits rather than be throttled,
+    /// and skips edits a later edit of the same message makes moot.
+    pub min_interval_ms: u64,
 }

@@ -10,6 +10,10 @@ pub enum InboundError {
     /// The request failed authentication (signature, secret, timestamp window, replay).
     #[error("authentication failed: {0}")]
     Unauthorized(&'static str),
+    /// Correctly signed, but for another workspace than the configured one (for example a
+    /// Slack team this binding does not serve).
+    #[error("the request is for another workspace")]
+    WorkspaceMismatch,
     /// The body is not a valid payload for this provider.
     #[error("invalid payload: {0}")]
     BadPayload(String),

@@ -3,6 +3,7 @@
 //! schema, driven over real HTTP on loopback. Scenarios live in `tests/scenarios/`.
 
 mod receiver;
+mod slack_mock;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +18,12 @@ use serde_json::{Value, json};
 
 pub use cowork_cloud::database::Backend as DatabaseBackend;
 pub use receiver::{Received, WebhookReceiver};
+pub use slack_mock::{SLACK_BOT_TOKEN, SlackCall, SlackMock};
+
+/// The signing secret of the Slack provider [`Builder::slack`] adds.
+pub const SLACK_SIGNING_SECRET: &str = "e2e-slack-signing-secret";
+/// The Slack team the provider serves.
+pub const SLACK_TEAM: &str = "T0E2ETEAM";
 
 /// The shared secret of the webhook provider [`Builder::webhook`] adds.
 pub const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
@@ -91,6 +98,21 @@ impl Builder {
         self
     }
 
+    /// Adds a Slack provider (id `slack`, team [`SLACK_TEAM`], bot user `UBOT`) whose Web API is
+    /// the mock at `api_base_url`.
+    pub fn slack(mut self, api_base_url: &str) -> Self {
+        let entry = serde_json::json!([{
+            "id": "slack", "kind": "slack", "channelBindingId": "slack-binding", "externalWorkspaceId": SLACK_TEAM,
+            "credentials": {"botToken": SLACK_BOT_TOKEN, "signingSecret": SLACK_SIGNING_SECRET},
+            "settings": {"apiBaseUrl": api_base_url, "botUserId": "UBOT"},
+        }]);
+        let env = std::collections::HashMap::from([("OPEN_COWORK_GATEWAY_PROVIDERS".to_owned(), entry.to_string())]);
+        let parsed = GatewayConfig::load(std::path::Path::new("/nonexistent"), &env, &Default::default())
+            .expect("slack provider config");
+        self.config.providers.extend(parsed.providers);
+        self
+    }
+
     /// Starts the gateway, or `None` when Postgres is unavailable outside CI (a loud skip).
     pub async fn start(self) -> Option<TestGateway> {
         let test_db = TestDatabase::new(self.backend).await?;
@@ -139,6 +161,25 @@ impl TestGateway {
         for (name, value) in webhook_headers(WEBHOOK_SECRET, ts, body) {
             request = request.header(name, value);
         }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let response = request.body(body.to_vec()).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs a Slack-signed body to `/webhooks/slack` at `ts`.
+    pub async fn post_slack(&self, body: &[u8], content_type: &str, ts: i64, extra: &[(&str, &str)]) -> (u16, Value) {
+        let ts_text = ts.to_string();
+        let signature =
+            cowork_providers::signature::signature_header(SLACK_SIGNING_SECRET.as_bytes(), "v0", &ts_text, body);
+        let mut request = self
+            .http
+            .post(format!("{}/webhooks/slack", self.base))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", ts_text)
+            .header("x-slack-signature", signature);
         for (name, value) in extra {
             request = request.header(*name, *value);
         }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cowork_providers::fake::FakeSettings;
+use cowork_providers::slack::SlackSettings;
 use cowork_providers::webhook::WebhookSettings;
 use cowork_providers::{BindingId, ProviderId, ProviderKind};
 use serde_json::Value;
@@ -12,7 +13,7 @@ use super::reader::ObjectReader;
 use super::{ConfigError, Secret};
 
 /// Kinds Open Cowork has that this build does not implement yet.
-const LATER_KINDS: &[&str] = &["slack", "email", "telegram", "discord", "whatsapp", "signal", "cli"];
+const LATER_KINDS: &[&str] = &["email", "telegram", "discord", "whatsapp", "signal", "cli"];
 
 /// One configured provider instance.
 #[derive(Clone, Debug)]
@@ -40,6 +41,8 @@ pub enum ProviderSettings {
     Fake(FakeSettings),
     /// `kind: "webhook"` (credential `sharedSecret`).
     Webhook(WebhookSettings),
+    /// `kind: "slack"` (credentials `botToken`, `signingSecret`).
+    Slack(SlackSettings),
 }
 
 impl ProviderConfig {
@@ -48,6 +51,7 @@ impl ProviderConfig {
         match self.settings {
             ProviderSettings::Fake(_) => ProviderKind::Fake,
             ProviderSettings::Webhook(_) => ProviderKind::Webhook,
+            ProviderSettings::Slack(_) => ProviderKind::Slack,
         }
     }
 
@@ -108,6 +112,20 @@ impl ProviderConfig {
                 }
                 ProviderSettings::Webhook(
                     WebhookSettings::from_json(&settings_value)
+                        .map_err(|reason| ConfigError::invalid(&settings_path, &reason))?,
+                )
+            }
+            "slack" => {
+                for (name, at_most_one) in [("botToken", true), ("signingSecret", false)] {
+                    let count = credentials.get(name).map_or(0, Vec::len);
+                    if count == 0 || (at_most_one && count > 1) {
+                        let path = format!("{}.{name}", entry.path_of("credentials"));
+                        let reason = if count == 0 { "is required" } else { "takes one value" };
+                        return Err(ConfigError::invalid(&path, reason));
+                    }
+                }
+                ProviderSettings::Slack(
+                    SlackSettings::from_json(&settings_value)
                         .map_err(|reason| ConfigError::invalid(&settings_path, &reason))?,
                 )
             }

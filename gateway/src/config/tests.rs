@@ -78,7 +78,8 @@ fn invalid_values_name_the_setting() {
     let cases = [
         (r#"{"gateway": {"server": {"port": "80"}}}"#, "gateway.server.port"),
         (r#"{"gateway": {"providers": [{"kind": "carrier-pigeon"}]}}"#, "gateway.providers[0].kind"),
-        (r#"{"gateway": {"providers": [{"kind": "slack"}]}}"#, "not supported by this version"),
+        (r#"{"gateway": {"providers": [{"kind": "email"}]}}"#, "not supported by this version"),
+        (r#"{"gateway": {"providers": [{"kind": "slack", "credentials": {"signingSecret": "s"}}]}}"#, "botToken"),
         (r#"{"gateway": {"providers": [{"kind": "fake", "id": "Fake!"}]}}"#, ".id"),
         (
             r#"{"gateway": {"providers": [{"kind": "fake", "id": "a"}, {"kind": "fake", "id": "a"}]}}"#,

@@ -25,6 +25,13 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
             };
             match s.store.message_ref(&item.binding_id, key).await {
                 Ok(Some(Some(message_id))) => {
+                    // A later edit of the same message already waits in this lane: this one is
+                    // moot, and skipping it lets a paced platform catch up with the latest text.
+                    match s.store.later_edit_waiting(item).await {
+                        Ok(true) => return DeliveryOutcome::Sent { provider_message_id: message_id },
+                        Ok(false) => {}
+                        Err(error) => return retry(s, item, format!("store: {error}"), None),
+                    }
                     OutboundOp::Edit { message_id, text: text.clone(), buttons: buttons.clone() }
                 }
                 Ok(_) => return DeliveryOutcome::Dead { reason: "the message to edit was never delivered".into() },
@@ -35,8 +42,18 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
     if let Admission::WaitUntil(at) = s.circuits.admit(&item.provider_id, s.clock.now_ms()) {
         return DeliveryOutcome::Defer { at };
     }
+    let interval = registered.provider.capabilities().min_interval_ms as i64;
+    let pace_key = pace_key(item);
+    if interval > 0
+        && let Some(at) = s.pacer.wait_until(&pace_key, interval, s.clock.now_ms())
+    {
+        return DeliveryOutcome::Defer { at };
+    }
     let delivery = Delivery { delivery_id: delivery_id(item), chat: item.chat.clone(), op };
     let result = registered.provider.deliver(&delivery).await;
+    if interval > 0 {
+        s.pacer.mark(pace_key, s.clock.now_ms(), interval);
+    }
     match &result {
         Err(error) if error.kind == ProviderErrorKind::Transient => {
             s.circuits.record_failure(&item.provider_id, s.clock.now_ms())
@@ -52,6 +69,14 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
                 DeliveryOutcome::Dead { reason: format!("provider credentials rejected: {}", error.message) }
             }
         },
+    }
+}
+
+/// What a delivery is paced by: edits per message, new messages per chat.
+fn pace_key(item: &OutboxItem) -> String {
+    match (&item.op, &item.message_key) {
+        (PlannedOp::Edit { .. }, Some(key)) => format!("edit\u{1f}{}\u{1f}{key}", item.binding_id),
+        _ => format!("send\u{1f}{}\u{1f}{}", item.provider_id, item.chat.chat_id),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod circuit;
 mod deliver;
+pub mod pacing;
 
 use std::sync::Arc;
 

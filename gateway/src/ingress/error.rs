@@ -18,6 +18,9 @@ pub enum IngressError {
     /// Authentication failed.
     #[error("authentication failed")]
     Unauthorized,
+    /// Correctly signed, but for another workspace than the binding serves.
+    #[error("this request is for another workspace than the one this provider serves")]
+    WorkspaceMismatch,
     /// A signed request already accepted was sent again with new events.
     #[error("this signed request was already used")]
     Replayed,
@@ -51,6 +54,7 @@ impl From<InboundError> for IngressError {
     fn from(error: InboundError) -> Self {
         match error {
             InboundError::Unauthorized(_) => Self::Unauthorized,
+            InboundError::WorkspaceMismatch => Self::WorkspaceMismatch,
             InboundError::BadPayload(message) => Self::BadPayload(message),
             InboundError::TooLarge(message) => Self::TooLarge(message),
         }
@@ -63,6 +67,7 @@ impl IngressError {
             Self::UnknownProvider => (StatusCode::NOT_FOUND, "unknown_provider"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Replayed => (StatusCode::UNAUTHORIZED, "replayed"),
+            Self::WorkspaceMismatch => (StatusCode::FORBIDDEN, "workspace_mismatch"),
             Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),

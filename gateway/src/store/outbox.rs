@@ -54,6 +54,25 @@ impl GatewayStore {
         Ok(found)
     }
 
+    /// Whether a later row of `item`'s lane changes the same message and still waits (so the
+    /// edit in `item` is moot).
+    pub async fn later_edit_waiting(&self, item: &OutboxItem) -> Result<bool, StoreError> {
+        let Some(key) = &item.message_key else { return Ok(false) };
+        let lane = lane_key(&item.binding_id, &item.chat);
+        let found = with_reader!(&self.db, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM gw_outbox WHERE lane = $1 AND id > $2 AND message_key = $3 \
+                 AND state IN ('pending', 'claimed', 'failed') LIMIT 1",
+            )
+            .bind(lane)
+            .bind(item.id.0)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.is_some())
+    }
+
     /// Records one delivery attempt and its `gw_delivery_attempts` history row in one
     /// transaction; returns whether a row changed.
     ///

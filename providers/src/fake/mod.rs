@@ -36,6 +36,7 @@ impl FakeProvider {
             inline_buttons: true,
             max_buttons_per_message: 8,
             max_text_length: 4096,
+            min_interval_ms: 0,
         };
         Self { id, settings, capabilities, transcript, faults: faults::FaultState::default() }
     }

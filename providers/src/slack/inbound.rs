@@ -22,8 +22,6 @@ const MAX_CHALLENGE_BYTES: usize = 1024;
 const MAX_NAME_BYTES: usize = 256;
 /// Message subtypes that are ordinary user messages.
 const PLAIN_SUBTYPES: [&str; 2] = ["file_share", "thread_broadcast"];
-/// The reason given when a request comes from another team than the configured one.
-pub(super) const WORKSPACE_MISMATCH: &str = "workspace mismatch";
 
 /// What parsing needs from the provider.
 pub(super) struct Context<'a> {
@@ -88,8 +86,8 @@ fn parse_events_api(body: &[u8], context: &Context<'_>) -> Result<Verified, Inbo
 /// a missing team id is a mismatch too.
 fn check_workspace(context: &Context<'_>, team: Option<&str>, required: bool) -> Result<(), InboundError> {
     match (context.workspace_id, team) {
-        (Some(expected), Some(team)) if team != expected => Err(InboundError::Unauthorized(WORKSPACE_MISMATCH)),
-        (Some(_), None) if required => Err(InboundError::Unauthorized(WORKSPACE_MISMATCH)),
+        (Some(expected), Some(team)) if team != expected => Err(InboundError::WorkspaceMismatch),
+        (Some(_), None) if required => Err(InboundError::WorkspaceMismatch),
         _ => Ok(()),
     }
 }

@@ -295,7 +295,7 @@ fn foreign_actions_and_other_interactivity_are_acknowledged_and_ignored() {
 #[test]
 fn another_workspace_is_refused() {
     let provider = default_provider();
-    let mismatch = |body: &[u8]| matches!(provider.parse_inbound(&signed(body)), Err(InboundError::Unauthorized(reason)) if reason == WORKSPACE_MISMATCH);
+    let mismatch = |body: &[u8]| matches!(provider.parse_inbound(&signed(body)), Err(InboundError::WorkspaceMismatch));
     let mut other =
         json!({"type": "event_callback", "team_id": "T2", "event_id": "Ev1", "event": mention("<@UBOT> hi")});
     assert!(mismatch(other.to_string().as_bytes()));

@@ -39,9 +39,6 @@ use crate::{
     SentMessage, Verified,
 };
 
-/// The reason of the [`InboundError::Unauthorized`] for a request from another Slack team.
-pub const WORKSPACE_MISMATCH: &str = inbound::WORKSPACE_MISMATCH;
-
 /// One configured Slack provider.
 pub struct SlackProvider {
     id: ProviderId,
@@ -77,6 +74,7 @@ impl SlackProvider {
             inline_buttons: true,
             max_buttons_per_message: MAX_BUTTONS,
             max_text_length: SLACK_TEXT_LIMIT,
+            min_interval_ms: 1000,
         };
         Ok(Self { id, credentials, settings, workspace_id, api, progress: outbound::Progress::default(), capabilities })
     }

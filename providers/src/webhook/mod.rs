@@ -55,6 +55,7 @@ impl WebhookProvider {
             inline_buttons: true,
             max_buttons_per_message: MAX_BUTTONS,
             max_text_length: 4096,
+            min_interval_ms: 0,
         };
         let rules = settings.egress_rules();
         Ok(Self { id, secrets, settings, rules, egress, capabilities })

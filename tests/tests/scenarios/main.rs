@@ -6,4 +6,5 @@ mod delivery;
 mod interactions;
 mod operator;
 mod protection;
+mod slack;
 mod webhook;

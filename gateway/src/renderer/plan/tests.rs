@@ -23,6 +23,7 @@ fn caps(editing: bool, buttons: bool) -> Capabilities {
         inline_buttons: buttons,
         max_buttons_per_message: 8,
         max_text_length: 4096,
+        min_interval_ms: 0,
     }
 }
 

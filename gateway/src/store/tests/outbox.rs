@@ -16,6 +16,30 @@ async fn claimed_ids(s: &GatewayStore, owner: &str, now: i64) -> Vec<OutboxId> {
     items.iter().map(|i| i.id).collect()
 }
 
+async fn an_edit_is_moot_while_a_later_edit_of_its_message_waits(db: Database) {
+    let s = store(db);
+    let rows = [
+        outbound("k1", chat("c1"), Some("m1"), send("one")),
+        outbound("k2", chat("c1"), Some("m1"), edit("one two")),
+        outbound("k3", chat("c1"), Some("m1"), edit("one two three")),
+        outbound("k4", chat("c2"), Some("m1"), edit("elsewhere")),
+    ];
+    s.enqueue_outbound(&rows, T0).await.unwrap();
+    let heads = s.claim_outbox(&worker("w"), T0, LEASE, 10).await.unwrap();
+    let send_row = heads.iter().find(|i| i.dedupe_key == "k1").unwrap().clone();
+    assert!(s.later_edit_waiting(&send_row).await.unwrap(), "the send is followed by edits of its message");
+    s.record_delivery(send_row.id, &worker("w"), sent("p1"), T0).await.unwrap();
+    let second = s.claim_outbox(&worker("w"), T0, LEASE, 10).await.unwrap();
+    let k2 = second.iter().find(|i| i.dedupe_key == "k2").unwrap().clone();
+    assert!(s.later_edit_waiting(&k2).await.unwrap());
+    s.record_delivery(k2.id, &worker("w"), sent("p1"), T0).await.unwrap();
+    let third = s.claim_outbox(&worker("w"), T0, LEASE, 10).await.unwrap();
+    let k3 = third.iter().find(|i| i.dedupe_key == "k3").unwrap().clone();
+    assert!(!s.later_edit_waiting(&k3).await.unwrap(), "the last edit is never moot");
+    let other_lane = heads.iter().find(|i| i.dedupe_key == "k4").unwrap().clone();
+    assert!(!s.later_edit_waiting(&other_lane).await.unwrap(), "another lane does not count");
+}
+
 async fn enqueued_row_is_claimed_as_planned(db: Database) {
     let s = store(db);
     let op = PlannedOp::Send { text: "hi".into(), buttons: buttons() };
@@ -188,6 +212,7 @@ async fn concurrent_outbox_claims_never_share_a_row(db: Database) {
 }
 
 cowork_cloud::backend_tests!(
+    an_edit_is_moot_while_a_later_edit_of_its_message_waits,
     enqueued_row_is_claimed_as_planned,
     lane_rows_are_delivered_in_order,
     known_dedupe_key_is_ignored,

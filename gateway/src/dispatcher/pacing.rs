@@ -1,0 +1,53 @@
+//! Pacing to a platform's speed (for example Slack: about one update per message and one new
+//! message per channel per second): the dispatcher defers a delivery until the pace allows it,
+//! without spending an attempt. Deferred edits pile up behind the head of their lane, and the
+//! dispatcher then skips straight to the latest one, so a streamed reply is edited at the
+//! platform's pace and still ends with its exact final text. Pace is not state worth keeping:
+//! it starts empty after a restart.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::store::Millis;
+
+/// Keys remembered before old ones are forgotten.
+const MAX_KEYS: usize = 10_000;
+
+/// When each paced key last went out.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    last: Mutex<HashMap<String, Millis>>,
+}
+
+impl Pacer {
+    /// When `key` may go next, if that is later than `now`.
+    pub fn wait_until(&self, key: &str, interval_ms: i64, now: Millis) -> Option<Millis> {
+        let last = self.last.lock().ok()?;
+        let next = last.get(key)? + interval_ms;
+        (next > now).then_some(next)
+    }
+
+    /// Records that `key` went out at `now`.
+    pub fn mark(&self, key: String, now: Millis, interval_ms: i64) {
+        let Ok(mut last) = self.last.lock() else { return };
+        if last.len() >= MAX_KEYS {
+            last.retain(|_, at| now - *at < interval_ms);
+        }
+        last.insert(key, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_waits_out_its_interval_and_others_do_not() {
+        let pacer = Pacer::default();
+        assert_eq!(pacer.wait_until("a", 1000, 0), None);
+        pacer.mark("a".into(), 100, 1000);
+        assert_eq!(pacer.wait_until("a", 1000, 500), Some(1100));
+        assert_eq!(pacer.wait_until("a", 1000, 1100), None);
+        assert_eq!(pacer.wait_until("b", 1000, 500), None);
+    }
+}
