@@ -10,6 +10,10 @@ use cowork_providers::ProviderId;
 
 use crate::store::Millis;
 
+/// How often deliveries held back by rejected credentials look again (they stay held until a
+/// restart clears the state; the wait only bounds how long a claim sleeps).
+const CREDENTIALS_RECHECK_MS: i64 = 60_000;
+
 /// Thresholds of every circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CircuitSettings {
@@ -40,6 +44,9 @@ pub enum CircuitState {
     },
     /// One probe delivery is in flight; others wait.
     HalfOpen,
+    /// The platform refused our credentials: nothing is sent until the operator fixes them and
+    /// restarts (deliveries wait; none is lost or dead-lettered for it).
+    CredentialsRejected,
 }
 
 /// Whether a delivery may go now.
@@ -75,6 +82,7 @@ impl Circuits {
                 Admission::Go
             }
             CircuitState::Open { until } => Admission::WaitUntil(until),
+            CircuitState::CredentialsRejected => Admission::WaitUntil(now + CREDENTIALS_RECHECK_MS),
             // The probe decides soon; check again after a short pause.
             CircuitState::HalfOpen => Admission::WaitUntil(now + 1_000),
         }
@@ -84,6 +92,13 @@ impl Circuits {
     pub fn record_success(&self, destination: &ProviderId) {
         if let Ok(mut states) = self.states.lock() {
             states.insert(destination.clone(), CircuitState::Closed { failures: 0 });
+        }
+    }
+
+    /// Records that the destination refused our credentials; it stays refused until restart.
+    pub fn record_credentials_rejected(&self, destination: &ProviderId) {
+        if let Ok(mut states) = self.states.lock() {
+            states.insert(destination.clone(), CircuitState::CredentialsRejected);
         }
     }
 
@@ -141,6 +156,14 @@ mod tests {
         c.record_success(&p);
         assert_eq!(c.admit(&p, 20_003), Admission::Go);
         assert_eq!(c.snapshot(), vec![(p, CircuitState::Closed { failures: 0 })]);
+    }
+
+    #[test]
+    fn rejected_credentials_hold_every_delivery() {
+        let (c, p) = circuits();
+        c.record_credentials_rejected(&p);
+        assert_eq!(c.admit(&p, 5), Admission::WaitUntil(5 + CREDENTIALS_RECHECK_MS));
+        assert_eq!(c.admit(&p, 10_000_000), Admission::WaitUntil(10_000_000 + CREDENTIALS_RECHECK_MS));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use cowork_providers::{Delivery, OutboundOp, ProviderErrorKind};
 
 use super::circuit::Admission;
+use crate::metrics::ProviderState;
 use crate::services::Services;
 use crate::store::{DeliveryOutcome, OutboxItem, PlannedOp};
 
@@ -58,6 +59,11 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
         Err(error) if error.kind == ProviderErrorKind::Transient => {
             s.circuits.record_failure(&item.provider_id, s.clock.now_ms())
         }
+        Err(error) if error.kind == ProviderErrorKind::Unauthorized => {
+            s.circuits.record_credentials_rejected(&item.provider_id);
+            s.metrics.set_provider_state(&item.provider_id, registered.config.kind(), ProviderState::Unhealthy);
+            tracing::error!(provider = %item.provider_id, "the platform refused the provider's credentials; deliveries are held until they are fixed");
+        }
         _ => s.circuits.record_success(&item.provider_id),
     }
     match result {
@@ -65,9 +71,8 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
         Err(error) => match error.kind {
             ProviderErrorKind::Transient => retry(s, item, error.message, error.retry_after),
             ProviderErrorKind::Permanent => DeliveryOutcome::Dead { reason: error.message },
-            ProviderErrorKind::Unauthorized => {
-                DeliveryOutcome::Dead { reason: format!("provider credentials rejected: {}", error.message) }
-            }
+            // Held, not dead: once the credentials are fixed (and the gateway restarted) it goes out.
+            ProviderErrorKind::Unauthorized => DeliveryOutcome::Defer { at: s.clock.now_ms() + 60_000 },
         },
     }
 }

@@ -68,6 +68,9 @@ fn circuit_json(provider: &impl std::fmt::Display, circuit: CircuitState) -> Val
             json!({"providerId": provider.to_string(), "state": "open", "openUntil": until})
         }
         CircuitState::HalfOpen => json!({"providerId": provider.to_string(), "state": "half-open"}),
+        CircuitState::CredentialsRejected => {
+            json!({"providerId": provider.to_string(), "state": "credentials-rejected"})
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use cowork_providers::fake::FakeSettings;
 scenarios!(
     failed_sends_retry_after_the_platforms_delay_and_keep_order,
     sends_dead_letter_after_the_attempt_budget,
-    open_circuit_defers_without_spending_attempts
+    open_circuit_defers_without_spending_attempts,
+    refused_credentials_hold_deliveries_and_mark_the_provider_unhealthy
 );
 
 fn failing(
@@ -110,5 +111,45 @@ async fn open_circuit_defers_without_spending_attempts(backend: DatabaseBackend)
     })
     .await;
     assert_eq!(gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead'").await, 0);
+    gw.stop().await;
+}
+
+async fn refused_credentials_hold_deliveries_and_mark_the_provider_unhealthy(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend)
+        .configure(failing(1, 401, None))
+        .admin_token("e2e-admin-token-credentials")
+        .start()
+        .await
+    else {
+        return;
+    };
+    assert_eq!(gw.post_fake(message("cr1", "chat-cr", "who am I")).await.0, 202);
+    let start = std::time::Instant::now();
+    loop {
+        let (_, diagnostics) = gw.admin_get("/diagnostics").await;
+        let rejected = diagnostics["circuits"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|c| c["state"] == "credentials-rejected"));
+        if rejected {
+            break;
+        }
+        assert!(start.elapsed() < cowork_e2e::DEADLINE, "credentials never marked rejected: {diagnostics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time passes; nothing is sent, nothing dies, no attempt is spent.
+    for _ in 0..3 {
+        gw.clock.advance(Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert!(gw.messages("chat-cr").await.is_empty());
+    assert_eq!(gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'dead'").await, 0);
+    assert_eq!(gw.count("SELECT COALESCE(MAX(attempts), 0) FROM gw_outbox").await, 0);
+    let (_, _, metrics) = gw.admin_text("/metrics").await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("open_cowork_gateway_provider_state")
+            && l.contains("state=\"unhealthy\"")
+            && l.ends_with(" 1")),
+        "{metrics}"
+    );
     gw.stop().await;
 }
