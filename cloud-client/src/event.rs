@@ -47,6 +47,34 @@ pub enum EventBody {
         #[serde(default)]
         complete: bool,
     },
+    /// A tool's progress (shown as one status line edited in place).
+    #[serde(rename = "tool.call")]
+    ToolCall {
+        /// The call id (stable across status updates).
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// Where it stands.
+        status: ToolStatus,
+        /// A short, user-safe error when it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The agent produced a file.
+    #[serde(rename = "artifact.created")]
+    ArtifactCreated {
+        /// The artifact id.
+        artifact_id: String,
+        /// Its file name.
+        filename: String,
+        /// Its MIME type.
+        mime_type: String,
+        /// Its size in bytes.
+        size_bytes: u64,
+        /// The bytes, base64, for small artifacts kept inline.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_base64: Option<String>,
+    },
     /// The agent asks for approval before running a tool.
     #[serde(rename = "permission.requested")]
     PermissionRequested {
@@ -113,6 +141,8 @@ impl EventBody {
         match self {
             Self::PromptSubmitted { .. } => "prompt.submitted",
             Self::AssistantMessage { .. } => "assistant.message",
+            Self::ToolCall { .. } => "tool.call",
+            Self::ArtifactCreated { .. } => "artifact.created",
             Self::PermissionRequested { .. } => "permission.requested",
             Self::PermissionResolved { .. } => "permission.resolved",
             Self::QuestionAsked { .. } => "question.asked",
@@ -122,6 +152,18 @@ impl EventBody {
             Self::Other => "other",
         }
     }
+}
+
+/// The status of a tool call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolStatus {
+    /// Started.
+    Running,
+    /// Finished.
+    Complete,
+    /// Failed.
+    Error,
 }
 
 /// One question of a `question.asked` event.

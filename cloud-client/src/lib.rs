@@ -12,5 +12,5 @@ mod ids;
 
 pub use backend::{BackendError, BindThread, SessionBackend};
 pub use command::{CommandBody, NewCommand};
-pub use event::{EventBody, QuestionOption, QuestionSpec, SessionEvent};
+pub use event::{EventBody, QuestionOption, QuestionSpec, SessionEvent, ToolStatus};
 pub use ids::{CommandId, IdentityId, SessionId};

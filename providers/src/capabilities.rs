@@ -14,6 +14,10 @@ pub struct Capabilities {
     pub max_buttons_per_message: usize,
     /// The longest text of one message, in characters.
     pub max_text_length: usize,
+    /// Files can be uploaded into a chat.
+    pub file_uploads: bool,
+    /// The largest file the provider delivers, in bytes.
+    pub max_file_bytes: u64,
     /// The platform's pace: at least this long between two edits of one message and between two
     /// new messages in one chat (0: no pacing). The dispatcher waits rather than be throttled,
     /// and skips edits a later edit of the same message makes moot.

@@ -35,7 +35,7 @@ pub use ids::{BindingId, ProviderId, ProviderKind};
 pub use inbound::{
     ChatRef, InboundBody, InboundEvent, InboundRequest, InteractionInput, InteractionVerb, Sender, Verified,
 };
-pub use outbound::{Button, ButtonStyle, Delivery, OutboundOp, SentMessage};
+pub use outbound::{Button, ButtonStyle, Delivery, OutboundFile, OutboundOp, SentMessage};
 
 /// The largest interaction handle (the whole button payload), in bytes; fits every platform.
 pub const MAX_HANDLE_BYTES: usize = 32;

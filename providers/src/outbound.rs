@@ -38,6 +38,31 @@ pub enum OutboundOp {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         buttons: Vec<Vec<Button>>,
     },
+    /// Upload a file into the chat (on providers with `file_uploads`).
+    File(OutboundFile),
+}
+
+/// A file to deliver.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundFile {
+    /// The file name shown in the chat.
+    pub filename: String,
+    /// The MIME type.
+    pub mime_type: String,
+    /// The bytes, base64 (standard alphabet, padded) so operations stay plain JSON.
+    pub data_base64: String,
+    /// An optional comment shown with the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+}
+
+impl OutboundFile {
+    /// The decoded bytes; `None` when the base64 is not valid.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(&self.data_base64).ok()
+    }
 }
 
 /// A button; its handle is the whole payload sent back on click.

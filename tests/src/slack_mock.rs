@@ -1,6 +1,8 @@
-//! A local stand-in for Slack's Web API (`chat.postMessage`, `chat.update`), following its
-//! documented contract: bearer-token auth (`invalid_auth` otherwise), `{"ok":true,"ts":…}`
-//! answers, `channel_not_found` for an unknown channel. It records every call.
+//! A local stand-in for Slack's Web API (`chat.postMessage`, `chat.update`, and the file upload
+//! pair `files.getUploadURLExternal` (form-encoded) / `files.completeUploadExternal`, with the
+//! upload URL it hands out), following its documented contract: bearer-token auth
+//! (`invalid_auth` otherwise), `{"ok":true,"ts":…}` answers, `channel_not_found` for an unknown
+//! channel. It records every call; uploads are recorded as method `upload`.
 
 use std::sync::{Arc, Mutex};
 
@@ -34,9 +36,14 @@ impl SlackMock {
     /// Starts the mock on a free loopback port.
     pub async fn start() -> Self {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let app = axum::Router::new().route("/api/{method}", post(call)).with_state(calls.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind slack mock");
-        let api_base_url = format!("http://{}/api", listener.local_addr().expect("addr"));
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = MockState { calls: calls.clone(), base: base.clone() };
+        let app = axum::Router::new()
+            .route("/api/{method}", post(call))
+            .route("/upload/{file_id}", post(upload))
+            .with_state(state);
+        let api_base_url = format!("{base}/api");
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { api_base_url, calls }
     }
@@ -47,25 +54,58 @@ impl SlackMock {
     }
 }
 
+#[derive(Clone)]
+struct MockState {
+    calls: Arc<Mutex<Vec<SlackCall>>>,
+    base: String,
+}
+
 async fn call(
-    State(calls): State<Arc<Mutex<Vec<SlackCall>>>>,
+    State(state): State<MockState>,
     Path(method): Path<String>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    raw: axum::body::Bytes,
 ) -> Json<Value> {
-    let authorized =
-        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {SLACK_BOT_TOKEN}"));
-    if !authorized {
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if bearer != Some(&format!("Bearer {SLACK_BOT_TOKEN}")) {
         return Json(json!({"ok": false, "error": "invalid_auth"}));
     }
-    if body["channel"].as_str().is_none_or(|c| c.is_empty()) {
-        return Json(json!({"ok": false, "error": "channel_not_found"}));
-    }
-    let Ok(mut calls) = calls.lock() else { return Json(json!({"ok": false, "error": "internal_error"})) };
-    let ts = match method.as_str() {
-        "chat.update" => body["ts"].as_str().unwrap_or_default().to_owned(),
-        _ => format!("1700000000.{:06}", calls.len() + 1),
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let form = content_type.starts_with("application/x-www-form-urlencoded");
+    let body: Value = if form {
+        let pairs: serde_json::Map<String, Value> =
+            url::form_urlencoded::parse(&raw).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+        Value::Object(pairs)
+    } else {
+        serde_json::from_slice(&raw).unwrap_or(Value::Null)
     };
-    calls.push(SlackCall { method, body: body.clone() });
-    Json(json!({"ok": true, "channel": body["channel"], "ts": ts}))
+    let Ok(mut calls) = state.calls.lock() else { return Json(json!({"ok": false, "error": "internal_error"})) };
+    let answer = match method.as_str() {
+        "files.getUploadURLExternal" if form && body["filename"].is_string() && body["length"].is_string() => {
+            let file_id = format!("F{:06}", calls.len() + 1);
+            json!({"ok": true, "upload_url": format!("{}/upload/{file_id}", state.base), "file_id": file_id})
+        }
+        "files.getUploadURLExternal" => json!({"ok": false, "error": "invalid_arguments"}),
+        "files.completeUploadExternal" if body["channel_id"].is_string() && body["files"].is_array() => {
+            json!({"ok": true, "files": body["files"]})
+        }
+        "files.completeUploadExternal" => json!({"ok": false, "error": "invalid_arguments"}),
+        _ if body["channel"].as_str().is_none_or(|c| c.is_empty()) => {
+            json!({"ok": false, "error": "channel_not_found"})
+        }
+        "chat.update" => json!({"ok": true, "channel": body["channel"], "ts": body["ts"]}),
+        _ => json!({"ok": true, "channel": body["channel"], "ts": format!("1700000000.{:06}", calls.len() + 1)}),
+    };
+    if answer["ok"] == true {
+        calls.push(SlackCall { method, body });
+    }
+    Json(answer)
+}
+
+async fn upload(State(state): State<MockState>, Path(file_id): Path<String>, raw: axum::body::Bytes) -> &'static str {
+    if let Ok(mut calls) = state.calls.lock() {
+        let body = json!({"fileId": file_id, "bytes": String::from_utf8_lossy(&raw)});
+        calls.push(SlackCall { method: "upload".into(), body });
+    }
+    "OK"
 }

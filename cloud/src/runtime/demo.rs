@@ -13,13 +13,18 @@
 //!   `permission.respond` command resolves it and replies "Approved: ..." or "Denied: ...".
 //! - `question` or `choose`: after the reply it asks which colour to use (Red, Green, Blue). A
 //!   `question.reply` answers "You chose X."; a `question.reject` acknowledges the skip.
+//! - the words `file` or `report`: after the reply the tool `demo.report` runs (`tool.call`
+//!   running, then complete) and produces a small Markdown file (`artifact.created`, inline).
+//!
+//! An approved deployment also shows its tool running and completing.
 //!
 //! A prompt without cues ends its turn with `session.idle`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cowork_cloud_client::{CommandBody, EventBody, QuestionOption, QuestionSpec};
+use base64::Engine;
+use cowork_cloud_client::{CommandBody, EventBody, QuestionOption, QuestionSpec, ToolStatus};
 
 use super::{AgentRuntime, CommandContext, EventSink, RuntimeError};
 
@@ -60,6 +65,7 @@ enum Cue {
     Fail,
     Approval,
     Question,
+    File,
     None,
 }
 
@@ -73,6 +79,8 @@ impl Cue {
             Self::Approval
         } else if has(&["question", "choose"]) {
             Self::Question
+        } else if text.split(|c: char| !c.is_alphanumeric()).any(|word| word == "file" || word == "report") {
+            Self::File
         } else {
             Self::None
         }
@@ -86,6 +94,7 @@ fn prompt_reply(text: &str, cue: Cue) -> Vec<String> {
     let ending = match cue {
         Cue::Approval => "Before I deploy anything, I need your approval.",
         Cue::Question => "Before I go on, I have a question for you.",
+        Cue::File => "I am attaching a short report as a file.",
         Cue::Fail | Cue::None => "That is all for this turn.",
     };
     vec![
@@ -196,8 +205,44 @@ impl DemoRuntime {
                 };
                 self.append(command, sink, "question", asked).await
             }
+            Cue::File => {
+                self.tool(command, sink, "demo.report", ToolStatus::Running).await?;
+                let report = format!("# Demo report\n\nYou asked: {}\n", echo(text));
+                let artifact = EventBody::ArtifactCreated {
+                    artifact_id: format!("{}:report", command.command_id),
+                    filename: "demo-report.md".to_owned(),
+                    mime_type: "text/markdown".to_owned(),
+                    size_bytes: report.len() as u64,
+                    data_base64: Some(base64::engine::general_purpose::STANDARD.encode(report)),
+                };
+                self.append(command, sink, "artifact", artifact).await?;
+                self.tool(command, sink, "demo.report", ToolStatus::Complete).await?;
+                self.idle(command, sink).await
+            }
             Cue::Fail | Cue::None => self.idle(command, sink).await,
         }
+    }
+
+    /// A status update of the turn's tool call (one call per command).
+    async fn tool(
+        &self,
+        command: &CommandContext,
+        sink: &EventSink,
+        name: &str,
+        status: ToolStatus,
+    ) -> Result<(), RuntimeError> {
+        let suffix = match status {
+            ToolStatus::Running => "tool:running",
+            ToolStatus::Complete => "tool:complete",
+            ToolStatus::Error => "tool:error",
+        };
+        let body = EventBody::ToolCall {
+            id: format!("{}:tool", command.command_id),
+            name: name.to_owned(),
+            status,
+            error: None,
+        };
+        self.append(command, sink, suffix, body).await
     }
 }
 
@@ -210,6 +255,10 @@ impl AgentRuntime for DemoRuntime {
                 let resolved =
                     EventBody::PermissionResolved { permission_id: permission_id.clone(), allowed: *allowed };
                 self.append(command, sink, "resolved", resolved).await?;
+                if *allowed {
+                    self.tool(command, sink, "demo.deploy", ToolStatus::Running).await?;
+                    self.tool(command, sink, "demo.deploy", ToolStatus::Complete).await?;
+                }
                 let reply = if *allowed {
                     ["Approved: the demo deployment ran.", "Nothing real was changed."]
                 } else {
@@ -251,6 +300,8 @@ mod tests {
         assert_eq!(Cue::of("deploy and fail"), Cue::Fail);
         assert_eq!(Cue::of("I have a Question"), Cue::Question);
         assert_eq!(Cue::of("hello"), Cue::None);
+        assert_eq!(Cue::of("send me the Report."), Cue::File);
+        assert_eq!(Cue::of("my profile"), Cue::None, "whole words only");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
     };
     let op = match &item.op {
         PlannedOp::Send { text, buttons } => OutboundOp::Send { text: text.clone(), buttons: buttons.clone() },
+        PlannedOp::File(file) => OutboundOp::File(file.clone()),
         PlannedOp::Edit { text, buttons } => {
             let Some(key) = &item.message_key else {
                 return DeliveryOutcome::Dead { reason: "edit without a message key".into() };

@@ -13,7 +13,7 @@ use cowork_cloud_client::{EventBody, SessionId};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-pub use plan::{PlanContext, assistant_key, plan};
+pub use plan::{PlanContext, assistant_key, plan, tool_key};
 
 use crate::services::Services;
 use crate::store::{RenderCursor, StoreError};
@@ -126,6 +126,7 @@ impl Renderer {
             .iter()
             .filter_map(|e| match &e.body {
                 EventBody::AssistantMessage { message_id, .. } => Some(assistant_key(cursor, message_id)),
+                EventBody::ToolCall { id, .. } => Some(tool_key(cursor, id)),
                 _ => None,
             })
             .collect();

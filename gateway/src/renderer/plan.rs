@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use cowork_cloud_client::{EventBody, QuestionSpec, SessionEvent};
-use cowork_providers::{Button, ButtonStyle, Capabilities};
+use cowork_cloud_client::{EventBody, QuestionSpec, SessionEvent, ToolStatus};
+use cowork_providers::{Button, ButtonStyle, Capabilities, OutboundFile};
 
 use crate::interactions::handle;
 use crate::store::{InteractionKind, Millis, NewInteraction, NewOutbound, PlannedOp, RenderCommit, RenderCursor};
@@ -27,6 +27,11 @@ pub struct PlanContext<'a> {
 /// The message key of an assistant message.
 pub fn assistant_key(cursor: &RenderCursor, message_id: &str) -> String {
     format!("asst:{}:{message_id}", cursor.session_id)
+}
+
+/// The message key of a tool's status line.
+pub fn tool_key(cursor: &RenderCursor, call_id: &str) -> String {
+    format!("tool:{}:{call_id}", cursor.session_id)
 }
 
 /// Plans the rendering of `events` (all after the cursor, in order).
@@ -65,6 +70,51 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
                     PlannedOp::Send { text: content.clone(), buttons: vec![] }
                 };
                 commit.outbound.push(row(cursor, dedupe_key, Some(key), op));
+            }
+            EventBody::ToolCall { id, name, status, error } => {
+                let superseded = events[index + 1..]
+                    .iter()
+                    .any(|later| matches!(&later.body, EventBody::ToolCall { id: other, .. } if other == id));
+                let running = *status == ToolStatus::Running;
+                if superseded || (running && !ctx.capabilities.message_editing) {
+                    continue;
+                }
+                let text = match status {
+                    ToolStatus::Running => format!("Tool running: {name}"),
+                    ToolStatus::Complete => format!("Tool complete: {name}"),
+                    ToolStatus::Error => {
+                        let error: String = error.as_deref().unwrap_or("failed").chars().take(320).collect();
+                        format!("Tool failed: {name} ({error})")
+                    }
+                };
+                let key = tool_key(cursor, id);
+                let op = if known.contains(&key) && ctx.capabilities.message_editing {
+                    PlannedOp::Edit { text, buttons: vec![] }
+                } else {
+                    if known.insert(key.clone()) {
+                        commit.message_refs.push((cursor.binding_id.clone(), key.clone()));
+                    }
+                    PlannedOp::Send { text, buttons: vec![] }
+                };
+                commit.outbound.push(row(cursor, dedupe_key, Some(key), op));
+            }
+            EventBody::ArtifactCreated { filename, mime_type, size_bytes, data_base64, .. } => {
+                let caps = ctx.capabilities;
+                let op = match data_base64 {
+                    Some(data) if caps.file_uploads && *size_bytes <= caps.max_file_bytes => {
+                        PlannedOp::File(OutboundFile {
+                            filename: filename.clone(),
+                            mime_type: mime_type.clone(),
+                            data_base64: data.clone(),
+                            caption: None,
+                        })
+                    }
+                    _ => PlannedOp::Send {
+                        text: format!("File ready: {filename} ({size_bytes} bytes)"),
+                        buttons: vec![],
+                    },
+                };
+                commit.outbound.push(row(cursor, dedupe_key, None, op));
             }
             EventBody::PermissionRequested { permission_id, tool, description } => {
                 let prompt = format!("Approval needed: {tool}\n{description}");

@@ -208,6 +208,7 @@ impl DeliveryRow {
         let operation = match serde_json::from_str::<PlannedOp>(&self.operation) {
             Ok(PlannedOp::Send { .. }) => "send",
             Ok(PlannedOp::Edit { .. }) => "edit",
+            Ok(PlannedOp::File(_)) => "file",
             Err(_) => "unknown",
         };
         let due = matches!(state, DeliveryState::Pending | DeliveryState::Failed);

@@ -154,7 +154,7 @@ fn sends_message(id: OutboxId, message_key: Option<String>, operation: &str) -> 
     let key = message_key?;
     match serde_json::from_str::<PlannedOp>(operation) {
         Ok(PlannedOp::Send { .. }) => Some(key),
-        Ok(PlannedOp::Edit { .. }) => None,
+        Ok(PlannedOp::Edit { .. } | PlannedOp::File(_)) => None,
         Err(error) => {
             tracing::warn!(id = id.0, %error, "sent outbox row has an undecodable operation");
             None

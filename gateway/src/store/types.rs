@@ -1,7 +1,7 @@
 //! Rows and commands of the gateway store, in domain terms.
 
 use cowork_cloud_client::SessionId;
-use cowork_providers::{BindingId, Button, ChatRef, InboundEvent, ProviderId};
+use cowork_providers::{BindingId, Button, ChatRef, InboundEvent, OutboundFile, ProviderId};
 use serde::{Deserialize, Serialize};
 
 /// Unix milliseconds.
@@ -159,6 +159,8 @@ pub enum PlannedOp {
         #[serde(default)]
         buttons: Vec<Vec<Button>>,
     },
+    /// Upload a file.
+    File(OutboundFile),
 }
 
 /// An outbox row to insert; a known dedupe key is ignored.

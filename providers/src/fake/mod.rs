@@ -37,6 +37,8 @@ impl FakeProvider {
             max_buttons_per_message: 8,
             max_text_length: 4096,
             min_interval_ms: 0,
+            file_uploads: true,
+            max_file_bytes: 25 * 1024 * 1024,
         };
         Self { id, settings, capabilities, transcript, faults: faults::FaultState::default() }
     }
@@ -67,11 +69,22 @@ impl ChannelProvider for FakeProvider {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError> {
         self.faults.apply(&self.settings).await?;
+        let new_id = || format!("fake-{}", uuid::Uuid::new_v4().simple());
         let (operation, message_id, text, buttons) = match &delivery.op {
-            OutboundOp::Send { text, buttons } => {
-                ("send", format!("fake-{}", uuid::Uuid::new_v4().simple()), text, buttons)
+            OutboundOp::Send { text, buttons } => ("send", new_id(), text.clone(), buttons.clone()),
+            OutboundOp::Edit { message_id, text, buttons } => {
+                ("edit", message_id.clone(), text.clone(), buttons.clone())
             }
-            OutboundOp::Edit { message_id, text, buttons } => ("edit", message_id.clone(), text, buttons),
+            OutboundOp::File(file) => {
+                let size = file.bytes().ok_or_else(|| ProviderError::permanent("file data is not valid base64"))?.len();
+                let caption = file.caption.as_deref().map(|c| format!("{c}\n")).unwrap_or_default();
+                (
+                    "file",
+                    new_id(),
+                    format!("{caption}[file {} ({}, {size} bytes)]", file.filename, file.mime_type),
+                    vec![],
+                )
+            }
         };
         let entry = TranscriptEntry {
             delivery_id: delivery.delivery_id.clone(),
@@ -79,8 +92,8 @@ impl ChannelProvider for FakeProvider {
             chat_id: delivery.chat.chat_id.clone(),
             thread_id: delivery.chat.thread_id.clone(),
             message_id,
-            text: text.clone(),
-            buttons: buttons.clone(),
+            text,
+            buttons,
             recorded_at_ms: 0,
         };
         // A known delivery id returns the original entry: the re-send after a crash is a no-op.

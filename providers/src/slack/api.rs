@@ -1,7 +1,8 @@
 //! One Slack Web API call (`POST {apiBaseUrl}/{method}` with the bot token as bearer and a JSON
-//! body, through the egress policy) and the classification of Slack's answers and failures into
-//! [`ProviderError`]s: rate limits are transient with `Retry-After`, refused credentials are
-//! unauthorized, server trouble is transient and everything else is permanent.
+//! or form-encoded body, through the egress policy) and the classification of Slack's answers and
+//! failures into [`ProviderError`]s (one path for both body kinds): rate limits are transient
+//! with `Retry-After`, refused credentials are unauthorized, server trouble is transient and
+//! everything else is permanent.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::{ProviderError, ProviderErrorKind};
 /// The largest Web API answer read, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// The wait assumed when Slack rate-limits without a usable `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+pub(super) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The longest Slack error code repeated in a message.
 const MAX_ERROR_CODE_CHARS: usize = 64;
 
@@ -43,14 +44,36 @@ impl Api {
         Self { base_url, authorization, egress, rules }
     }
 
-    /// Calls `method` with `body`; the parsed answer when Slack said `ok: true`.
+    /// Calls `method` with a JSON `body`; the parsed answer when Slack said `ok: true`.
     pub async fn call(&self, method: &str, body: &Value) -> Result<Value, ProviderError> {
         let body = serde_json::to_vec(body)
             .map(Bytes::from)
             .map_err(|e| ProviderError::permanent(format!("Slack {method} body could not be encoded: {e}")))?;
+        self.send(method, "application/json; charset=utf-8", body).await
+    }
+
+    /// Calls `method` with `application/x-www-form-urlencoded` arguments (for methods such as
+    /// `files.getUploadURLExternal` that do not take JSON); answers are judged as for [`Self::call`].
+    pub async fn call_form(&self, method: &str, arguments: &[(&str, &str)]) -> Result<Value, ProviderError> {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(arguments).finish();
+        self.send(method, "application/x-www-form-urlencoded", Bytes::from(body)).await
+    }
+
+    /// The configured Web API base URL (without a trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The egress policy calls go through (for the token-less upload of file bytes).
+    pub fn egress(&self) -> &Egress {
+        &self.egress
+    }
+
+    /// POSTs `body` to `{base_url}/{method}` with the bearer token and judges the answer.
+    async fn send(&self, method: &str, content_type: &'static str, body: Bytes) -> Result<Value, ProviderError> {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, self.authorization.clone());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         let url = format!("{}/{method}", self.base_url);
         match self.egress.post(&url, &self.rules, EgressRequest { headers, body }, MAX_RESPONSE_BYTES).await {
             Ok(response) => judge(method, &response),
@@ -99,7 +122,7 @@ pub(super) fn egress_failure(method: &str, error: EgressError) -> ProviderError 
 }
 
 /// `Retry-After` in whole seconds (Slack's form); anything else is ignored.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let valid = !value.is_empty() && value.len() <= 10 && value.bytes().all(|b| b.is_ascii_digit());
     valid.then(|| value.parse().ok().map(Duration::from_secs)).flatten()

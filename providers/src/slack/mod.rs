@@ -15,6 +15,9 @@
 //! - Outbound: `chat.postMessage` and `chat.update` with the bot token, Markdown converted to
 //!   mrkdwn, long text split, buttons as Block Kit (see `outbound.rs`), errors classified from
 //!   Slack's codes and `Retry-After` (see `api.rs`).
+//! - Files (up to 20 MiB): `files.getUploadURLExternal`, the bytes POSTed without the token to the
+//!   returned URL (which must stay on the platform's host), then `files.completeUploadExternal`
+//!   into the thread with the caption; the message id is the file id (see `upload.rs`).
 
 mod api;
 mod config;
@@ -22,6 +25,7 @@ mod inbound;
 mod mrkdwn;
 mod outbound;
 mod split;
+mod upload;
 mod verify;
 
 use async_trait::async_trait;
@@ -31,6 +35,7 @@ pub use config::{DEFAULT_API_BASE_URL, RespondTo, SessionScope, SlackSettings};
 pub use mrkdwn::to_mrkdwn;
 pub use outbound::{MAX_BUTTONS, MAX_BUTTONS_PER_ROW};
 pub use split::{SLACK_TEXT_LIMIT, split};
+pub use upload::MAX_FILE_BYTES;
 pub use verify::{SIGNATURE_HEADER, SIGNATURE_PREFIX, TIMESTAMP_HEADER};
 
 use crate::egress::Egress;
@@ -47,6 +52,7 @@ pub struct SlackProvider {
     workspace_id: Option<String>,
     api: api::Api,
     progress: outbound::Progress,
+    uploads: outbound::Progress<String>,
     capabilities: Capabilities,
 }
 
@@ -75,8 +81,11 @@ impl SlackProvider {
             max_buttons_per_message: MAX_BUTTONS,
             max_text_length: SLACK_TEXT_LIMIT,
             min_interval_ms: 1000,
+            file_uploads: true,
+            max_file_bytes: MAX_FILE_BYTES,
         };
-        Ok(Self { id, credentials, settings, workspace_id, api, progress: outbound::Progress::default(), capabilities })
+        let (progress, uploads) = (outbound::Progress::default(), outbound::Progress::default());
+        Ok(Self { id, credentials, settings, workspace_id, api, progress, uploads, capabilities })
     }
 
     /// The settings this provider runs with.
@@ -123,7 +132,7 @@ impl ChannelProvider for SlackProvider {
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError> {
-        outbound::deliver(&self.api, &self.progress, delivery).await
+        outbound::deliver(&self.api, &self.progress, &self.uploads, delivery).await
     }
 }
 
@@ -131,3 +140,5 @@ impl ChannelProvider for SlackProvider {
 mod inbound_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upload_tests;

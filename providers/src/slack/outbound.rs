@@ -2,11 +2,12 @@
 //! mrkdwn and split into chunks of at most 3,000 characters, posted in order into the thread;
 //! buttons become a Block Kit `actions` block on the first chunk, whose `ts` is the message id),
 //! an edit is `chat.update` of that message (first chunk only, ending in `…` when the text is
-//! longer; the buttons are replaced, so an edit without buttons removes them).
+//! longer; the buttons are replaced, so an edit without buttons removes them); a file is
+//! uploaded by `upload.rs`.
 //!
 //! A send whose later chunk fails is retried by the dispatcher with the same delivery id; the
 //! chunks already posted are remembered in memory (bounded) and not posted again by this
-//! process.
+//! process (uploads likewise remember the file id of bytes already uploaded).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use super::api::Api;
 use super::mrkdwn::to_mrkdwn;
 use super::split::{SLACK_TEXT_LIMIT, first_chunk, split};
+use super::upload;
 use crate::{Button, ButtonStyle, Delivery, OutboundOp, ProviderError, SentMessage};
 
 /// The most buttons in one message.
@@ -26,37 +28,46 @@ pub const MAX_BUTTONS_PER_ROW: usize = 5;
 const MAX_LABEL_CHARS: usize = 75;
 /// The longest button `value` Slack accepts, in bytes.
 const MAX_VALUE_BYTES: usize = 2000;
-/// The most partly posted sends remembered.
+/// The most partly done deliveries remembered (per kind).
 const MAX_IN_PROGRESS: usize = 1024;
 
-/// The `ts` of chunks already posted, per delivery id, for sends that failed part-way.
+/// What deliveries that failed part-way already did, per delivery id (bounded, in memory): the
+/// `ts` of chunks posted for sends, the file id of uploaded bytes for files.
 #[derive(Debug, Default)]
-pub(super) struct Progress(Mutex<HashMap<String, Vec<String>>>);
+pub(super) struct Progress<V = Vec<String>>(Mutex<HashMap<String, V>>);
 
-impl Progress {
-    fn posted(&self, delivery_id: &str) -> Vec<String> {
-        self.lock().get(delivery_id).cloned().unwrap_or_default()
+impl<V: Clone> Progress<V> {
+    /// What is remembered for `delivery_id`.
+    pub(super) fn get(&self, delivery_id: &str) -> Option<V> {
+        self.lock().get(delivery_id).cloned()
     }
 
-    fn record(&self, delivery_id: &str, posted: &[String]) {
+    /// Remembers `value` for `delivery_id` (forgetting everything when full).
+    pub(super) fn record(&self, delivery_id: &str, value: V) {
         let mut map = self.lock();
         if map.len() >= MAX_IN_PROGRESS && !map.contains_key(delivery_id) {
             map.clear();
         }
-        map.insert(delivery_id.to_owned(), posted.to_vec());
+        map.insert(delivery_id.to_owned(), value);
     }
 
-    fn forget(&self, delivery_id: &str) {
+    /// Forgets `delivery_id` (done, or failed for good).
+    pub(super) fn forget(&self, delivery_id: &str) {
         self.lock().remove(delivery_id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, V>> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// Performs one delivery.
-pub(super) async fn deliver(api: &Api, progress: &Progress, delivery: &Delivery) -> Result<SentMessage, ProviderError> {
+/// Performs one delivery (`uploads` remembers file ids for [`upload::deliver`]).
+pub(super) async fn deliver(
+    api: &Api,
+    progress: &Progress,
+    uploads: &Progress<String>,
+    delivery: &Delivery,
+) -> Result<SentMessage, ProviderError> {
     let channel = delivery.chat.chat_id.as_str();
     match &delivery.op {
         OutboundOp::Send { text, buttons } => {
@@ -66,14 +77,14 @@ pub(super) async fn deliver(api: &Api, progress: &Progress, delivery: &Delivery)
                 return Err(ProviderError::permanent("nothing to send: empty text and no buttons"));
             }
             let thread_ts = delivery.chat.thread_id.as_deref();
-            let mut posted = progress.posted(&delivery.delivery_id);
+            let mut posted = progress.get(&delivery.delivery_id).unwrap_or_default();
             for (index, chunk) in chunks.iter().enumerate().skip(posted.len()) {
                 let actions = if index == 0 { actions.as_slice() } else { &[] };
                 let answer =
                     api.call("chat.postMessage", &post_message_body(channel, thread_ts, chunk, actions)).await?;
                 posted.push(message_ts("chat.postMessage", &answer)?);
                 if index + 1 < chunks.len() {
-                    progress.record(&delivery.delivery_id, &posted);
+                    progress.record(&delivery.delivery_id, posted.clone());
                 }
             }
             progress.forget(&delivery.delivery_id);
@@ -91,6 +102,7 @@ pub(super) async fn deliver(api: &Api, progress: &Progress, delivery: &Delivery)
             let message_id = answer.get("ts").and_then(Value::as_str).unwrap_or(message_id).to_owned();
             Ok(SentMessage { message_id })
         }
+        OutboundOp::File(file) => upload::deliver(api, uploads, delivery, file).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the Slack provider's deliveries against a local mock of the Slack Web API (an axum
 //! server on 127.0.0.1 that checks the bearer token and the JSON shape of `chat.postMessage` and
 //! `chat.update`, and answers Slack's documented errors), plus construction. No DNS, no sleeps.
+//! The file methods and the upload URL of the mock live in `upload_tests.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -17,22 +18,26 @@ use super::*;
 use crate::egress::StaticResolver;
 use crate::{Button, ButtonStyle, ChatRef, OutboundOp, ProviderErrorKind};
 
-const TOKEN: &str = "xoxb-test-token";
-const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub(super) const TOKEN: &str = "xoxb-test-token";
+pub(super) const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// One request the mock saw: method, headers, JSON body.
+/// One request the mock saw: method, headers, JSON body (form arguments as a string map).
 type Call = (String, HeaderMap, Value);
 
 #[derive(Default)]
-struct Mock {
-    calls: Mutex<Vec<Call>>,
+pub(super) struct Mock {
+    pub(super) calls: Mutex<Vec<Call>>,
     /// Shape problems found (tests assert there are none).
-    problems: Mutex<Vec<String>>,
+    pub(super) problems: Mutex<Vec<String>>,
     /// Posts to `C_FLAKY` so far (the second one is rate-limited).
     flaky_posts: Mutex<usize>,
+    /// Files announced by `files.getUploadURLExternal`, with what was uploaded to them.
+    pub(super) files: Mutex<Vec<super::upload_tests::MockFile>>,
+    /// `files.completeUploadExternal` calls into `C_FLAKY` so far (the first one fails).
+    pub(super) flaky_completes: Mutex<usize>,
 }
 
-fn slack_error(status: StatusCode, code: &str) -> Response {
+pub(super) fn slack_error(status: StatusCode, code: &str) -> Response {
     (status, axum::Json(json!({"ok": false, "error": code}))).into_response()
 }
 
@@ -42,17 +47,24 @@ async fn web_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let form = method == "files.getUploadURLExternal";
+    let body: Value = if form {
+        Value::Object(url::form_urlencoded::parse(&body).map(|(k, v)| (k.into(), v.into())).collect())
+    } else {
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    };
     mock.calls.lock().unwrap().push((method.clone(), headers.clone(), body.clone()));
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
         return slack_error(StatusCode::OK, "invalid_auth");
     }
+    let content_type = if form { "application/x-www-form-urlencoded" } else { "application/json; charset=utf-8" };
     let shape = match method.as_str() {
-        _ if headers.get("content-type").is_none_or(|v| v != "application/json; charset=utf-8") => {
-            Err("content-type".to_owned())
-        }
+        _ if headers.get("content-type").is_none_or(|v| v != content_type) => Err("content-type".to_owned()),
         "chat.postMessage" => check_post(&body),
         "chat.update" => check_update(&body),
+        "files.getUploadURLExternal" | "files.completeUploadExternal" => {
+            return super::upload_tests::files_api(&mock, &method, &headers, &body);
+        }
         _ => return slack_error(StatusCode::NOT_FOUND, "unknown_method"),
     };
     if let Err(problem) = shape {
@@ -85,7 +97,7 @@ async fn web_api(
     axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"text": body["text"]}})).into_response()
 }
 
-fn check_keys(body: &Map<String, Value>, required: &[&str], optional: &[&str]) -> Result<(), String> {
+pub(super) fn check_keys(body: &Map<String, Value>, required: &[&str], optional: &[&str]) -> Result<(), String> {
     for key in required {
         if !body.contains_key(*key) {
             return Err(format!("missing {key}"));
@@ -97,7 +109,7 @@ fn check_keys(body: &Map<String, Value>, required: &[&str], optional: &[&str]) -
     }
 }
 
-fn non_empty_string(value: &Value, what: &str) -> Result<(), String> {
+pub(super) fn non_empty_string(value: &Value, what: &str) -> Result<(), String> {
     value
         .as_str()
         .filter(|text| !text.is_empty())
@@ -174,31 +186,34 @@ fn check_blocks(blocks: &Value) -> Result<(), String> {
     Ok(())
 }
 
-async fn serve() -> (SocketAddr, Arc<Mock>) {
+pub(super) async fn serve() -> (SocketAddr, Arc<Mock>) {
     let mock = Arc::new(Mock::default());
-    let app = Router::new().route("/api/{method}", axum::routing::post(web_api)).with_state(mock.clone());
+    let app = Router::new()
+        .route("/api/{method}", axum::routing::post(web_api))
+        .route("/upload/{file_id}", axum::routing::post(super::upload_tests::upload))
+        .with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind((LOCALHOST, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr, mock)
 }
 
-fn egress() -> Egress {
+pub(super) fn egress() -> Egress {
     Egress::new(Arc::new(StaticResolver::default()), Duration::from_secs(5))
 }
 
-fn provider_at(base_url: &str, token: &str) -> SlackProvider {
+pub(super) fn provider_at(base_url: &str, token: &str) -> SlackProvider {
     let settings = SlackSettings::from_json(&json!({"apiBaseUrl": base_url})).unwrap();
     SlackProvider::new(ProviderId::new("slack"), token.into(), vec!["signing".into()], settings, None, egress())
         .unwrap()
 }
 
-async fn mock_provider() -> (SlackProvider, Arc<Mock>) {
+pub(super) async fn mock_provider() -> (SlackProvider, Arc<Mock>) {
     let (addr, mock) = serve().await;
     (provider_at(&format!("http://{addr}/api"), TOKEN), mock)
 }
 
-fn delivery(channel: &str, thread: Option<&str>, op: OutboundOp) -> Delivery {
+pub(super) fn delivery(channel: &str, thread: Option<&str>, op: OutboundOp) -> Delivery {
     let chat = ChatRef { chat_id: channel.into(), thread_id: thread.map(str::to_owned) };
     Delivery { delivery_id: "dlv-1".into(), chat, op }
 }
@@ -207,7 +222,7 @@ fn send(channel: &str, text: &str) -> Delivery {
     delivery(channel, Some("1699.1"), OutboundOp::Send { text: text.into(), buttons: vec![] })
 }
 
-fn bodies(mock: &Mock, method: &str) -> Vec<Value> {
+pub(super) fn bodies(mock: &Mock, method: &str) -> Vec<Value> {
     assert!(mock.problems.lock().unwrap().is_empty(), "shape problems: {:?}", mock.problems.lock().unwrap());
     mock.calls.lock().unwrap().iter().filter(|(m, _, _)| m == method).map(|(_, _, body)| body.clone()).collect()
 }

@@ -1,5 +1,5 @@
 //! Outbound deliveries of the generic webhook (`reference/opencowork-gateway.md` §3.3): the JSON
-//! body per operation type (`text`, `edit`, `buttons`), the signed headers, and the judgement of
+//! body per operation type (`text`, `edit`, `buttons`, `file`), the signed headers, and the judgement of
 //! the receiver's answer (message id, retry or not, `Retry-After`).
 
 use std::time::Duration;
@@ -61,6 +61,14 @@ pub(super) fn request_body(provider: &ProviderId, delivery: &Delivery) -> Result
             // An extension of Open Cowork's edit: the buttons the message keeps (absent: none).
             if !buttons.is_empty() {
                 body["buttons"] = button_rows(buttons)?;
+            }
+        }
+        OutboundOp::File(file) => {
+            body["type"] = json!("file");
+            body["file"] =
+                json!({"filename": file.filename, "mimeType": file.mime_type, "dataBase64": file.data_base64});
+            if let Some(caption) = &file.caption {
+                body["text"] = json!(caption);
             }
         }
     }

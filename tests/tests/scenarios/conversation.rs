@@ -7,6 +7,7 @@ use cowork_e2e::{DatabaseBackend, TestGateway, message, scenarios};
 use serde_json::json;
 
 scenarios!(
+    reports_arrive_as_files_with_their_tool_progress,
     message_gets_one_streamed_reply_edited_in_place,
     redelivered_event_is_acknowledged_and_ignored,
     threads_get_their_own_sessions,
@@ -80,4 +81,26 @@ async fn health_and_readiness_answer(backend: DatabaseBackend) {
     );
     assert_eq!(gw.get("/health").await.0, 200, "the process is still up");
     assert_eq!(gw.post_fake(message("late", "chat-h", "anyone?")).await.0, 503, "no ack without a durable commit");
+}
+
+async fn reports_arrive_as_files_with_their_tool_progress(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend).start().await else { return };
+    assert_eq!(gw.post_fake(message("f1", "chat-f", "send me the report")).await.0, 202);
+    let transcript = gw
+        .wait_for("chat-f", "the file and the finished tool", Duration::ZERO, |t| {
+            let messages = t["messages"].as_array().cloned().unwrap_or_default();
+            messages.iter().any(|m| m["text"] == "Tool complete: demo.report")
+                && messages
+                    .iter()
+                    .any(|m| m["text"].as_str().is_some_and(|s| s.contains("[file demo-report.md (text/markdown")))
+        })
+        .await;
+    let statuses = transcript["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["text"].as_str().is_some_and(|s| s.starts_with("Tool ")))
+        .count();
+    assert_eq!(statuses, 1, "one status line, edited in place: {transcript:#}");
+    gw.stop().await;
 }

@@ -8,6 +8,7 @@ use cowork_e2e::{DatabaseBackend, SLACK_TEAM, SlackCall, SlackMock, TestGateway,
 use serde_json::{Value, json};
 
 scenarios!(
+    reports_are_uploaded_into_the_thread,
     mention_gets_a_threaded_reply_edited_at_slack_pace,
     retries_are_acknowledged_once_and_challenges_answered,
     foreign_teams_and_bad_signatures_are_refused,
@@ -168,4 +169,31 @@ fn urlencode(text: &str) -> String {
             }
         })
         .collect()
+}
+
+async fn reports_are_uploaded_into_the_thread(backend: DatabaseBackend) {
+    let mock = SlackMock::start().await;
+    let Some(gw) = TestGateway::builder(backend).slack(&mock.api_base_url).start().await else { return };
+    gw.post_slack(
+        &mention("EvFile", "1700000005.000500", "a report please", SLACK_TEAM),
+        "application/json",
+        gw.now_secs(),
+        &[],
+    )
+    .await;
+    let calls =
+        wait_calls(&gw, &mock, "the upload", |calls| calls.iter().any(|c| c.method == "files.completeUploadExternal"))
+            .await;
+    let methods: Vec<&str> =
+        calls.iter().map(|c| c.method.as_str()).filter(|m| m.starts_with("files") || *m == "upload").collect();
+    assert_eq!(methods, ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]);
+    let uploaded = calls.iter().find(|c| c.method == "upload").unwrap();
+    assert!(uploaded.body["bytes"].as_str().is_some_and(|b| b.starts_with("# Demo report")));
+    let complete = calls.iter().find(|c| c.method == "files.completeUploadExternal").unwrap();
+    assert_eq!(
+        (complete.body["channel_id"].as_str(), complete.body["thread_ts"].as_str()),
+        (Some("C1"), Some("1700000005.000500"))
+    );
+    assert_eq!(complete.body["files"][0]["title"], "demo-report.md");
+    gw.stop().await;
 }

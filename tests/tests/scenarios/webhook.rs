@@ -8,6 +8,7 @@ use cowork_e2e::{DatabaseBackend, TestGateway, WEBHOOK_SECRET, WebhookReceiver, 
 use serde_json::{Value, json};
 
 scenarios!(
+    files_are_delivered_inline,
     signed_message_is_answered_with_signed_deliveries,
     replays_and_redeliveries_are_told_apart,
     hostile_requests_get_4xx_and_store_nothing,
@@ -150,5 +151,19 @@ async fn repeated_auth_failures_back_the_source_off(backend: DatabaseBackend) {
     assert_eq!(body["error"], "auth_backoff");
     // Even a correct request from that source waits out the block.
     assert_eq!(gw.post_signed(&payload("ok", "c", "hi"), gw.now_secs(), &[]).await.0, 429);
+    gw.stop().await;
+}
+
+async fn files_are_delivered_inline(backend: DatabaseBackend) {
+    use base64::Engine;
+    let receiver = WebhookReceiver::start().await;
+    let Some(gw) = TestGateway::builder(backend).webhook(&receiver.url).start().await else { return };
+    assert_eq!(gw.post_signed(&payload("wf1", "room-f", "a report please"), gw.now_secs(), &[]).await.0, 202);
+    let bodies = wait_received(&receiver, "the file", |b| b.iter().any(|x| x["type"] == "file")).await;
+    let file = bodies.iter().find(|b| b["type"] == "file").unwrap();
+    assert_eq!(file["file"]["filename"], "demo-report.md");
+    assert_eq!(file["file"]["mimeType"], "text/markdown");
+    let data = base64::engine::general_purpose::STANDARD.decode(file["file"]["dataBase64"].as_str().unwrap()).unwrap();
+    assert!(String::from_utf8(data).unwrap().starts_with("# Demo report"));
     gw.stop().await;
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use cowork_cloud_client::{EventBody, QuestionOption, QuestionSpec, SessionEvent, SessionId};
+use cowork_cloud_client::{EventBody, QuestionOption, QuestionSpec, SessionEvent, SessionId, ToolStatus};
 use cowork_providers::{BindingId, Capabilities, ChatRef, MAX_HANDLE_BYTES, ProviderId};
 
 use super::*;
@@ -24,6 +24,8 @@ fn caps(editing: bool, buttons: bool) -> Capabilities {
         max_buttons_per_message: 8,
         max_text_length: 4096,
         min_interval_ms: 0,
+        file_uploads: false,
+        max_file_bytes: 0,
     }
 }
 
@@ -122,4 +124,50 @@ fn errors_are_shown_and_other_events_only_advance_the_cursor() {
     );
     assert_eq!(commit.outbound.len(), 1);
     assert_eq!(commit.new_sequence, 5);
+}
+
+fn tool(sequence: i64, status: ToolStatus) -> SessionEvent {
+    event(sequence, EventBody::ToolCall { id: "t1".into(), name: "deploy".into(), status, error: Some("boom".into()) })
+}
+
+#[test]
+fn tool_progress_is_one_status_line_edited_in_place() {
+    let caps = caps(true, true);
+    let started = run(&[tool(4, ToolStatus::Running)], &caps, &HashSet::new());
+    assert_eq!(started.outbound[0].op, PlannedOp::Send { text: "Tool running: deploy".into(), buttons: vec![] });
+    assert_eq!(started.outbound[0].message_key.as_deref(), Some(tool_key(&cursor(), "t1").as_str()));
+    let known: HashSet<String> = [tool_key(&cursor(), "t1")].into();
+    let failed = run(&[tool(5, ToolStatus::Error)], &caps, &known);
+    assert_eq!(failed.outbound[0].op, PlannedOp::Edit { text: "Tool failed: deploy (boom)".into(), buttons: vec![] });
+    let collapsed = run(&[tool(4, ToolStatus::Running), tool(5, ToolStatus::Complete)], &caps, &HashSet::new());
+    assert_eq!(collapsed.outbound.len(), 1);
+    let without_edits = run(&[tool(4, ToolStatus::Running)], &caps_no_edit(), &HashSet::new());
+    assert!(without_edits.outbound.is_empty(), "no status line that could never be updated");
+}
+
+fn caps_no_edit() -> Capabilities {
+    Capabilities { message_editing: false, ..caps(false, false) }
+}
+
+#[test]
+fn artifacts_are_uploaded_when_they_fit_and_linked_otherwise() {
+    let artifact = |size: u64| {
+        event(
+            4,
+            EventBody::ArtifactCreated {
+                artifact_id: "a1".into(),
+                filename: "r.md".into(),
+                mime_type: "text/markdown".into(),
+                size_bytes: size,
+                data_base64: Some("aGk=".into()),
+            },
+        )
+    };
+    let uploads = Capabilities { file_uploads: true, max_file_bytes: 10, ..caps(true, true) };
+    let small = run(&[artifact(2)], &uploads, &HashSet::new());
+    assert!(matches!(&small.outbound[0].op, PlannedOp::File(f) if f.filename == "r.md" && f.data_base64 == "aGk="));
+    let large = run(&[artifact(11)], &uploads, &HashSet::new());
+    assert_eq!(large.outbound[0].op, PlannedOp::Send { text: "File ready: r.md (11 bytes)".into(), buttons: vec![] });
+    let no_uploads = run(&[artifact(2)], &caps(true, true), &HashSet::new());
+    assert!(matches!(no_uploads.outbound[0].op, PlannedOp::Send { .. }));
 }
