@@ -44,6 +44,12 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
     if let Admission::WaitUntil(at) = s.circuits.admit(&item.provider_id, s.clock.now_ms()) {
         return DeliveryOutcome::Defer { at };
     }
+    // A platform that asked us to slow down for a chat (429 with Retry-After) holds every
+    // delivery to that chat, not only the one that was refused.
+    let chat_key = chat_hold_key(item);
+    if let Some(at) = s.pacer.wait_until(&chat_key, 0, s.clock.now_ms()) {
+        return DeliveryOutcome::Defer { at };
+    }
     let interval = registered.provider.capabilities().min_interval_ms as i64;
     let pace_key = pace_key(item);
     if interval > 0
@@ -58,6 +64,10 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
     }
     match &result {
         Err(error) if error.kind == ProviderErrorKind::Transient => {
+            if let Some(wait) = error.retry_after {
+                let until = s.clock.now_ms() + s.settings.delivery_retry.delay(1, Some(wait)).as_millis() as i64;
+                s.pacer.hold(chat_key, until);
+            }
             s.circuits.record_failure(&item.provider_id, s.clock.now_ms())
         }
         Err(error) if error.kind == ProviderErrorKind::Unauthorized => {
@@ -76,6 +86,11 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
             ProviderErrorKind::Unauthorized => DeliveryOutcome::Defer { at: s.clock.now_ms() + 60_000 },
         },
     }
+}
+
+/// The key of a chat-wide hold after a platform's `Retry-After`.
+fn chat_hold_key(item: &OutboxItem) -> String {
+    format!("hold\u{1f}{}\u{1f}{}", item.provider_id, item.chat.chat_id)
 }
 
 /// What a delivery is paced by: edits per message, new messages per chat.

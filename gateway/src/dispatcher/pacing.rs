@@ -27,6 +27,12 @@ impl Pacer {
         (next > now).then_some(next)
     }
 
+    /// Holds `key` until `until` (a platform asked us to wait): `wait_until(key, 0, now)` answers
+    /// `until` while it lies ahead.
+    pub fn hold(&self, key: String, until: Millis) {
+        self.mark(key, until, 0);
+    }
+
     /// Records that `key` went out at `now`.
     pub fn mark(&self, key: String, now: Millis, interval_ms: i64) {
         let Ok(mut last) = self.last.lock() else { return };
@@ -49,5 +55,13 @@ mod tests {
         assert_eq!(pacer.wait_until("a", 1000, 500), Some(1100));
         assert_eq!(pacer.wait_until("a", 1000, 1100), None);
         assert_eq!(pacer.wait_until("b", 1000, 500), None);
+    }
+
+    #[test]
+    fn a_hold_lasts_until_its_end() {
+        let pacer = Pacer::default();
+        pacer.hold("chat".into(), 5_000);
+        assert_eq!(pacer.wait_until("chat", 0, 1_000), Some(5_000));
+        assert_eq!(pacer.wait_until("chat", 0, 5_000), None);
     }
 }

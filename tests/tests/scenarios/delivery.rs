@@ -11,7 +11,8 @@ scenarios!(
     failed_sends_retry_after_the_platforms_delay_and_keep_order,
     sends_dead_letter_after_the_attempt_budget,
     open_circuit_defers_without_spending_attempts,
-    refused_credentials_hold_deliveries_and_mark_the_provider_unhealthy
+    refused_credentials_hold_deliveries_and_mark_the_provider_unhealthy,
+    a_platform_slowdown_holds_the_whole_chat
 );
 
 fn failing(
@@ -151,5 +152,30 @@ async fn refused_credentials_hold_deliveries_and_mark_the_provider_unhealthy(bac
             && l.ends_with(" 1")),
         "{metrics}"
     );
+    gw.stop().await;
+}
+
+async fn a_platform_slowdown_holds_the_whole_chat(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend).configure(failing(1, 429, Some(30))).start().await else { return };
+    let first = serde_json::json!({"id": "h1", "chatId": "chat-hold", "threadId": "one", "text": "first"});
+    assert_eq!(gw.post_fake(first).await.0, 202);
+    let start = std::time::Instant::now();
+    while gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state = 'failed'").await == 0 {
+        assert!(start.elapsed() < cowork_e2e::DEADLINE, "no 429 recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = serde_json::json!({"id": "h2", "chatId": "chat-hold", "threadId": "two", "text": "second"});
+    assert_eq!(gw.post_fake(second).await.0, 202);
+    while gw.count("SELECT COUNT(*) FROM gw_outbox WHERE thread_id = 'two'").await == 0 {
+        assert!(start.elapsed() < cowork_e2e::DEADLINE, "the second reply was never rendered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(gw.messages("chat-hold").await.is_empty(), "the other thread of the chat waits too");
+    assert_eq!(gw.count("SELECT COALESCE(MAX(attempts), 0) FROM gw_outbox WHERE thread_id = 'two'").await, 0);
+    gw.wait_for("chat-hold", "both replies after the hold", Duration::from_secs(31), |t| {
+        t["messages"].as_array().is_some_and(|m| m.len() == 2)
+    })
+    .await;
     gw.stop().await;
 }
