@@ -124,6 +124,46 @@ pub fn check_timestamp(timestamp: &str, now_ms: i64, window_secs: u64) -> Result
     }
 }
 
+/// One request header as text for signature checks: absent or empty -> `missing`; repeated or
+/// not visible ASCII -> `garbled` (both as [`InboundError::Unauthorized`]).
+pub fn single_header<'a>(
+    headers: &'a http::HeaderMap,
+    name: &str,
+    missing: &'static str,
+    garbled: &'static str,
+) -> Result<&'a str, crate::InboundError> {
+    use crate::InboundError::Unauthorized;
+    let mut values = headers.get_all(name).iter();
+    let value = values.next().ok_or(Unauthorized(missing))?;
+    if values.next().is_some() {
+        return Err(Unauthorized(garbled));
+    }
+    let value = value.to_str().map_err(|_| Unauthorized(garbled))?;
+    if value.trim().is_empty() {
+        return Err(Unauthorized(missing));
+    }
+    Ok(value)
+}
+
+/// Validates configured signing secrets (at least one, none empty, no control characters);
+/// errors name `path` (for example `credentials.sharedSecret`) and the index, never the value.
+pub fn secret_bytes(values: Vec<String>, path: &str, kind: &str) -> Result<Vec<Vec<u8>>, String> {
+    if values.is_empty() {
+        return Err(format!("{path} is required for a {kind} provider"));
+    }
+    let mut secrets = Vec::with_capacity(values.len());
+    for (index, value) in values.into_iter().enumerate() {
+        if value.is_empty() {
+            return Err(format!("{path}[{index}] is empty"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(format!("{path}[{index}] contains control characters"));
+        }
+        secrets.push(value.into_bytes());
+    }
+    Ok(secrets)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,19 +154,7 @@ impl SlackCredentials {
         let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| "credentials.botToken is not a valid header value".to_owned())?;
         authorization.set_sensitive(true);
-        if signing_secrets.is_empty() {
-            return Err("credentials.signingSecret is required for a slack provider".into());
-        }
-        let mut secrets = Vec::with_capacity(signing_secrets.len());
-        for (index, value) in signing_secrets.into_iter().enumerate() {
-            if value.is_empty() {
-                return Err(format!("credentials.signingSecret[{index}] is empty"));
-            }
-            if value.chars().any(char::is_control) {
-                return Err(format!("credentials.signingSecret[{index}] contains control characters"));
-            }
-            secrets.push(value.into_bytes());
-        }
+        let secrets = crate::signature::secret_bytes(signing_secrets, "credentials.signingSecret", "slack")?;
         Ok(Self { authorization, signing_secrets: secrets })
     }
 }

@@ -34,20 +34,7 @@ pub struct WebhookSecrets(Vec<Vec<u8>>);
 impl WebhookSecrets {
     /// Validates the configured values: at least one, none empty, no control characters.
     pub fn new(values: Vec<String>) -> Result<Self, String> {
-        if values.is_empty() {
-            return Err("credentials.sharedSecret is required for a webhook provider".into());
-        }
-        let mut secrets = Vec::with_capacity(values.len());
-        for (index, value) in values.into_iter().enumerate() {
-            if value.is_empty() {
-                return Err(format!("credentials.sharedSecret[{index}] is empty"));
-            }
-            if value.chars().any(char::is_control) {
-                return Err(format!("credentials.sharedSecret[{index}] contains control characters"));
-            }
-            secrets.push(value.into_bytes());
-        }
-        Ok(Self(secrets))
+        crate::signature::secret_bytes(values, "credentials.sharedSecret", "webhook").map(Self)
     }
 
     /// All secrets, for verifying (rotation).

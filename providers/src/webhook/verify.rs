@@ -6,7 +6,7 @@
 use http::HeaderMap;
 
 use crate::InboundError;
-use crate::signature::{self, SignatureError};
+use crate::signature::{self, SignatureError, single_header};
 
 /// The timestamp header (unix seconds).
 pub const TIMESTAMP_HEADER: &str = "x-open-cowork-gateway-webhook-timestamp";
@@ -22,8 +22,8 @@ pub(super) fn verify_request<S: AsRef<[u8]>>(
     body: &[u8],
     received_at_ms: i64,
 ) -> Result<String, InboundError> {
-    let timestamp = header(headers, TIMESTAMP_HEADER, "missing timestamp", "invalid timestamp")?;
-    let presented = header(headers, SIGNATURE_HEADER, "missing signature", "malformed signature")?;
+    let timestamp = single_header(headers, TIMESTAMP_HEADER, "missing timestamp", "invalid timestamp")?;
+    let presented = single_header(headers, SIGNATURE_HEADER, "missing signature", "malformed signature")?;
     let seconds =
         signature::check_timestamp(timestamp, received_at_ms, signature::DEFAULT_WINDOW_SECS).map_err(unauthorized)?;
     let signature =
@@ -31,25 +31,6 @@ pub(super) fn verify_request<S: AsRef<[u8]>>(
     // The key is canonical (parsed seconds, lowercase hex), so re-casing the hex of a captured
     // signature does not make a new key.
     Ok(format!("{seconds}:{}", hex::encode(signature)))
-}
-
-/// One header as text; absent, empty or non-visible-ASCII values are refused.
-fn header<'a>(
-    headers: &'a HeaderMap,
-    name: &str,
-    missing: &'static str,
-    garbled: &'static str,
-) -> Result<&'a str, InboundError> {
-    let mut values = headers.get_all(name).iter();
-    let value = values.next().ok_or(InboundError::Unauthorized(missing))?;
-    if values.next().is_some() {
-        return Err(InboundError::Unauthorized(garbled));
-    }
-    let value = value.to_str().map_err(|_| InboundError::Unauthorized(garbled))?;
-    if value.trim().is_empty() {
-        return Err(InboundError::Unauthorized(missing));
-    }
-    Ok(value)
 }
 
 fn unauthorized(error: SignatureError) -> InboundError {

@@ -160,15 +160,7 @@ async fn approval_buttons_are_decided_and_updated(backend: DatabaseBackend) {
 }
 
 fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 async fn reports_are_uploaded_into_the_thread(backend: DatabaseBackend) {
