@@ -126,9 +126,12 @@ impl ChannelProvider for SlackProvider {
 
     fn parse_inbound(&self, request: &InboundRequest) -> Result<Verified, InboundError> {
         let secrets = &self.credentials.signing_secrets;
-        verify::verify_request(secrets, &request.headers, &request.body, request.received_at_ms)?;
+        let replay_key = verify::verify_request(secrets, &request.headers, &request.body, request.received_at_ms)?;
         let context = inbound::Context { settings: &self.settings, workspace_id: self.workspace_id.as_deref() };
-        inbound::parse(&request.body, &context)
+        // Slack re-signs its retries, so a second request with the same signature is a replay:
+        // a 2xx no-op when its events are already stored, refused when it carries none.
+        let verified = inbound::parse(&request.body, &context)?;
+        Ok(Verified { replay_key: Some(replay_key), ..verified })
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError> {

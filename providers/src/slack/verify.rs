@@ -5,7 +5,7 @@
 use http::HeaderMap;
 
 use crate::InboundError;
-use crate::signature::{self, SignatureError, single_header};
+use crate::signature;
 
 /// The timestamp header (unix seconds).
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
@@ -14,22 +14,15 @@ pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 /// The signature version prefix.
 pub const SIGNATURE_PREFIX: &str = "v0";
 
-/// Checks the timestamp window and the signature of one request.
+/// Checks the timestamp window and the signature; returns the replay key on success.
 pub(super) fn verify_request<S: AsRef<[u8]>>(
     secrets: &[S],
     headers: &HeaderMap,
     body: &[u8],
     received_at_ms: i64,
-) -> Result<(), InboundError> {
-    let timestamp = single_header(headers, TIMESTAMP_HEADER, "missing timestamp", "invalid timestamp")?;
-    let presented = single_header(headers, SIGNATURE_HEADER, "missing signature", "malformed signature")?;
-    signature::check_timestamp(timestamp, received_at_ms, signature::DEFAULT_WINDOW_SECS).map_err(unauthorized)?;
-    signature::verify(secrets, SIGNATURE_PREFIX, timestamp.trim(), body, presented).map_err(unauthorized)?;
-    Ok(())
-}
-
-fn unauthorized(error: SignatureError) -> InboundError {
-    InboundError::Unauthorized(error.reason())
+) -> Result<String, InboundError> {
+    let headers_used = (TIMESTAMP_HEADER, SIGNATURE_HEADER);
+    signature::verify_signed_request(secrets, headers, headers_used, SIGNATURE_PREFIX, body, received_at_ms)
 }
 
 #[cfg(test)]
@@ -55,7 +48,7 @@ mod tests {
         headers
     }
 
-    fn reason(result: Result<(), InboundError>) -> &'static str {
+    fn reason(result: Result<String, InboundError>) -> &'static str {
         match result {
             Err(InboundError::Unauthorized(reason)) => reason,
             other => panic!("expected Unauthorized, got {other:?}"),

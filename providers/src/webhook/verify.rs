@@ -6,7 +6,7 @@
 use http::HeaderMap;
 
 use crate::InboundError;
-use crate::signature::{self, SignatureError, single_header};
+use crate::signature;
 
 /// The timestamp header (unix seconds).
 pub const TIMESTAMP_HEADER: &str = "x-open-cowork-gateway-webhook-timestamp";
@@ -22,19 +22,8 @@ pub(super) fn verify_request<S: AsRef<[u8]>>(
     body: &[u8],
     received_at_ms: i64,
 ) -> Result<String, InboundError> {
-    let timestamp = single_header(headers, TIMESTAMP_HEADER, "missing timestamp", "invalid timestamp")?;
-    let presented = single_header(headers, SIGNATURE_HEADER, "missing signature", "malformed signature")?;
-    let seconds =
-        signature::check_timestamp(timestamp, received_at_ms, signature::DEFAULT_WINDOW_SECS).map_err(unauthorized)?;
-    let signature =
-        signature::verify(secrets, SIGNATURE_PREFIX, timestamp.trim(), body, presented).map_err(unauthorized)?;
-    // The key is canonical (parsed seconds, lowercase hex), so re-casing the hex of a captured
-    // signature does not make a new key.
-    Ok(format!("{seconds}:{}", hex::encode(signature)))
-}
-
-fn unauthorized(error: SignatureError) -> InboundError {
-    InboundError::Unauthorized(error.reason())
+    let headers_used = (TIMESTAMP_HEADER, SIGNATURE_HEADER);
+    signature::verify_signed_request(secrets, headers, headers_used, SIGNATURE_PREFIX, body, received_at_ms)
 }
 
 #[cfg(test)]

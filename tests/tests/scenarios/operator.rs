@@ -208,7 +208,13 @@ async fn dead_letter_and_retry_refuse_rows_in_the_wrong_state(backend: DatabaseB
     let path = format!("/deliveries/{failed}");
     let (status, body) = gw.admin_post(&format!("{path}/retry"), json!({})).await;
     assert_eq!((status, body["delivery"]["attempts"].as_i64()), (200, Some(0)), "{body}");
-    gw.wait_for_delivery(failed, "the next failure", Duration::ZERO, |d| d["delivery"]["state"] == "failed").await;
+    // The platform asked for an hour's pause for this chat, so the retried row is held
+    // (deferred, no attempt spent) rather than sent again at once.
+    gw.wait_for_delivery(failed, "the held retry", Duration::ZERO, |d| {
+        d["attempts"].as_array().is_some_and(|a| a.iter().any(|x| x["outcome"] == "deferred"))
+            && d["delivery"]["state"] == "pending"
+    })
+    .await;
     let (status, body) = gw.admin_post(&format!("{path}/dead-letter"), json!({"channelBindingId": "other"})).await;
     assert_eq!(status, 404, "another binding's delivery is not found: {body}");
     let (status, body) = gw.admin_post(&format!("{path}/dead-letter"), json!({"reason": "platform gone"})).await;

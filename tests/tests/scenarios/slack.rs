@@ -92,7 +92,10 @@ async fn retries_are_acknowledged_once_and_challenges_answered(backend: Database
     wait_calls(&gw, &mock, "the reply", |calls| calls.iter().any(|c| c.body["text"] == expected.as_str())).await;
     assert_eq!(gw.count("SELECT COUNT(*) FROM cloud_commands").await, 1, "the retry was not processed again");
     let unknown = json!({"type": "event_callback", "team_id": SLACK_TEAM, "event_id": "EvX", "event": {"type": "reaction_added"}});
-    assert!(gw.post_slack(unknown.to_string().as_bytes(), "application/json", gw.now_secs(), &[]).await.0 < 300);
+    let ts = gw.now_secs();
+    assert!(gw.post_slack(unknown.to_string().as_bytes(), "application/json", ts, &[]).await.0 < 300);
+    let (status, replay) = gw.post_slack(unknown.to_string().as_bytes(), "application/json", ts, &[]).await;
+    assert_eq!((status, replay["error"].as_str()), (401, Some("replayed")), "the same signed request twice");
     gw.stop().await;
 }
 
