@@ -82,19 +82,14 @@ impl GatewayStore {
             }
             // Only signed requests need to know up front whether all their events are stored
             // (a redelivery skips the replay check); the insert below reports other duplicates.
-            let all: Vec<&Row<'_>> = requests
-                .iter()
-                .zip(&rows)
-                .filter(|(request, _)| request.replay.is_some())
-                .flat_map(|(_, rows)| rows.iter())
-                .collect();
-            let existing: EventIds = if all.is_empty() {
+            let signed = signed_rows(requests, &rows);
+            let existing: EventIds = if signed.is_empty() {
                 EventIds::new()
             } else {
                 let mut select = QueryBuilder::new(
                     "SELECT binding_id, provider_event_id, id FROM gw_inbox WHERE (binding_id, provider_event_id) IN (",
                 );
-                for (i, row) in all.iter().enumerate() {
+                for (i, row) in signed.iter().enumerate() {
                     select.push(if i == 0 { "(" } else { ", (" });
                     select.push_bind(row.binding_id).push(", ").push_bind(row.event_id).push(")");
                 }
@@ -102,27 +97,12 @@ impl GatewayStore {
                 let found: Vec<(String, String, i64)> = select.build_query_as().fetch_all(&mut *tx).await?;
                 found.into_iter().map(|(b, e, id)| ((b, e), id)).collect()
             };
-            // Which requests are redeliveries, and which replay keys to try.
-            let redelivery: Vec<bool> = requests
-                .iter()
-                .zip(&rows)
-                .map(|(r, rows)| {
-                    r.replay.is_some() && !rows.is_empty() && rows.iter().all(|row| existing.contains_key(&row.key()))
-                })
-                .collect();
-            let wanted: Vec<&ReplayKey> = requests
-                .iter()
-                .zip(&redelivery)
-                .filter(|(_, redelivered)| !**redelivered)
-                .filter_map(|(r, _)| r.replay.as_ref())
-                .collect();
+            let redelivery = redeliveries(requests, &rows, &existing);
+            let wanted = replay_keys_to_take(requests, &redelivery);
             let mut taken: HashSet<(String, String)> = HashSet::new();
             if !wanted.is_empty() {
-                let mut seen = HashSet::new();
-                let distinct: Vec<&ReplayKey> =
-                    wanted.into_iter().filter(|k| seen.insert((k.provider_id.as_str(), k.key.as_str()))).collect();
                 let mut upsert = QueryBuilder::new("INSERT INTO gw_replay_keys (provider_id, replay_key, expires_at) ");
-                upsert.push_values(&distinct, |mut b, key| {
+                upsert.push_values(&wanted, |mut b, key| {
                     b.push_bind(key.provider_id.as_str()).push_bind(key.key.as_str()).push_bind(key.expires_at);
                 });
                 upsert.push(
@@ -133,26 +113,8 @@ impl GatewayStore {
                 let rows: Vec<(String, String)> = upsert.build_query_as().fetch_all(&mut *tx).await?;
                 taken.extend(rows);
             }
-            // Judge each request; collect the new events to insert.
-            let mut used: HashSet<(String, String)> = HashSet::new();
-            let mut accepted_requests = Vec::with_capacity(requests.len());
-            for (request, redelivered) in requests.iter().zip(&redelivery) {
-                let admitted = *redelivered
-                    || request.replay.as_ref().is_none_or(|k| {
-                        let key = (k.provider_id.to_string(), k.key.clone());
-                        taken.contains(&key) && used.insert(key)
-                    });
-                accepted_requests.push(admitted);
-            }
-            let mut first_seen = HashSet::new();
-            let to_insert: Vec<&Row<'_>> = rows
-                .iter()
-                .zip(&accepted_requests)
-                .zip(&redelivery)
-                .filter(|((_, admitted), redelivered)| **admitted && !**redelivered)
-                .flat_map(|((rows, _), _)| rows.iter())
-                .filter(|row| !existing.contains_key(&row.key()) && first_seen.insert(row.key()))
-                .collect();
+            let accepted_requests = admitted(requests, &redelivery, &taken);
+            let to_insert = rows_to_insert(&rows, &accepted_requests, &redelivery, &existing);
             let mut inserted = EventIds::new();
             if !to_insert.is_empty() {
                 let mut insert = QueryBuilder::new(
@@ -211,6 +173,72 @@ impl GatewayStore {
             Ok(outcomes)
         })
     }
+}
+
+/// The events of signed requests (the only ones whose stored state is needed up front).
+fn signed_rows<'r, 'a>(requests: &[NewRequest], rows: &'r [Vec<Row<'a>>]) -> Vec<&'r Row<'a>> {
+    requests
+        .iter()
+        .zip(rows)
+        .filter(|(request, _)| request.replay.is_some())
+        .flat_map(|(_, rows)| rows.iter())
+        .collect()
+}
+
+/// Per request: a signed request all of whose events are already stored is a redelivery.
+fn redeliveries(requests: &[NewRequest], rows: &[Vec<Row<'_>>], existing: &EventIds) -> Vec<bool> {
+    requests
+        .iter()
+        .zip(rows)
+        .map(|(r, rows)| {
+            r.replay.is_some() && !rows.is_empty() && rows.iter().all(|row| existing.contains_key(&row.key()))
+        })
+        .collect()
+}
+
+/// The distinct replay keys of the requests that are not redeliveries.
+fn replay_keys_to_take<'r>(requests: &'r [NewRequest], redelivery: &[bool]) -> Vec<&'r ReplayKey> {
+    let mut seen = HashSet::new();
+    requests
+        .iter()
+        .zip(redelivery)
+        .filter(|(_, redelivered)| !**redelivered)
+        .filter_map(|(r, _)| r.replay.as_ref())
+        .filter(|k| seen.insert((k.provider_id.as_str(), k.key.as_str())))
+        .collect()
+}
+
+/// Per request: admitted when it is a redelivery, carries no replay key, or took its key (the
+/// first request of the group with a key wins it).
+fn admitted(requests: &[NewRequest], redelivery: &[bool], taken: &HashSet<(String, String)>) -> Vec<bool> {
+    let mut used = HashSet::new();
+    requests
+        .iter()
+        .zip(redelivery)
+        .map(|(request, redelivered)| {
+            *redelivered
+                || request.replay.as_ref().is_none_or(|k| {
+                    let key = (k.provider_id.to_string(), k.key.clone());
+                    taken.contains(&key) && used.insert(key)
+                })
+        })
+        .collect()
+}
+
+/// The new events of admitted requests, each (binding, event id) once.
+fn rows_to_insert<'r, 'a>(
+    rows: &'r [Vec<Row<'a>>],
+    admitted: &[bool],
+    redelivery: &[bool],
+    existing: &EventIds,
+) -> Vec<&'r Row<'a>> {
+    let mut first_seen = HashSet::new();
+    rows.iter()
+        .zip(admitted.iter().zip(redelivery))
+        .filter(|(_, (admitted, redelivered))| **admitted && !**redelivered)
+        .flat_map(|(rows, _)| rows.iter())
+        .filter(|row| !existing.contains_key(&row.key()) && first_seen.insert(row.key()))
+        .collect()
 }
 
 /// On Postgres, one statement taking the advisory lock of every lane in the group, in key order
