@@ -125,6 +125,14 @@ pub enum EventBody {
         /// A short, user-safe message.
         message: String,
     },
+    /// Token usage of one model call (for accounting; channels do not render it).
+    #[serde(rename = "usage.recorded")]
+    Usage {
+        /// Tokens of the request (prompt and history).
+        prompt_tokens: u64,
+        /// Tokens the model generated.
+        completion_tokens: u64,
+    },
     /// An event type this build does not know; never written.
     #[serde(skip)]
     Other,
@@ -149,6 +157,7 @@ impl EventBody {
             Self::QuestionResolved { .. } => "question.resolved",
             Self::SessionIdle {} => "session.idle",
             Self::RuntimeError { .. } => "runtime.error",
+            Self::Usage { .. } => "usage.recorded",
             Self::Other => "other",
         }
     }

@@ -2,13 +2,17 @@
 //! the fenced event sink it writes its output through.
 
 mod demo;
+mod openai;
 
 pub use demo::{DEMO_FAILURE_MESSAGE, DemoRuntime};
+pub use openai::{
+    DEFAULT_OPENAI_BASE_URL, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE, UNAVAILABLE_MESSAGE,
+};
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, SessionId};
+use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, SessionEvent, SessionId};
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
@@ -116,6 +120,21 @@ impl EventSink {
             let _ = self.events.send(self.fence.session_id.clone());
         }
         Ok(appended)
+    }
+
+    /// The session's whole event log so far, oldest first (runtimes rebuild conversations from it).
+    pub async fn history(&self) -> Result<Vec<SessionEvent>, RuntimeError> {
+        const PAGE: u32 = 1000;
+        let mut events: Vec<SessionEvent> = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |event| event.sequence);
+            let page = self.store.events_after(&self.fence.session_id, after, PAGE).await?;
+            let full = page.len() == PAGE as usize;
+            events.extend(page);
+            if !full {
+                return Ok(events);
+            }
+        }
     }
 
     /// The lease this sink writes under.

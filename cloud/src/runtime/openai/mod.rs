@@ -1,0 +1,341 @@
+//! The OpenAI-compatible runtime: streaming chat completions (OpenAI, Ollama, vLLM, llama.cpp).
+//!
+//! A `prompt` appends `prompt.submitted`, rebuilds the conversation from the session's event log
+//! (see `history`), streams the answer as `assistant.message` snapshots of the message
+//! `<command id>:assistant` (event ids `<command id>:<attempt>:delta:<n>`, so a re-run after a
+//! crash streams afresh and edits the same message), records `usage.recorded` and ends with
+//! `session.idle`. Requests answered 429 or 5xx (or not answered) are retried, honouring
+//! `Retry-After`, only while nothing of the stream was appended; other failures become one
+//! short `runtime.error`.
+//!
+//! With tools enabled the model may call `fetch_url`: the runtime asks the channel first
+//! (`permission.requested` with id `<command id>:tool:<call id>` and description `Fetch <url>`)
+//! and ends the turn. The `permission.respond` command resolves it, runs the fetch when allowed
+//! (`tool.call` running, then complete or error), and calls the model again with the result (or
+//! the refusal) as the tool message. Everything it needs is read back from the event log.
+
+mod client;
+mod config;
+mod history;
+mod snapshots;
+mod tools;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cowork_cloud_client::{CommandBody, EventBody, SessionEvent, ToolStatus};
+use cowork_providers::egress::{Egress, EgressRules, SystemResolver};
+use serde_json::{Value, json};
+
+pub use config::{DEFAULT_OPENAI_BASE_URL, OpenAiSettings};
+
+use super::{AgentRuntime, CommandContext, EventSink, RuntimeError};
+use client::{ChatClient, ChatStream, Turn};
+use history::ToolExchange;
+use snapshots::{Snapshots, StreamFailure};
+use tools::{FETCH_URL, Fetcher};
+
+/// The message shown when the model service cannot be reached or keeps failing.
+pub const UNAVAILABLE_MESSAGE: &str = "The model service is unavailable; please try again.";
+/// The message shown when the model service refuses the request (bad key, unknown model).
+pub const REFUSED_MESSAGE: &str = "The model service refused the request; please check the agent's settings.";
+/// The message shown when the answer broke off mid-stream.
+pub const INTERRUPTED_MESSAGE: &str = "The model's answer was interrupted; please try again.";
+
+/// The default bound on one `fetch_url` call (DNS included).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A runtime driving an OpenAI-compatible chat completions endpoint.
+#[derive(Clone)]
+pub struct OpenAiRuntime {
+    settings: Arc<OpenAiSettings>,
+    client: ChatClient,
+    fetcher: Fetcher,
+}
+
+impl std::fmt::Debug for OpenAiRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiRuntime").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl OpenAiRuntime {
+    /// A runtime for `settings`; refuses a base URL that is not an allowed operator endpoint.
+    /// `fetch_url` uses the system resolver and the default (public hosts only) egress rules.
+    pub fn new(settings: OpenAiSettings) -> Result<Self, String> {
+        let endpoint = settings.endpoint()?;
+        let client = ChatClient::new(endpoint, settings.api_key.clone(), settings.request_timeout)?;
+        let fetcher = Fetcher::new(Egress::new(Arc::new(SystemResolver), FETCH_TIMEOUT), EgressRules::default());
+        tracing::info!(base_url = %settings.base_url, model = %settings.model, tools = settings.tools_enabled,
+            "OpenAI-compatible runtime configured");
+        Ok(Self { settings: Arc::new(settings), client, fetcher })
+    }
+
+    /// The same runtime with `fetch_url` judged by `egress` under `rules`.
+    pub fn with_fetch_policy(mut self, egress: Egress, rules: EgressRules) -> Self {
+        self.fetcher = Fetcher::new(egress, rules);
+        self
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &OpenAiSettings {
+        &self.settings
+    }
+
+    async fn prompt(&self, command: &CommandContext, sink: &EventSink, text: &str) -> Result<(), RuntimeError> {
+        let submitted = EventBody::PromptSubmitted {
+            command_id: command.command_id.to_string(),
+            message_id: format!("{}:user", command.command_id),
+            text: text.to_owned(),
+        };
+        sink.append(&format!("{}:prompt", command.command_id), &submitted).await?;
+        let events = sink.history().await?;
+        if turn_ended(&events, command) {
+            return Ok(());
+        }
+        let messages = history::conversation(&events, self.system_prompt(), &message_id(command), None);
+        self.answer(command, sink, messages).await
+    }
+
+    async fn respond(
+        &self,
+        command: &CommandContext,
+        sink: &EventSink,
+        permission_id: &str,
+        allowed: bool,
+    ) -> Result<(), RuntimeError> {
+        let resolved = EventBody::PermissionResolved { permission_id: permission_id.to_owned(), allowed };
+        sink.append(&format!("{}:resolved", command.command_id), &resolved).await?;
+        let events = sink.history().await?;
+        if turn_ended(&events, command) {
+            return Ok(());
+        }
+        let (call_id, url) = pending_fetch(&events, command, permission_id)?;
+        let result = if allowed {
+            self.run_fetch(command, sink, permission_id, &url).await?
+        } else {
+            "The user declined this fetch; do not retry it unless they ask.".to_owned()
+        };
+        let exchange = ToolExchange {
+            permission_id: permission_id.to_owned(),
+            call_id,
+            name: FETCH_URL.to_owned(),
+            arguments: json!({ "url": url }).to_string(),
+            result,
+        };
+        let messages = history::conversation(&events, self.system_prompt(), &message_id(command), Some(&exchange));
+        self.answer(command, sink, messages).await
+    }
+
+    /// Runs an approved fetch with its `tool.call` status events; answers the tool message.
+    async fn run_fetch(
+        &self,
+        command: &CommandContext,
+        sink: &EventSink,
+        call: &str,
+        url: &str,
+    ) -> Result<String, RuntimeError> {
+        let status = |status: ToolStatus, error: Option<String>| EventBody::ToolCall {
+            id: call.to_owned(),
+            name: FETCH_URL.to_owned(),
+            status,
+            error,
+        };
+        let id = |suffix: &str| format!("{}:tool:{suffix}", command.command_id);
+        sink.append(&id("running"), &status(ToolStatus::Running, None)).await?;
+        match self.fetcher.fetch(url).await {
+            Ok(text) => {
+                sink.append(&id("complete"), &status(ToolStatus::Complete, None)).await?;
+                Ok(text)
+            }
+            Err(error) => {
+                tracing::info!(command = %command.command_id, detail = %error.detail, "fetch_url failed");
+                sink.append(&id("error"), &status(ToolStatus::Error, Some(error.message.clone()))).await?;
+                Ok(format!("The fetch failed: {}", error.message))
+            }
+        }
+    }
+
+    /// One model call: streams the answer, records usage, then ends the turn (idle) or asks to
+    /// run the tool the model called.
+    async fn answer(
+        &self,
+        command: &CommandContext,
+        sink: &EventSink,
+        messages: Vec<Value>,
+    ) -> Result<(), RuntimeError> {
+        let mut request = json!({
+            "model": self.settings.model,
+            "messages": messages,
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        });
+        if self.settings.tools_enabled {
+            request["tools"] = tools::declarations();
+            request["parallel_tool_calls"] = json!(false);
+        }
+        let turn = self.call(command, sink, &request).await?;
+        if let Some(usage) = turn.usage {
+            tracing::info!(command = %command.command_id, model = %self.settings.model,
+                prompt_tokens = usage.prompt_tokens, completion_tokens = usage.completion_tokens, "model usage");
+            let body =
+                EventBody::Usage { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens };
+            sink.append(&format!("{}:{}:usage", command.command_id, command.attempt), &body).await?;
+        }
+        let Some(call) = turn.tool_calls.into_iter().find(|call| !call.name.is_empty()) else {
+            sink.append(&format!("{}:idle", command.command_id), &EventBody::SessionIdle {}).await?;
+            return Ok(());
+        };
+        let url =
+            tools::url_argument(&call.arguments).filter(|_| call.name == FETCH_URL && self.settings.tools_enabled);
+        let (Some(url), false) = (url, call.id.is_empty()) else {
+            return Err(RuntimeError::Failed {
+                message: "The model asked for a tool that is not available.".to_owned(),
+                detail: format!("unusable tool call `{}` (id `{}`)", call.name, call.id),
+            });
+        };
+        let requested = EventBody::PermissionRequested {
+            permission_id: format!("{}:tool:{}", command.command_id, call.id),
+            tool: FETCH_URL.to_owned(),
+            description: tools::describe(&url),
+        };
+        sink.append(&format!("{}:{}:permission", command.command_id, command.attempt), &requested).await?;
+        Ok(())
+    }
+
+    /// Sends `request` (retrying while nothing was appended) and streams the answer.
+    async fn call(&self, command: &CommandContext, sink: &EventSink, request: &Value) -> Result<Turn, RuntimeError> {
+        let mut retry = 0;
+        loop {
+            let (retry_after, detail) = match self.client.send(request).await {
+                Ok(response) => {
+                    let mut snapshots = Snapshots::new(command, &self.settings);
+                    match self.stream(sink, response, &mut snapshots).await {
+                        Ok(turn) => return Ok(turn),
+                        Err(StreamFailure::Sink(error)) => return Err(error),
+                        Err(StreamFailure::Broken(detail)) if snapshots.appended > 0 => {
+                            return Err(failed(INTERRUPTED_MESSAGE, detail));
+                        }
+                        Err(StreamFailure::Broken(detail)) => (None, detail),
+                    }
+                }
+                Err(error) if error.is_retryable() => {
+                    let retry_after = match &error {
+                        client::SendError::Status { retry_after, .. } => *retry_after,
+                        client::SendError::Transport(_) => None,
+                    };
+                    (retry_after, error.detail())
+                }
+                Err(error) => return Err(failed(REFUSED_MESSAGE, error.detail())),
+            };
+            retry += 1;
+            if retry > self.settings.max_retries {
+                return Err(failed(UNAVAILABLE_MESSAGE, format!("{detail} (after {} retries)", retry - 1)));
+            }
+            let delay = self.settings.retry_delay(retry, retry_after);
+            tracing::warn!(command = %command.command_id, retry, delay_ms = delay.as_millis() as u64, %detail,
+                "model call failed; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Reads the stream, appending coalesced snapshots and the final one.
+    async fn stream(
+        &self,
+        sink: &EventSink,
+        response: reqwest::Response,
+        snapshots: &mut Snapshots,
+    ) -> Result<Turn, StreamFailure> {
+        let mut stream = ChatStream::new(&self.client, response);
+        let mut turn = Turn::default();
+        while let Some(data) = stream.next_data().await.map_err(StreamFailure::Broken)? {
+            let added = turn.apply(&data).map_err(|detail| StreamFailure::Broken(self.client.redact(&detail)))?;
+            if snapshots.due(added.chars().count()) {
+                snapshots.append(sink, &turn.content, false).await?;
+            }
+            if turn.done {
+                break;
+            }
+        }
+        if !turn.finished() {
+            return Err(StreamFailure::Broken("the stream ended without a finish reason or [DONE]".to_owned()));
+        }
+        if !turn.content.is_empty() || turn.tool_calls.is_empty() {
+            snapshots.append(sink, &turn.content, true).await?;
+        }
+        Ok(turn)
+    }
+
+    fn system_prompt(&self) -> Option<&str> {
+        self.settings.system_prompt.as_deref()
+    }
+}
+
+/// The assistant message id of a command's answer.
+fn message_id(command: &CommandContext) -> String {
+    format!("{}:assistant", command.command_id)
+}
+
+fn failed(message: &str, detail: String) -> RuntimeError {
+    RuntimeError::Failed { message: message.to_owned(), detail }
+}
+
+/// Whether an earlier attempt of this command already ended its turn (idle, or waiting for an
+/// approval it asked for).
+fn turn_ended(events: &[SessionEvent], command: &CommandContext) -> bool {
+    let own = format!("{}:", command.command_id);
+    events.iter().filter(|event| event.event_id.starts_with(&own)).any(|event| {
+        matches!(&event.body, EventBody::SessionIdle {})
+            || matches!(&event.body, EventBody::PermissionRequested { permission_id, .. }
+                if permission_id.starts_with(&own))
+    })
+}
+
+/// The call id and URL of the fetch awaiting `permission_id`, checked to be still undecided.
+fn pending_fetch(
+    events: &[SessionEvent],
+    command: &CommandContext,
+    permission_id: &str,
+) -> Result<(String, String), RuntimeError> {
+    let unknown = || failed("That approval request is not pending.", format!("no pending permission {permission_id}"));
+    let own = format!("{}:", command.command_id);
+    let decided_elsewhere = events.iter().any(|event| {
+        matches!(&event.body, EventBody::PermissionResolved { permission_id: id, .. } if id == permission_id)
+            && !event.event_id.starts_with(&own)
+    });
+    if decided_elsewhere {
+        return Err(unknown());
+    }
+    let url = events.iter().find_map(|event| match &event.body {
+        EventBody::PermissionRequested { permission_id: id, tool, description }
+            if id == permission_id && tool == FETCH_URL =>
+        {
+            tools::described_url(description).map(str::to_owned)
+        }
+        _ => None,
+    });
+    let call_id = permission_id.split_once(":tool:").map(|(_, call)| call.to_owned());
+    match (call_id, url) {
+        (Some(call_id), Some(url)) if !call_id.is_empty() => Ok((call_id, url)),
+        _ => Err(unknown()),
+    }
+}
+
+#[async_trait]
+impl AgentRuntime for OpenAiRuntime {
+    async fn run(&self, command: &CommandContext, sink: &EventSink) -> Result<(), RuntimeError> {
+        match &command.body {
+            CommandBody::Prompt { text, .. } => self.prompt(command, sink, text).await,
+            CommandBody::PermissionRespond { permission_id, allowed } => {
+                self.respond(command, sink, permission_id, *allowed).await
+            }
+            CommandBody::QuestionReply { .. } | CommandBody::QuestionReject { .. } => {
+                Err(failed("This agent did not ask a question.", "the OpenAI runtime never asks questions".to_owned()))
+            }
+        }
+    }
+}

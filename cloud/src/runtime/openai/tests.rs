@@ -1,0 +1,312 @@
+//! Tests of the OpenAI-compatible runtime through the worker, against a local mock server:
+//! streaming, history, retries, failures, the key, and the `fetch_url` approval round trip.
+
+mod mock;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cowork_cloud_client::{
+    BindThread, CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId,
+    ToolStatus,
+};
+use cowork_providers::egress::{Egress, EgressRules, StaticResolver};
+use serde_json::json;
+
+use super::client::{SseParser, Turn};
+use super::{INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE, UNAVAILABLE_MESSAGE};
+use crate::database::Database;
+use crate::{CloudService, CloudSettings, CommandWorker, ManualClock};
+use mock::{MockModel, PAGE_TEXT, Reply};
+
+const KEY: &str = "sk-test-secret-123";
+const BINDING: &str = "test-binding";
+
+/// Settings for a mock at `base_url`: tiny retry delays, a snapshot per delta.
+fn settings(base_url: String) -> OpenAiSettings {
+    OpenAiSettings {
+        base_url,
+        model: "mock-model".into(),
+        api_key: Some(KEY.into()),
+        system_prompt: Some("You are terse.".into()),
+        request_timeout: Duration::from_secs(10),
+        max_retries: 2,
+        tools_enabled: false,
+        retry_base_delay: Duration::from_millis(5),
+        snapshot_interval: Duration::from_secs(3600),
+        snapshot_chars: 1,
+        ..OpenAiSettings::default()
+    }
+}
+
+struct Setup {
+    service: CloudService,
+    worker: CommandWorker,
+    actor: IdentityId,
+    session: SessionId,
+    model: MockModel,
+}
+
+impl Setup {
+    async fn new(db: Database, replies: Vec<Reply>, tools: bool) -> Self {
+        let model = MockModel::start(replies).await;
+        let settings = OpenAiSettings { tools_enabled: tools, ..settings(model.base_url()) };
+        let resolver = StaticResolver::new([("docs.test", vec![IpAddr::V4(Ipv4Addr::LOCALHOST)])]);
+        let egress = Egress::new(Arc::new(resolver), Duration::from_secs(5));
+        let rules = EgressRules { allow_private: true, allowed_hosts: vec!["docs.test".into()] };
+        let runtime =
+            OpenAiRuntime::new(settings).unwrap_or_else(|e| panic!("runtime: {e}")).with_fetch_policy(egress, rules);
+        let cloud = CloudSettings { poll_interval: Duration::from_secs(3600), ..CloudSettings::default() };
+        let clock = Arc::new(ManualClock::at(1_000_000));
+        let (service, worker) = CloudService::new(db, cloud, Arc::new(runtime), clock);
+        service.provision_binding(BINDING, "fake", "build").await.unwrap_or_else(|e| panic!("provision: {e}"));
+        let actor = service.resolve_identity(BINDING, "U1").await.unwrap_or_else(|e| panic!("identity: {e}"));
+        let bind = BindThread {
+            channel_binding_id: BINDING.into(),
+            chat_id: "C1".into(),
+            thread_id: "T1".into(),
+            agent: String::new(),
+            title: "test".into(),
+        };
+        let session = service.bind_thread(bind).await.unwrap_or_else(|e| panic!("bind: {e}"));
+        Self { service, worker, actor, session, model }
+    }
+
+    /// Submits `body` and runs the worker until nothing is runnable.
+    async fn run(&self, key: &str, body: CommandBody) -> CommandId {
+        let command = NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body };
+        let id = self.service.submit(&self.session, command).await.unwrap_or_else(|e| panic!("submit: {e}"));
+        self.worker.run_until_idle().await.unwrap_or_else(|e| panic!("run: {e}"));
+        id
+    }
+
+    async fn prompt(&self, key: &str, text: &str) -> CommandId {
+        self.run(key, CommandBody::Prompt { text: text.into(), agent: "build".into() }).await
+    }
+
+    async fn events(&self) -> Vec<SessionEvent> {
+        self.service.events_after(&self.session, 0, 1000).await.unwrap_or_else(|e| panic!("events: {e}"))
+    }
+
+    async fn status(&self, command: &CommandId) -> (String, Option<String>) {
+        let status = self.service.store().command_status(command).await.ok().flatten();
+        status.map(|s| (s.state, s.last_error)).unwrap_or_else(|| panic!("no status for {command}"))
+    }
+}
+
+/// The snapshots of `message_id`: (event id, content, complete).
+fn snapshots(events: &[SessionEvent], message: &str) -> Vec<(String, String, bool)> {
+    let own = |e: &SessionEvent| match &e.body {
+        EventBody::AssistantMessage { message_id, content, complete } if message_id == message => {
+            Some((e.event_id.clone(), content.clone(), *complete))
+        }
+        _ => None,
+    };
+    events.iter().filter_map(own).collect()
+}
+
+fn kinds(events: &[SessionEvent]) -> Vec<&'static str> {
+    events.iter().map(|e| e.body.type_name()).collect()
+}
+
+fn runtime_error(events: &[SessionEvent]) -> Option<String> {
+    events.iter().find_map(|e| match &e.body {
+        EventBody::RuntimeError { message, .. } => Some(message.clone()),
+        _ => None,
+    })
+}
+
+async fn a_prompt_streams_snapshots_records_usage_and_goes_idle(db: Database) {
+    let s = Setup::new(db, vec![mock::text(&["Hel", "lo", " world", "!"])], false).await;
+    let command = s.prompt("k1", "Say hello").await;
+    let events = s.events().await;
+    let kinds = kinds(&events);
+    assert_eq!(kinds.first(), Some(&"prompt.submitted"));
+    assert_eq!(&kinds[kinds.len() - 2..], ["usage.recorded", "session.idle"]);
+    let snaps = snapshots(&events, &format!("{command}:assistant"));
+    let contents: Vec<&str> = snaps.iter().map(|(_, c, _)| c.as_str()).collect();
+    assert_eq!(contents, ["Hel", "Hello", "Hello world", "Hello world!", "Hello world!"]);
+    assert!(snaps.iter().enumerate().all(|(i, (_, _, complete))| *complete == (i + 1 == snaps.len())));
+    assert_eq!(snaps[0].0, format!("{command}:1:delta:1"));
+    assert!(events.iter().any(|e| e.body == EventBody::Usage { prompt_tokens: 7, completion_tokens: 5 }));
+    assert_eq!(s.status(&command).await.0, "done");
+    let requests = s.model.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].authorization.as_deref(), Some(format!("Bearer {KEY}").as_str()));
+    let body = &requests[0].body;
+    assert_eq!(body["model"], "mock-model");
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"], json!({ "include_usage": true }));
+    assert!(body.get("tools").is_none());
+    let expected = json!([
+        { "role": "system", "content": "You are terse." },
+        { "role": "user", "content": "Say hello" },
+    ]);
+    assert_eq!(body["messages"], expected);
+}
+
+async fn history_includes_earlier_turns(db: Database) {
+    let s = Setup::new(db, vec![mock::text(&["First ", "answer."]), mock::text(&["Second."])], false).await;
+    s.prompt("k1", "one").await;
+    s.prompt("k2", "two").await;
+    let requests = s.model.requests();
+    assert_eq!(requests.len(), 2);
+    let expected = json!([
+        { "role": "system", "content": "You are terse." },
+        { "role": "user", "content": "one" },
+        { "role": "assistant", "content": "First answer." },
+        { "role": "user", "content": "two" },
+    ]);
+    assert_eq!(requests[1].body["messages"], expected);
+}
+
+async fn a_429_with_retry_after_is_retried_after_that_pause(db: Database) {
+    let replies = vec![mock::status(429, Some(1), "slow down"), mock::text(&["Fine."])];
+    let s = Setup::new(db, replies, false).await;
+    let started = Instant::now();
+    let command = s.prompt("k1", "hi").await;
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not honoured");
+    assert_eq!(s.model.requests().len(), 2);
+    let events = s.events().await;
+    assert_eq!(snapshots(&events, &format!("{command}:assistant")).last().map(|x| x.1.as_str()), Some("Fine."));
+    assert_eq!(s.status(&command).await.0, "done");
+}
+
+async fn a_500_is_retried_then_succeeds(db: Database) {
+    let s = Setup::new(db, vec![mock::status(500, None, "oops"), mock::text(&["Recovered."])], false).await;
+    let command = s.prompt("k1", "hi").await;
+    assert_eq!(s.model.requests().len(), 2);
+    let events = s.events().await;
+    assert_eq!(runtime_error(&events), None);
+    assert_eq!(snapshots(&events, &format!("{command}:assistant")).last().map(|x| x.1.as_str()), Some("Recovered."));
+}
+
+async fn exhausted_retries_become_one_runtime_error(db: Database) {
+    let s = Setup::new(db, vec![mock::status(503, None, "down"); 3], false).await;
+    let command = s.prompt("k1", "hi").await;
+    assert_eq!(s.model.requests().len(), 3, "one try and two retries");
+    let events = s.events().await;
+    assert_eq!(kinds(&events), ["prompt.submitted", "runtime.error"]);
+    assert_eq!(runtime_error(&events).as_deref(), Some(UNAVAILABLE_MESSAGE));
+    let (state, error) = s.status(&command).await;
+    assert_eq!(state, "failed");
+    assert!(error.is_some_and(|e| e.contains("503")));
+}
+
+async fn a_disconnect_mid_stream_becomes_a_runtime_error(db: Database) {
+    let s = Setup::new(db, vec![mock::cut(&["Half an ", "answer"])], false).await;
+    let command = s.prompt("k1", "hi").await;
+    assert_eq!(s.model.requests().len(), 1, "nothing is retried once text was shown");
+    let events = s.events().await;
+    assert_eq!(runtime_error(&events).as_deref(), Some(INTERRUPTED_MESSAGE));
+    let snaps = snapshots(&events, &format!("{command}:assistant"));
+    assert!(!snaps.is_empty() && snaps.iter().all(|(_, _, complete)| !complete));
+    assert_eq!(s.status(&command).await.0, "failed");
+}
+
+async fn the_key_is_never_in_errors(db: Database) {
+    let echo = format!("invalid api key {KEY}");
+    let s = Setup::new(db, vec![mock::status(401, None, &echo)], false).await;
+    let command = s.prompt("k1", "hi").await;
+    assert_eq!(s.model.requests().len(), 1, "a 401 is not retried");
+    let events = s.events().await;
+    assert_eq!(runtime_error(&events).as_deref(), Some(REFUSED_MESSAGE));
+    let (state, error) = s.status(&command).await;
+    assert_eq!(state, "failed");
+    let error = error.unwrap_or_default();
+    assert!(error.contains("401") && error.contains("[redacted]") && !error.contains(KEY), "{error}");
+    let debug = format!("{:?}", settings("http://127.0.0.1:1/v1".into()));
+    assert!(!debug.contains(KEY), "{debug}");
+}
+
+async fn a_tool_call_needs_approval_then_runs_and_answers(db: Database) {
+    let s = Setup::new(db, Vec::new(), true).await;
+    let page = format!("http://docs.test:{}/page", s.model.addr.port());
+    s.model.push(mock::fetch_call("call_1", &page));
+    s.model.push(mock::text(&["The page says ", "42."]));
+    let asked = s.prompt("k1", "What does the page say?").await;
+    let events = s.events().await;
+    let permission_id = format!("{asked}:tool:call_1");
+    let requested = EventBody::PermissionRequested {
+        permission_id: permission_id.clone(),
+        tool: "fetch_url".into(),
+        description: format!("Fetch {page}"),
+    };
+    assert_eq!(events.last().map(|e| &e.body), Some(&requested));
+    assert!(!kinds(&events).contains(&"session.idle"), "the turn waits for the answer");
+    assert_eq!(s.model.requests()[0].body["tools"][0]["function"]["name"], "fetch_url");
+    let seen = events.len();
+
+    let answer = CommandBody::PermissionRespond { permission_id: permission_id.clone(), allowed: true };
+    let responded = s.run("k2", answer).await;
+    let after: Vec<SessionEvent> = s.events().await.split_off(seen);
+    assert_eq!(after[0].body, EventBody::PermissionResolved { permission_id: permission_id.clone(), allowed: true });
+    let tool =
+        |status| EventBody::ToolCall { id: permission_id.clone(), name: "fetch_url".into(), status, error: None };
+    assert_eq!(after[1].body, tool(ToolStatus::Running));
+    assert_eq!(after[2].body, tool(ToolStatus::Complete));
+    assert_eq!(after.last().map(|e| &e.body), Some(&EventBody::SessionIdle {}));
+    let snaps = snapshots(&after, &format!("{responded}:assistant"));
+    assert_eq!(snaps.last().map(|x| (x.1.as_str(), x.2)), Some(("The page says 42.", true)));
+
+    let requests = s.model.requests();
+    assert_eq!(requests.len(), 2);
+    let messages = requests[1].body["messages"].as_array().cloned().unwrap_or_default();
+    let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "tool"]);
+    assert_eq!(messages[2]["content"], "Let me look.");
+    assert_eq!(messages[2]["tool_calls"][0]["id"], "call_1");
+    assert_eq!(messages[2]["tool_calls"][0]["function"]["arguments"], json!({ "url": page }).to_string());
+    assert_eq!(messages[3]["tool_call_id"], "call_1");
+    assert!(messages[3]["content"].as_str().is_some_and(|c| c.starts_with("HTTP 200") && c.contains(PAGE_TEXT)));
+}
+
+async fn a_denied_tool_call_tells_the_model(db: Database) {
+    let s = Setup::new(db, Vec::new(), true).await;
+    s.model.push(mock::fetch_call("call_9", "https://docs.test/secret"));
+    s.model.push(mock::text(&["Understood."]));
+    let asked = s.prompt("k1", "Read it").await;
+    let permission_id = format!("{asked}:tool:call_9");
+    s.run("k2", CommandBody::PermissionRespond { permission_id, allowed: false }).await;
+    let events = s.events().await;
+    assert!(!kinds(&events).contains(&"tool.call"), "a denied tool never runs");
+    assert_eq!(kinds(&events).last(), Some(&"session.idle"));
+    let requests = s.model.requests();
+    let tool_message = &requests[1].body["messages"][3];
+    assert!(tool_message["content"].as_str().is_some_and(|c| c.contains("declined")), "{tool_message}");
+}
+
+crate::backend_tests!(
+    a_prompt_streams_snapshots_records_usage_and_goes_idle,
+    history_includes_earlier_turns,
+    a_429_with_retry_after_is_retried_after_that_pause,
+    a_500_is_retried_then_succeeds,
+    exhausted_retries_become_one_runtime_error,
+    a_disconnect_mid_stream_becomes_a_runtime_error,
+    the_key_is_never_in_errors,
+    a_tool_call_needs_approval_then_runs_and_answers,
+    a_denied_tool_call_tells_the_model,
+);
+
+#[test]
+fn a_metadata_base_url_is_refused_and_loopback_allowed() {
+    let metadata = OpenAiSettings { base_url: "http://169.254.169.254/v1".into(), ..OpenAiSettings::default() };
+    assert!(OpenAiRuntime::new(metadata).is_err());
+    let local = OpenAiSettings { base_url: "http://127.0.0.1:11434/v1/".into(), ..OpenAiSettings::default() };
+    assert!(OpenAiRuntime::new(local).is_ok());
+}
+
+#[test]
+fn sse_events_split_across_chunks_and_crlf_are_parsed() {
+    let mut parser = SseParser::default();
+    let mut payloads = parser.feed(b": keep-alive\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hi");
+    payloads.extend(parser.feed(b"\"}}]}\r\n\r\ndata: [DONE]"));
+    payloads.extend(parser.finish());
+    let mut turn = Turn::default();
+    for payload in &payloads {
+        turn.apply(payload).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(turn.content, "Hi");
+    assert!(turn.done && turn.finished());
+}

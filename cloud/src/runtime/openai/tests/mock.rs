@@ -1,0 +1,177 @@
+//! A local OpenAI-compatible server for the tests: it answers `POST /v1/chat/completions` from a
+//! script of replies, streaming the way the real API does (role delta, content or tool-call
+//! deltas, finish reason, usage chunk, `[DONE]`), records each request, and serves a page at
+//! `GET /page` for the fetch tool.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// The text of `GET /page`.
+pub(super) const PAGE_TEXT: &str = "The answer on the page is 42.";
+
+/// One scripted answer to a chat completions request.
+#[derive(Clone, Debug)]
+pub(super) enum Reply {
+    /// Stream these `data:` payloads, then `[DONE]`, or break the connection instead.
+    Stream { payloads: Vec<Value>, disconnect: bool },
+    /// Answer with a status, an optional `Retry-After` and a body.
+    Status { status: u16, retry_after: Option<u64>, body: String },
+}
+
+/// A request the server received.
+#[derive(Clone, Debug)]
+pub(super) struct Recorded {
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The JSON body.
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Script {
+    replies: Mutex<VecDeque<Reply>>,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+/// The running mock.
+pub(super) struct MockModel {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    script: Arc<Script>,
+}
+
+impl MockModel {
+    /// Starts a server answering with `replies` in order (then 500s).
+    pub(super) async fn start(replies: Vec<Reply>) -> Self {
+        let script = Arc::new(Script { replies: Mutex::new(replies.into()), requests: Mutex::default() });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(completions))
+            .route("/page", get(|| async { PAGE_TEXT }))
+            .with_state(script.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, script }
+    }
+
+    /// The base URL to configure.
+    pub(super) fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Adds a reply to the end of the script.
+    pub(super) fn push(&self, reply: Reply) {
+        if let Ok(mut replies) = self.script.replies.lock() {
+            replies.push_back(reply);
+        }
+    }
+
+    /// The requests received so far.
+    pub(super) fn requests(&self) -> Vec<Recorded> {
+        self.script.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+async fn completions(State(script): State<Arc<Script>>, headers: HeaderMap, body: String) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if let Ok(mut requests) = script.requests.lock() {
+        requests.push(Recorded { authorization, body });
+    }
+    let reply = script.replies.lock().ok().and_then(|mut replies| replies.pop_front());
+    let reply = reply.unwrap_or(Reply::Status { status: 500, retry_after: None, body: "no scripted reply".into() });
+    let built = match reply {
+        Reply::Status { status, retry_after, body } => {
+            let mut response = Response::builder().status(status);
+            if let Some(seconds) = retry_after {
+                response = response.header(header::RETRY_AFTER, seconds.to_string());
+            }
+            response.body(Body::from(body))
+        }
+        Reply::Stream { payloads, disconnect } => {
+            let mut frames: Vec<String> = payloads.iter().map(|p| format!("data: {p}\n\n")).collect();
+            if !disconnect {
+                frames.push("data: [DONE]\n\n".to_owned());
+            }
+            let frames = futures::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>));
+            let tail = futures::stream::once(async move {
+                // Let the frames reach the client before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(std::io::Error::other("cut"))
+            })
+            .filter(move |_| std::future::ready(disconnect));
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from_stream(frames.chain(tail)))
+        }
+    };
+    built.unwrap_or_else(|e| panic!("response: {e}"))
+}
+
+fn chunk(delta: Value, finish_reason: Option<&str>) -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "mock",
+        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish_reason }],
+    })
+}
+
+fn usage(prompt: u64, completion: u64) -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "mock", "choices": [],
+        "usage": { "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion },
+    })
+}
+
+/// A streamed text answer in `parts`, with usage (7 prompt, 5 completion tokens).
+pub(super) fn text(parts: &[&str]) -> Reply {
+    let mut payloads = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
+    payloads.extend(parts.iter().map(|part| chunk(json!({ "content": part }), None)));
+    payloads.push(chunk(json!({}), Some("stop")));
+    payloads.push(usage(7, 5));
+    Reply::Stream { payloads, disconnect: false }
+}
+
+/// A text answer that breaks off after `parts`.
+pub(super) fn cut(parts: &[&str]) -> Reply {
+    let mut payloads = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
+    payloads.extend(parts.iter().map(|part| chunk(json!({ "content": part }), None)));
+    Reply::Stream { payloads, disconnect: true }
+}
+
+/// A short text, then a `fetch_url` call with id `call_id`, its arguments in fragments.
+pub(super) fn fetch_call(call_id: &str, url: &str) -> Reply {
+    let arguments = json!({ "url": url }).to_string();
+    let (head, tail) = arguments.split_at(arguments.len() / 2);
+    let start = json!({ "tool_calls": [{ "index": 0, "id": call_id, "type": "function",
+        "function": { "name": "fetch_url", "arguments": "" } }] });
+    let fragment = |text: &str| json!({ "tool_calls": [{ "index": 0, "function": { "arguments": text } }] });
+    let payloads = vec![
+        chunk(json!({ "role": "assistant", "content": "" }), None),
+        chunk(json!({ "content": "Let me look." }), None),
+        chunk(start, None),
+        chunk(fragment(head), None),
+        chunk(fragment(tail), None),
+        chunk(json!({}), Some("tool_calls")),
+        usage(9, 3),
+    ];
+    Reply::Stream { payloads, disconnect: false }
+}
+
+/// An error status.
+pub(super) fn status(status: u16, retry_after: Option<u64>, body: &str) -> Reply {
+    Reply::Status { status, retry_after, body: body.to_owned() }
+}
