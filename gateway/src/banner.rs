@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::net::SocketAddr;
 
-use crate::config::{GatewayConfig, ProviderSettings, Storage};
+use crate::config::{GatewayConfig, ProviderSettings, RuntimeChoice, Storage};
 
 /// The banner printed once the gateway is ready.
 pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
@@ -17,7 +17,11 @@ pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
         Storage::Url(_) => "Postgres (database URL)".to_owned(),
     };
     let _ = writeln!(out, "  storage:  {storage}");
-    let _ = writeln!(out, "  runtime:  demo runtime (streams a canned reply; cue words: approve, question, fail)");
+    let runtime = match &config.cloud.runtime {
+        RuntimeChoice::Demo => "demo runtime (a scripted reply; cue words: approve, question, report, fail)".to_owned(),
+        RuntimeChoice::OpenAi(openai) => format!("openai runtime (model {} at {})", openai.model, openai.base_url),
+    };
+    let _ = writeln!(out, "  runtime:  {runtime}");
     for provider in &config.providers {
         let _ = writeln!(
             out,

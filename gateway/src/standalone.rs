@@ -10,7 +10,36 @@ use cowork_cloud_client::SessionBackend;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::GatewayConfig;
+use cowork_cloud::runtime::{AgentRuntime, DemoRuntime, OpenAiRuntime, OpenAiSettings};
+use cowork_providers::egress::{Egress, EgressRules, SystemResolver};
+
+use crate::config::{CloudConfig, GatewayConfig, RuntimeChoice};
+
+/// The configured agent runtime.
+fn agent_runtime(cloud: &CloudConfig) -> anyhow::Result<Arc<dyn AgentRuntime>> {
+    Ok(match &cloud.runtime {
+        RuntimeChoice::Demo => Arc::new(DemoRuntime::new(cloud.demo_delta_interval)),
+        RuntimeChoice::OpenAi(openai) => {
+            let settings = OpenAiSettings {
+                base_url: openai.base_url.clone(),
+                model: openai.model.clone(),
+                api_key: openai.api_key.as_ref().map(|key| key.expose().to_owned()),
+                system_prompt: openai.system_prompt.clone(),
+                tools_enabled: openai.tools_enabled,
+                ..OpenAiSettings::default()
+            };
+            // Pages the agent fetches come from traffic: the full egress policy applies.
+            let egress = Egress::new(Arc::new(SystemResolver), FETCH_TIMEOUT);
+            let runtime = OpenAiRuntime::new(settings)
+                .map_err(|reason| anyhow::anyhow!("cloud.openai: {reason}"))?
+                .with_fetch_policy(egress, EgressRules::default());
+            Arc::new(runtime)
+        }
+    })
+}
+
+/// How long the `fetch_url` tool may take for one page.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The in-process cloud.
 pub struct EmbeddedCloud {
@@ -31,7 +60,7 @@ impl EmbeddedCloud {
             lease: config.workers.lease,
             ..cowork_cloud::CloudSettings::default()
         };
-        let runtime = Arc::new(cowork_cloud::runtime::DemoRuntime::new(settings.demo_delta_interval));
+        let runtime = agent_runtime(&config.cloud)?;
         let (service, worker) = cowork_cloud::CloudService::new(db.clone(), settings, runtime, clock);
         for provider in &config.providers {
             service

@@ -2,6 +2,7 @@
 //! renderer, dispatcher) started in-process on port 0 over a fresh SQLite file or Postgres
 //! schema, driven over real HTTP on loopback. Scenarios live in `tests/scenarios/`.
 
+mod openai_mock;
 mod receiver;
 mod slack_mock;
 
@@ -17,6 +18,7 @@ use cowork_gateway::registry::ProviderWrapper;
 use serde_json::{Value, json};
 
 pub use cowork_cloud::database::Backend as DatabaseBackend;
+pub use openai_mock::{OPENAI_ANSWER, OpenAiMock};
 pub use receiver::{Received, WebhookReceiver};
 pub use slack_mock::{SLACK_BOT_TOKEN, SlackCall, SlackMock};
 

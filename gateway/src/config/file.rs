@@ -43,7 +43,7 @@ pub(super) fn apply(config: &mut GatewayConfig, path: &Path, env: &HashMap<Strin
         apply_gateway(config, gateway, env)?;
     }
     if let Some(cloud) = root.object("cloud")? {
-        apply_cloud(config, cloud)?;
+        apply_cloud(config, cloud, env)?;
     }
     Ok(())
 }
@@ -122,7 +122,17 @@ fn apply_gateway(
     gateway.finish(DEFERRED_GATEWAY, &mut config.warnings)
 }
 
-fn apply_cloud(config: &mut GatewayConfig, mut cloud: ObjectReader) -> Result<(), ConfigError> {
+fn apply_cloud(
+    config: &mut GatewayConfig,
+    mut cloud: ObjectReader,
+    env: &HashMap<String, String>,
+) -> Result<(), ConfigError> {
+    if let Some(openai) = cloud.object("openai")? {
+        super::runtime::apply_file_openai(&mut config.cloud.runtime, openai, env, &mut config.warnings)?;
+    }
+    if let Some(name) = cloud.string("runtime")? {
+        super::runtime::apply_name(&mut config.cloud.runtime, "cloud.runtime", &name)?;
+    }
     if let Some(n) = cloud.integer("sessionConcurrency", 1..=256)? {
         config.cloud.session_concurrency = n as usize;
     }

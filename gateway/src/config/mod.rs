@@ -7,6 +7,7 @@ mod file;
 mod operator;
 mod provider;
 mod reader;
+mod runtime;
 mod secret;
 
 use std::collections::HashMap;
@@ -118,9 +119,47 @@ impl Default for WorkerSettings {
     }
 }
 
+/// Which agent runtime sessions run (`OPEN_COWORK_CLOUD_RUNTIME`, `cloud.runtime`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RuntimeChoice {
+    /// The scripted demo runtime (the default when no model is configured).
+    Demo,
+    /// Any OpenAI-compatible chat completions endpoint.
+    OpenAi(OpenAiConfig),
+}
+
+/// Settings of the `openai` runtime.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenAiConfig {
+    /// `OPEN_COWORK_CLOUD_OPENAI_BASE_URL`, `cloud.openai.baseUrl` (requests go to `{base}/chat/completions`).
+    pub base_url: String,
+    /// `OPEN_COWORK_CLOUD_OPENAI_MODEL`, `cloud.openai.model`.
+    pub model: String,
+    /// `OPEN_COWORK_CLOUD_OPENAI_API_KEY` (then `OPENAI_API_KEY`), `cloud.openai.apiKey`.
+    pub api_key: Option<Secret>,
+    /// `OPEN_COWORK_CLOUD_OPENAI_SYSTEM_PROMPT`, `cloud.openai.systemPrompt`.
+    pub system_prompt: Option<String>,
+    /// `cloud.openai.tools`: offer the built-in `fetch_url` tool (each call needs an approval).
+    pub tools_enabled: bool,
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: cowork_cloud::runtime::DEFAULT_OPENAI_BASE_URL.to_owned(),
+            model: "gpt-4o-mini".to_owned(),
+            api_key: None,
+            system_prompt: None,
+            tools_enabled: false,
+        }
+    }
+}
+
 /// The embedded cloud's settings (standalone mode).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CloudConfig {
+    /// The agent runtime.
+    pub runtime: RuntimeChoice,
     /// Pause between the demo runtime's text deltas (`OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS`).
     pub demo_delta_interval: Duration,
     /// Sessions whose commands run at the same time (`OPEN_COWORK_CLOUD_SESSION_CONCURRENCY`).
@@ -129,7 +168,7 @@ pub struct CloudConfig {
 
 impl Default for CloudConfig {
     fn default() -> Self {
-        Self { demo_delta_interval: Duration::from_millis(150), session_concurrency: 16 }
+        Self { runtime: RuntimeChoice::Demo, demo_delta_interval: Duration::from_millis(150), session_concurrency: 16 }
     }
 }
 

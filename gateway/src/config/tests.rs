@@ -201,3 +201,46 @@ fn loopback_bypass_is_refused_on_an_exposed_gateway() {
         assert!(message.contains("OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS"), "{message}");
     }
 }
+
+#[test]
+fn the_runtime_is_demo_unless_a_model_is_configured() {
+    let none = GatewayConfig::load(Path::new("/x"), &HashMap::new(), &Flags::default()).unwrap();
+    assert_eq!(none.cloud.runtime, RuntimeChoice::Demo);
+    let key_only =
+        GatewayConfig::load(Path::new("/x"), &env(&[("OPENAI_API_KEY", "sk-x")]), &Flags::default()).unwrap();
+    assert_eq!(key_only.cloud.runtime, RuntimeChoice::Demo, "a stray OPENAI_API_KEY does not switch runtimes");
+    let vars = env(&[("OPEN_COWORK_CLOUD_OPENAI_BASE_URL", "http://127.0.0.1:11434/v1"), ("OPENAI_API_KEY", "sk-x")]);
+    let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
+    let RuntimeChoice::OpenAi(openai) = &config.cloud.runtime else { panic!("openai expected") };
+    assert_eq!(openai.base_url, "http://127.0.0.1:11434/v1");
+    assert_eq!(openai.api_key.as_ref().map(Secret::expose), Some("sk-x"), "OPENAI_API_KEY is the fallback key");
+    let forced = env(&[("OPEN_COWORK_CLOUD_OPENAI_MODEL", "llama3"), ("OPEN_COWORK_CLOUD_RUNTIME", "demo")]);
+    assert_eq!(
+        GatewayConfig::load(Path::new("/x"), &forced, &Flags::default()).unwrap().cloud.runtime,
+        RuntimeChoice::Demo
+    );
+}
+
+#[test]
+fn the_runtime_is_read_from_the_file_and_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = write_config(
+        dir.path(),
+        r#"{"cloud": {"openai": {"model": "qwen2.5", "apiKey": "env:MY_KEY", "systemPrompt": "Be brief.", "tools": true}}}"#,
+    );
+    let config = GatewayConfig::load(dir.path(), &env(&[("MY_KEY", "k")]), &flags).unwrap();
+    let RuntimeChoice::OpenAi(openai) = &config.cloud.runtime else { panic!("openai expected") };
+    assert_eq!(
+        (openai.model.as_str(), openai.system_prompt.as_deref(), openai.tools_enabled),
+        ("qwen2.5", Some("Be brief."), true)
+    );
+    for (json, expected) in [
+        (r#"{"cloud": {"runtime": "opencode"}}"#, "not supported by this version"),
+        (r#"{"cloud": {"runtime": "gpt"}}"#, "cloud.runtime"),
+        (r#"{"cloud": {"openai": {"modle": "x"}}}"#, "cloud.openai.modle"),
+    ] {
+        let flags = write_config(dir.path(), json);
+        let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
+        assert!(message.contains(expected), "{json}: {message}");
+    }
+}

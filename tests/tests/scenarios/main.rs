@@ -6,5 +6,6 @@ mod delivery;
 mod interactions;
 mod operator;
 mod protection;
+mod runtimes;
 mod slack;
 mod webhook;

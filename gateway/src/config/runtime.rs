@@ -1,0 +1,91 @@
+//! The agent runtime choice: `cloud.runtime` / `OPEN_COWORK_CLOUD_RUNTIME` (`demo`, `openai`;
+//! `opencode` is not in this version) and the `openai` settings. Configuring a model endpoint
+//! selects the `openai` runtime; the demo runtime is the default only when nothing is configured.
+
+use std::collections::HashMap;
+
+use super::reader::ObjectReader;
+use super::{ConfigError, OpenAiConfig, RuntimeChoice, Secret};
+
+/// The OpenAI settings to change, starting from the current choice.
+fn openai_of(choice: &RuntimeChoice) -> OpenAiConfig {
+    match choice {
+        RuntimeChoice::OpenAi(config) => config.clone(),
+        RuntimeChoice::Demo => OpenAiConfig::default(),
+    }
+}
+
+/// Applies `cloud.openai` from the config file.
+pub(super) fn apply_file_openai(
+    choice: &mut RuntimeChoice,
+    mut section: ObjectReader,
+    env: &HashMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let mut openai = openai_of(choice);
+    if let Some(url) = section.string("baseUrl")? {
+        openai.base_url = url;
+    }
+    if let Some(model) = section.string("model")? {
+        openai.model = model;
+    }
+    if let Some(key) = section.string("apiKey")? {
+        openai.api_key = Some(super::provider::resolve_reference("cloud.openai.apiKey", key, env)?);
+    }
+    if let Some(prompt) = section.string("systemPrompt")? {
+        openai.system_prompt = Some(prompt);
+    }
+    if let Some(tools) = section.boolean("tools")? {
+        openai.tools_enabled = tools;
+    }
+    section.finish(&[], warnings)?;
+    *choice = RuntimeChoice::OpenAi(openai);
+    Ok(())
+}
+
+/// Applies a runtime name (`path` names where it came from).
+pub(super) fn apply_name(choice: &mut RuntimeChoice, path: &str, name: &str) -> Result<(), ConfigError> {
+    *choice = match name.trim() {
+        "demo" => RuntimeChoice::Demo,
+        "openai" => RuntimeChoice::OpenAi(openai_of(choice)),
+        "opencode" => return Err(ConfigError::invalid(path, "`opencode` is not supported by this version yet")),
+        other => return Err(ConfigError::invalid(path, &format!("`{other}` is not a runtime (demo or openai)"))),
+    };
+    Ok(())
+}
+
+/// Applies the `OPEN_COWORK_CLOUD_OPENAI_*` variables, then `OPEN_COWORK_CLOUD_RUNTIME`.
+pub(super) fn apply_env(choice: &mut RuntimeChoice, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+    let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mut openai = openai_of(choice);
+    let mut configured = matches!(choice, RuntimeChoice::OpenAi(_));
+    if let Some(url) = get("OPEN_COWORK_CLOUD_OPENAI_BASE_URL") {
+        openai.base_url = url.to_owned();
+        configured = true;
+    }
+    if let Some(model) = get("OPEN_COWORK_CLOUD_OPENAI_MODEL") {
+        openai.model = model.to_owned();
+        configured = true;
+    }
+    if let Some(key) = get("OPEN_COWORK_CLOUD_OPENAI_API_KEY") {
+        openai.api_key = Some(Secret::new(key.to_owned()));
+        configured = true;
+    }
+    if let Some(prompt) = get("OPEN_COWORK_CLOUD_OPENAI_SYSTEM_PROMPT") {
+        openai.system_prompt = Some(prompt.to_owned());
+    }
+    if configured {
+        *choice = RuntimeChoice::OpenAi(openai);
+    }
+    if let Some(name) = get("OPEN_COWORK_CLOUD_RUNTIME") {
+        apply_name(choice, "OPEN_COWORK_CLOUD_RUNTIME", name)?;
+    }
+    // The conventional variable is the last resort for the key.
+    if let RuntimeChoice::OpenAi(openai) = choice
+        && openai.api_key.is_none()
+        && let Some(key) = get("OPENAI_API_KEY")
+    {
+        openai.api_key = Some(Secret::new(key.to_owned()));
+    }
+    Ok(())
+}
