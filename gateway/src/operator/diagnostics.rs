@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{OperatorError, OperatorState};
-use crate::config::{GatewayConfig, Storage};
+use crate::config::{GatewayConfig, ProviderSettings, Storage};
 use crate::dispatcher::circuit::CircuitState;
 use crate::metrics;
 use crate::redact::{MASK, Redactor};
@@ -74,6 +74,32 @@ fn circuit_json(provider: &impl std::fmt::Display, circuit: CircuitState) -> Val
     }
 }
 
+/// A provider's settings as diagnostics show them (free text through the redactor).
+fn settings_view(settings: &ProviderSettings, redactor: &Redactor) -> Value {
+    match settings {
+        ProviderSettings::Fake(fake) => json!({
+            "transcriptLimit": fake.transcript_limit,
+            "sendLatencyMs": fake.send_latency_ms,
+            "failFirstSends": fake.fail_first_sends,
+            "failStatus": fake.fail_status,
+            "failRetryAfterSeconds": fake.fail_retry_after_seconds,
+        }),
+        ProviderSettings::Webhook(webhook) => json!({
+            "deliveryUrl": redactor.redact(&webhook.delivery_url),
+            "deliveryUrlAllowedHosts": webhook.delivery_url_allowed_hosts,
+            "allowPrivateDelivery": webhook.allow_private_delivery,
+            "maxAttachmentBytes": webhook.max_attachment_bytes,
+            "deliveryTimeoutMs": webhook.delivery_timeout_ms,
+        }),
+        ProviderSettings::Slack(slack) => json!({
+            "apiBaseUrl": redactor.redact(&slack.api_base_url),
+            "sessionScope": format!("{:?}", slack.session_scope).to_lowercase(),
+            "respondTo": format!("{:?}", slack.respond_to).to_lowercase(),
+            "botUserId": slack.bot_user_id,
+        }),
+    }
+}
+
 /// The configuration as diagnostics show it: secrets as `***`, free text through the redactor.
 pub(super) fn config_view(config: &GatewayConfig, redactor: &Redactor) -> Value {
     let storage = match &config.storage {
@@ -96,7 +122,7 @@ pub(super) fn config_view(config: &GatewayConfig, redactor: &Redactor) -> Value 
                 "externalWorkspaceId": p.workspace_id,
                 "defaultAgent": p.default_agent,
                 "credentials": credentials,
-                "settings": redactor.redact(&format!("{:?}", p.settings)),
+                "settings": settings_view(&p.settings, redactor),
             })
         })
         .collect();
