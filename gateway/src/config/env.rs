@@ -85,6 +85,9 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(n) = integer(env, "OPEN_COWORK_GATEWAY_RATE_LIMIT_BURST", 1..=1_000_000)? {
         config.ingress.burst = n as u32;
     }
+    if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_INTERACTION_TTL_MS", 60_000..=30 * 24 * 3_600_000)? {
+        config.workers.interaction_ttl = Duration::from_millis(ms);
+    }
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_LEASE_MS", 1_000..=600_000)? {
         config.workers.lease = Duration::from_millis(ms);
     }

@@ -244,3 +244,13 @@ fn the_runtime_is_read_from_the_file_and_refused_by_name() {
         assert!(message.contains(expected), "{json}: {message}");
     }
 }
+
+#[test]
+fn interaction_lifetime_is_configurable_within_bounds() {
+    let vars = env(&[("OPEN_COWORK_GATEWAY_INTERACTION_TTL_MS", "600000")]);
+    let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
+    assert_eq!(config.workers.interaction_ttl.as_secs(), 600);
+    let too_short = env(&[("OPEN_COWORK_GATEWAY_INTERACTION_TTL_MS", "5")]);
+    let message = error_text(GatewayConfig::load(Path::new("/x"), &too_short, &Flags::default()));
+    assert!(message.contains("OPEN_COWORK_GATEWAY_INTERACTION_TTL_MS"), "{message}");
+}
