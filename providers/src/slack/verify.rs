@@ -70,25 +70,6 @@ mod tests {
     }
 
     #[test]
-    fn any_configured_secret_verifies() {
-        let headers = signed("old", "1700000000", BODY);
-        assert!(verify_request(&["new", "old"], &headers, BODY, NOW_MS).is_ok());
-        assert_eq!(reason(verify_request(&["new"], &headers, BODY, NOW_MS)), "signature mismatch");
-    }
-
-    #[test]
-    fn window_is_300_seconds_both_ways() {
-        for (ts, ok) in [("1699999700", true), ("1700000300", true), ("1699999699", false), ("1700000301", false)] {
-            let headers = signed("s", ts, BODY);
-            assert_eq!(verify_request(&["s"], &headers, BODY, NOW_MS).is_ok(), ok, "{ts}");
-        }
-        let expired = signed("s", "1699999699", BODY);
-        assert_eq!(reason(verify_request(&["s"], &expired, BODY, NOW_MS)), "timestamp expired");
-        let future = signed("s", "1700000301", BODY);
-        assert_eq!(reason(verify_request(&["s"], &future, BODY, NOW_MS)), "timestamp in the future");
-    }
-
-    #[test]
     fn every_bad_auth_case_is_unauthorized() {
         let good = signed("s", "1700000000", BODY);
         let mut no_ts = good.clone();
