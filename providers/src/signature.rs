@@ -124,29 +124,41 @@ pub fn check_timestamp(timestamp: &str, now_ms: i64, window_secs: u64) -> Result
     }
 }
 
-/// Verifies a signed request the way both Open Cowork (`v1`) and Slack (`v0`) sign them: the
-/// timestamp header within the window, then `prefix=hex(HMAC(secret, "prefix:ts:body"))` in the
-/// signature header under any of `secrets`. Returns the request's replay key
-/// (`seconds:lowercase hex`, canonical so re-casing a captured signature makes no new key).
-pub fn verify_signed_request<S: AsRef<[u8]>>(
-    secrets: &[S],
-    headers: &http::HeaderMap,
-    (timestamp_header, signature_header): (&str, &str),
-    prefix: &str,
-    body: &[u8],
-    received_at_ms: i64,
-) -> Result<String, crate::InboundError> {
-    let unauthorized = |error: SignatureError| crate::InboundError::Unauthorized(error.reason());
-    let timestamp = single_header(headers, timestamp_header, "missing timestamp", "invalid timestamp")?;
-    let presented = single_header(headers, signature_header, "missing signature", "malformed signature")?;
-    let seconds = check_timestamp(timestamp, received_at_ms, DEFAULT_WINDOW_SECS).map_err(unauthorized)?;
-    let signature = verify(secrets, prefix, timestamp.trim(), body, presented).map_err(unauthorized)?;
-    Ok(format!("{seconds}:{}", hex::encode(signature)))
+/// Where a platform puts its timestamp and signature, and its version prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignatureScheme {
+    /// The timestamp header (unix seconds).
+    pub timestamp_header: &'static str,
+    /// The signature header (`<prefix>=<hex>`).
+    pub signature_header: &'static str,
+    /// The version prefix (`v1`, `v0`).
+    pub prefix: &'static str,
+}
+
+impl SignatureScheme {
+    /// Verifies a signed request the way both Open Cowork (`v1`) and Slack (`v0`) sign them: the
+    /// timestamp header within the window, then `prefix=hex(HMAC(secret, "prefix:ts:body"))` in
+    /// the signature header under any of `secrets`. Returns the request's replay key
+    /// (`seconds:lowercase hex`, canonical so re-casing a captured signature makes no new key).
+    pub fn verify<S: AsRef<[u8]>>(
+        &self,
+        secrets: &[S],
+        headers: &http::HeaderMap,
+        body: &[u8],
+        received_at_ms: i64,
+    ) -> Result<String, crate::InboundError> {
+        let unauthorized = |error: SignatureError| crate::InboundError::Unauthorized(error.reason());
+        let timestamp = single_header(headers, self.timestamp_header, "missing timestamp", "invalid timestamp")?;
+        let presented = single_header(headers, self.signature_header, "missing signature", "malformed signature")?;
+        let seconds = check_timestamp(timestamp, received_at_ms, DEFAULT_WINDOW_SECS).map_err(unauthorized)?;
+        let signature = verify(secrets, self.prefix, timestamp.trim(), body, presented).map_err(unauthorized)?;
+        Ok(format!("{seconds}:{}", hex::encode(signature)))
+    }
 }
 
 /// One request header as text for signature checks: absent or empty -> `missing`; repeated or
 /// not visible ASCII -> `garbled` (both as [`InboundError::Unauthorized`]).
-pub fn single_header<'a>(
+fn single_header<'a>(
     headers: &'a http::HeaderMap,
     name: &str,
     missing: &'static str,

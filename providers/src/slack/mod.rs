@@ -126,7 +126,7 @@ impl ChannelProvider for SlackProvider {
 
     fn parse_inbound(&self, request: &InboundRequest) -> Result<Verified, InboundError> {
         let secrets = &self.credentials.signing_secrets;
-        let replay_key = verify::verify_request(secrets, &request.headers, &request.body, request.received_at_ms)?;
+        let replay_key = verify::SCHEME.verify(secrets, &request.headers, &request.body, request.received_at_ms)?;
         let context = inbound::Context { settings: &self.settings, workspace_id: self.workspace_id.as_deref() };
         // Slack re-signs its retries, so a second request with the same signature is a replay:
         // a 2xx no-op when its events are already stored, refused when it carries none.

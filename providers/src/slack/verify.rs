@@ -2,9 +2,6 @@
 //! and `X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:{ts}:{raw body}")>` under any
 //! configured signing secret, compared in constant time (through [`crate::signature`]).
 
-use http::HeaderMap;
-
-use crate::InboundError;
 use crate::signature;
 
 /// The timestamp header (unix seconds).
@@ -14,21 +11,19 @@ pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 /// The signature version prefix.
 pub const SIGNATURE_PREFIX: &str = "v0";
 
-/// Checks the timestamp window and the signature; returns the replay key on success.
-pub(super) fn verify_request<S: AsRef<[u8]>>(
-    secrets: &[S],
-    headers: &HeaderMap,
-    body: &[u8],
-    received_at_ms: i64,
-) -> Result<String, InboundError> {
-    let headers_used = (TIMESTAMP_HEADER, SIGNATURE_HEADER);
-    signature::verify_signed_request(secrets, headers, headers_used, SIGNATURE_PREFIX, body, received_at_ms)
-}
+/// The scheme: these headers and this prefix.
+pub(super) const SCHEME: signature::SignatureScheme = signature::SignatureScheme {
+    timestamp_header: TIMESTAMP_HEADER,
+    signature_header: SIGNATURE_HEADER,
+    prefix: SIGNATURE_PREFIX,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
+
+    use crate::InboundError;
 
     const NOW_MS: i64 = 1_700_000_000_000;
     const BODY: &[u8] = br#"{"type":"url_verification","challenge":"abc"}"#;
@@ -61,11 +56,11 @@ mod tests {
         headers.insert(TIMESTAMP_HEADER, HeaderValue::from_static(DOC_TIMESTAMP));
         headers.insert(SIGNATURE_HEADER, HeaderValue::from_static(DOC_SIGNATURE));
         let signed_at_ms = 1_531_420_618_000;
-        assert!(verify_request(&[DOC_SECRET], &headers, DOC_BODY.as_bytes(), signed_at_ms).is_ok());
+        assert!(SCHEME.verify(&[DOC_SECRET], &headers, DOC_BODY.as_bytes(), signed_at_ms).is_ok());
         let computed = signature::signature_header(DOC_SECRET.as_bytes(), "v0", DOC_TIMESTAMP, DOC_BODY.as_bytes());
         assert_eq!(computed, DOC_SIGNATURE);
         // The same request five minutes and one second later is stale.
-        let late = verify_request(&[DOC_SECRET], &headers, DOC_BODY.as_bytes(), signed_at_ms + 301_000);
+        let late = SCHEME.verify(&[DOC_SECRET], &headers, DOC_BODY.as_bytes(), signed_at_ms + 301_000);
         assert_eq!(reason(late), "timestamp expired");
     }
 
@@ -74,22 +69,22 @@ mod tests {
         let good = signed("s", "1700000000", BODY);
         let mut no_ts = good.clone();
         no_ts.remove(TIMESTAMP_HEADER);
-        assert_eq!(reason(verify_request(&["s"], &no_ts, BODY, NOW_MS)), "missing timestamp");
+        assert_eq!(reason(SCHEME.verify(&["s"], &no_ts, BODY, NOW_MS)), "missing timestamp");
         let mut no_sig = good.clone();
         no_sig.remove(SIGNATURE_HEADER);
-        assert_eq!(reason(verify_request(&["s"], &no_sig, BODY, NOW_MS)), "missing signature");
+        assert_eq!(reason(SCHEME.verify(&["s"], &no_sig, BODY, NOW_MS)), "missing signature");
         let garbled_ts = signed("s", "17e8", BODY);
-        assert_eq!(reason(verify_request(&["s"], &garbled_ts, BODY, NOW_MS)), "invalid timestamp");
+        assert_eq!(reason(SCHEME.verify(&["s"], &garbled_ts, BODY, NOW_MS)), "invalid timestamp");
         for garbled in ["v0=xyz", "v1=00", "sha256=ab", "v0="] {
             let mut headers = good.clone();
             headers.insert(SIGNATURE_HEADER, HeaderValue::from_static(garbled));
-            assert_eq!(reason(verify_request(&["s"], &headers, BODY, NOW_MS)), "malformed signature", "{garbled}");
+            assert_eq!(reason(SCHEME.verify(&["s"], &headers, BODY, NOW_MS)), "malformed signature", "{garbled}");
         }
         let mut doubled = good.clone();
         doubled.append(SIGNATURE_HEADER, good[SIGNATURE_HEADER].clone());
-        assert_eq!(reason(verify_request(&["s"], &doubled, BODY, NOW_MS)), "malformed signature");
-        assert_eq!(reason(verify_request(&["s"], &good, b"{}", NOW_MS)), "signature mismatch");
+        assert_eq!(reason(SCHEME.verify(&["s"], &doubled, BODY, NOW_MS)), "malformed signature");
+        assert_eq!(reason(SCHEME.verify(&["s"], &good, b"{}", NOW_MS)), "signature mismatch");
         let wrong_secret = signed("other", "1700000000", BODY);
-        assert_eq!(reason(verify_request(&["s"], &wrong_secret, BODY, NOW_MS)), "signature mismatch");
+        assert_eq!(reason(SCHEME.verify(&["s"], &wrong_secret, BODY, NOW_MS)), "signature mismatch");
     }
 }

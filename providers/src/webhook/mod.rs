@@ -100,7 +100,7 @@ impl ChannelProvider for WebhookProvider {
 
     fn parse_inbound(&self, request: &InboundRequest) -> Result<Verified, InboundError> {
         let replay_key =
-            verify::verify_request(self.secrets.all(), &request.headers, &request.body, request.received_at_ms)?;
+            verify::SCHEME.verify(self.secrets.all(), &request.headers, &request.body, request.received_at_ms)?;
         let (event, id_given) = inbound::parse_payload(&request.body, self.settings.max_attachment_bytes)?;
         // With the sender's own event id a replayed request is a redelivery of that event (a 2xx
         // no-op); only events whose id we made up need the replay key to stay single-use.
