@@ -23,6 +23,7 @@ pub mod fake;
 mod ids;
 mod inbound;
 mod outbound;
+mod settings;
 pub mod signature;
 pub mod slack;
 pub mod webhook;

@@ -66,15 +66,7 @@ impl Default for SlackSettings {
 impl SlackSettings {
     /// Parses the `settings` object (camelCase, unknown fields refused); errors name the field.
     pub fn from_json(value: &Value) -> Result<Self, String> {
-        let empty = Map::new();
-        let map = match value {
-            Value::Null => &empty,
-            Value::Object(map) => map,
-            _ => return Err("settings must be an object".into()),
-        };
-        if let Some(unknown) = map.keys().find(|key| !KNOWN_FIELDS.contains(&key.as_str())) {
-            return Err(format!("settings.{unknown} is not a slack setting (known: {})", KNOWN_FIELDS.join(", ")));
-        }
+        let map = &crate::settings::settings_object(value, &KNOWN_FIELDS, "slack")?;
         let api_base_url = string(map, "apiBaseUrl")?.unwrap_or_else(|| DEFAULT_API_BASE_URL.to_owned());
         let session_scope = match string(map, "sessionScope")?.as_deref() {
             None | Some("thread") => SessionScope::Thread,

@@ -73,15 +73,7 @@ pub struct WebhookSettings {
 impl WebhookSettings {
     /// Parses the `settings` object; errors name the offending field.
     pub fn from_json(value: &Value) -> Result<Self, String> {
-        let empty = Map::new();
-        let map = match value {
-            Value::Null => &empty,
-            Value::Object(map) => map,
-            _ => return Err("settings must be an object".into()),
-        };
-        if let Some(unknown) = map.keys().find(|key| !KNOWN_FIELDS.contains(&key.as_str())) {
-            return Err(format!("settings.{unknown} is not a webhook setting (known: {})", KNOWN_FIELDS.join(", ")));
-        }
+        let map = &crate::settings::settings_object(value, &KNOWN_FIELDS, "webhook")?;
         let delivery_url = match map.get("deliveryUrl") {
             None | Some(Value::Null) => return Err("settings.deliveryUrl is required".into()),
             Some(Value::String(url)) => url.trim().to_owned(),
