@@ -46,6 +46,10 @@ mod names {
         ("open_cowork_gateway_inbound_accepted", "Webhook requests acknowledged with a 2xx (after the durable commit)");
     pub const REJECTED: (&str, &str) =
         ("open_cowork_gateway_inbound_rejected", "Webhook requests refused, by ingress error code");
+    pub const IGNORED: (&str, &str) = (
+        "open_cowork_gateway_inbound_ignored",
+        "Inbound events recorded without prompting (auto-replies, senders not allowed), by reason",
+    );
     pub const ACK_SECONDS: (&str, &str) =
         ("open_cowork_gateway_ack_seconds", "Time from a webhook request's arrival to its answer, in seconds");
     pub const BACKLOG: (&str, &str) = (
@@ -72,7 +76,7 @@ struct ProviderStateLabels {
     state: String,
 }
 
-/// `{provider, reason}`.
+/// `{provider, reason}` (refused requests, ignored events).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RejectedLabels {
     provider: String,
@@ -139,6 +143,7 @@ pub struct Metrics {
     sent: Family<ProviderLabels, Counter>,
     accepted: Family<ProviderLabels, Counter>,
     rejected: Family<RejectedLabels, Counter>,
+    ignored: Family<RejectedLabels, Counter>,
     ack_seconds: Family<ProviderLabels, Histogram, fn() -> Histogram>,
     backlog: Family<BacklogLabels, Gauge>,
     oldest_open: Family<BindingLabels, Gauge<f64, AtomicU64>>,
@@ -165,6 +170,7 @@ impl Metrics {
             sent: Family::default(),
             accepted: Family::default(),
             rejected: Family::default(),
+            ignored: Family::default(),
             ack_seconds: Family::new_with_constructor(ack_histogram as fn() -> Histogram),
             backlog: Family::default(),
             oldest_open: Family::default(),
@@ -180,6 +186,7 @@ impl Metrics {
         registry.register(names::SENT.0, names::SENT.1, metrics.sent.clone());
         registry.register(names::ACCEPTED.0, names::ACCEPTED.1, metrics.accepted.clone());
         registry.register(names::REJECTED.0, names::REJECTED.1, metrics.rejected.clone());
+        registry.register(names::IGNORED.0, names::IGNORED.1, metrics.ignored.clone());
         registry.register(names::ACK_SECONDS.0, names::ACK_SECONDS.1, metrics.ack_seconds.clone());
         registry.register(names::BACKLOG.0, names::BACKLOG.1, metrics.backlog.clone());
         registry.register(names::OLDEST_OPEN.0, names::OLDEST_OPEN.1, metrics.oldest_open.clone());
@@ -216,6 +223,12 @@ impl Metrics {
     pub fn inbound_rejected(&self, provider: Option<&ProviderId>, reason: &str) {
         let provider = provider_labels(provider).provider;
         self.rejected.get_or_create(&RejectedLabels { provider, reason: reason.to_owned() }).inc();
+    }
+
+    /// An inbound event was recorded without prompting, for `reason`.
+    pub fn inbound_ignored(&self, provider: &ProviderId, reason: &str) {
+        let provider = provider.to_string();
+        self.ignored.get_or_create(&RejectedLabels { provider, reason: reason.to_owned() }).inc();
     }
 
     /// A webhook request was answered after `elapsed`.

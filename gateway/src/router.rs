@@ -60,11 +60,27 @@ impl Router {
         let Some(provider) = self.services.providers.get(&item.provider_id) else {
             return Err(RouteError::Permanent(format!("provider `{}` is no longer configured", item.provider_id)));
         };
+        if let InboundBody::Ignored { reason } = &item.event.body {
+            // Recorded (the inbox row stays as the audit trail and the dedupe key), never prompted.
+            tracing::info!(
+                provider = %item.provider_id,
+                event = %item.event.provider_event_id,
+                reason = %reason,
+                "inbound event recorded without prompting"
+            );
+            self.services.metrics.inbound_ignored(&item.provider_id, reason);
+            return Ok(());
+        }
+        if let Some(context) = &item.event.reply_context {
+            let s = &self.services;
+            s.store.save_reply_context(&item.binding_id, &item.event.chat, context, s.clock.now_ms()).await?;
+        }
         let actor =
             self.services.backend.resolve_identity(item.binding_id.as_str(), &item.event.sender.user_id).await?;
         match &item.event.body {
             InboundBody::Message { text } => self.prompt(item, &provider, actor, text).await,
             InboundBody::Interaction(input) => interactions::answer(&self.services, item, actor, input).await,
+            InboundBody::Ignored { .. } => Ok(()),
         }
     }
 

@@ -22,4 +22,7 @@ pub struct Capabilities {
     /// new messages in one chat (0: no pacing). The dispatcher waits rather than be throttled,
     /// and skips edits a later edit of the same message makes moot.
     pub min_interval_ms: u64,
+    /// Deliveries need the thread's latest [`crate::InboundEvent::reply_context`] (for example
+    /// email's subject and References chain); the dispatcher looks it up only for such providers.
+    pub needs_reply_context: bool,
 }

@@ -48,6 +48,8 @@ pub enum ProviderKind {
     Webhook,
     /// Slack (Events API, interactivity and the Web API).
     Slack,
+    /// Email: inbound relayed mail, replies over SMTP.
+    Email,
 }
 
 impl ProviderKind {
@@ -57,6 +59,7 @@ impl ProviderKind {
             Self::Fake => "fake",
             Self::Webhook => "webhook",
             Self::Slack => "slack",
+            Self::Email => "email",
         }
     }
 }

@@ -48,6 +48,11 @@ pub struct InboundEvent {
     pub sender: Sender,
     /// What was said or clicked.
     pub body: InboundBody,
+    /// Provider-owned threading state for replies (for example an email's subject and
+    /// References chain); the gateway stores it with the thread and hands the latest one back on
+    /// every [`crate::Delivery`] into that thread, without reading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_context: Option<String>,
 }
 
 /// A chat and, where the platform has them, a thread inside it.
@@ -90,6 +95,12 @@ pub enum InboundBody {
     },
     /// A button click or a text command answering an approval or question.
     Interaction(InteractionInput),
+    /// Accepted and recorded, but never prompted (for example an auto-reply or a sender outside
+    /// the allowlist); `reason` says why.
+    Ignored {
+        /// A short machine-readable reason such as `auto_submitted`.
+        reason: String,
+    },
 }
 
 /// An answer to an approval or a question, by handle.

@@ -14,6 +14,9 @@ pub struct Delivery {
     pub chat: ChatRef,
     /// What to do.
     pub op: OutboundOp,
+    /// The latest [`crate::InboundEvent::reply_context`] the thread received, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_context: Option<String>,
 }
 
 /// A send or an edit.

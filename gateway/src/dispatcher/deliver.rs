@@ -57,7 +57,15 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
     {
         return DeliveryOutcome::Defer { at };
     }
-    let delivery = Delivery { delivery_id: delivery_id(item), chat: item.chat.clone(), op };
+    let reply_context = if registered.provider.capabilities().needs_reply_context {
+        match s.store.reply_context(&item.binding_id, &item.chat).await {
+            Ok(context) => context,
+            Err(error) => return retry(s, item, format!("store: {error}"), None),
+        }
+    } else {
+        None
+    };
+    let delivery = Delivery { delivery_id: delivery_id(item), chat: item.chat.clone(), op, reply_context };
     let result = registered.provider.deliver(&delivery).await;
     if interval > 0 {
         s.pacer.mark(pace_key, s.clock.now_ms(), interval);

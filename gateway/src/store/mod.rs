@@ -27,6 +27,7 @@ mod outbox;
 mod queue;
 mod render;
 mod retention;
+mod thread_context;
 mod transcript;
 mod types;
 

@@ -12,6 +12,9 @@ const PRUNE_ATTEMPTS: &str = "DELETE FROM gw_delivery_attempts WHERE outbox_id I
 
 const PRUNE_OUTBOX: &str = "DELETE FROM gw_outbox WHERE state IN ('sent', 'dead') AND updated_at < $1";
 
+/// A thread quiet for that long gets its context again with its next inbound message.
+const PRUNE_THREAD_CONTEXTS: &str = "DELETE FROM gw_thread_contexts WHERE updated_at < $1";
+
 impl GatewayStore {
     /// Deletes inbox rows that are done or dead and outbox rows that are sent or dead, last
     /// changed before `before`; returns how many rows went. Open rows are never touched. An
@@ -22,6 +25,7 @@ impl GatewayStore {
             let inbox = sqlx::query(PRUNE_INBOX).bind(before).execute(&mut *tx).await?;
             sqlx::query(PRUNE_ATTEMPTS).bind(before).execute(&mut *tx).await?;
             let outbox = sqlx::query(PRUNE_OUTBOX).bind(before).execute(&mut *tx).await?;
+            sqlx::query(PRUNE_THREAD_CONTEXTS).bind(before).execute(&mut *tx).await?;
             tx.commit().await?;
             inbox.rows_affected() + outbox.rows_affected()
         });

@@ -75,5 +75,6 @@ pub(super) fn parse(body: &[u8]) -> Result<InboundEvent, InboundError> {
         chat: ChatRef { chat_id, thread_id },
         sender: Sender { user_id, display_name },
         body,
+        reply_context: None,
     })
 }

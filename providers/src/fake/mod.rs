@@ -37,6 +37,7 @@ impl FakeProvider {
             max_buttons_per_message: 8,
             max_text_length: 4096,
             min_interval_ms: 0,
+            needs_reply_context: false,
             file_uploads: true,
             max_file_bytes: 25 * 1024 * 1024,
         };

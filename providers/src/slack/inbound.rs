@@ -147,6 +147,7 @@ fn message_event(
         chat: ChatRef { chat_id: channel, thread_id },
         sender: Sender { user_id: user, display_name },
         body,
+        reply_context: None,
     }))
 }
 
@@ -284,6 +285,7 @@ fn block_actions(
                 handle: handle.to_owned(),
                 verb: InteractionVerb::Click,
             }),
+            reply_context: None,
         });
     }
     Ok(events)

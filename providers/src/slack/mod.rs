@@ -81,6 +81,7 @@ impl SlackProvider {
             max_buttons_per_message: MAX_BUTTONS,
             max_text_length: SLACK_TEXT_LIMIT,
             min_interval_ms: 1000,
+            needs_reply_context: false,
             file_uploads: true,
             max_file_bytes: MAX_FILE_BYTES,
         };

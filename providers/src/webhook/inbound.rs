@@ -151,6 +151,7 @@ pub(super) fn parse_payload(body: &[u8], max_attachment_bytes: u64) -> Result<(I
         chat: ChatRef { chat_id, thread_id },
         sender: Sender { user_id, display_name: display_name.or(username) },
         body,
+        reply_context: None,
     };
     Ok((event, id_given))
 }

@@ -56,6 +56,7 @@ impl WebhookProvider {
             max_buttons_per_message: MAX_BUTTONS,
             max_text_length: 4096,
             min_interval_ms: 0,
+            needs_reply_context: false,
             file_uploads: true,
             max_file_bytes: settings.max_attachment_bytes,
         };

@@ -24,6 +24,7 @@ fn caps(editing: bool, buttons: bool) -> Capabilities {
         max_buttons_per_message: 8,
         max_text_length: 4096,
         min_interval_ms: 0,
+        needs_reply_context: false,
         file_uploads: false,
         max_file_bytes: 0,
     }

@@ -9,6 +9,7 @@ mod outbox;
 mod render;
 mod replay;
 mod retention;
+mod thread_context;
 mod transcript;
 
 use cowork_cloud::database::Database;
@@ -64,6 +65,7 @@ pub(super) fn inbound_text(event_id: &str, chat: ChatRef, text: &str) -> NewInbo
             chat,
             sender: Sender { user_id: "u1".into(), display_name: Some("Ada".into()) },
             body: InboundBody::Message { text: text.to_owned() },
+            reply_context: None,
         },
     }
 }
