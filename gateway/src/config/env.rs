@@ -55,6 +55,9 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_SHUTDOWN_DRAIN_TIMEOUT_MS", 100..=120_000)? {
         config.shutdown_drain = Duration::from_millis(ms);
     }
+    if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_SMTP_TIMEOUT_MS", 100..=120_000)? {
+        config.smtp_timeout = Duration::from_millis(ms);
+    }
     if let Some(allow) = boolean(env, "OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER")? {
         config.allow_public_fake_provider = allow;
     }

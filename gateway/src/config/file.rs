@@ -13,7 +13,7 @@ use super::{ConfigError, Flags, GatewayConfig};
 
 /// Open Cowork gateway settings accepted with a warning until this version implements them.
 const DEFERRED_GATEWAY: &[&str] = &["mode", "productMode", "instanceId", "branding", "metrics", "diagnostics", "cloud"];
-const DEFERRED_TIMEOUTS: &[&str] = &["webhookDeliveryMs", "smtpMs", "cloudRequestMs"];
+const DEFERRED_TIMEOUTS: &[&str] = &["webhookDeliveryMs", "cloudRequestMs"];
 const DEFERRED_CLOUD: &[&str] =
     &["runtime", "profiles", "auth", "abuse", "storage", "retention", "workers", "sse", "deploymentTier", "baseUrl"];
 
@@ -104,6 +104,9 @@ fn apply_gateway(
     if let Some(mut timeouts) = gateway.object("timeouts")? {
         if let Some(ms) = timeouts.integer("shutdownDrainMs", 100..=120_000)? {
             config.shutdown_drain = Duration::from_millis(ms);
+        }
+        if let Some(ms) = timeouts.integer("smtpMs", 100..=120_000)? {
+            config.smtp_timeout = Duration::from_millis(ms);
         }
         timeouts.finish(DEFERRED_TIMEOUTS, &mut config.warnings)?;
     }

@@ -185,6 +185,9 @@ pub struct GatewayConfig {
     pub max_request_body_bytes: usize,
     /// How long SIGTERM waits for in-flight work (`OPEN_COWORK_GATEWAY_SHUTDOWN_DRAIN_TIMEOUT_MS`).
     pub shutdown_drain: Duration,
+    /// Connect, command and TLS timeout of SMTP deliveries (`OPEN_COWORK_GATEWAY_SMTP_TIMEOUT_MS`,
+    /// `gateway.timeouts.smtpMs`).
+    pub smtp_timeout: Duration,
     /// Allow the fake provider on a public bind (`OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER`).
     pub allow_public_fake_provider: bool,
     /// Operator API access (admin token, loopback bypass).
@@ -225,6 +228,7 @@ impl GatewayConfig {
             storage,
             max_request_body_bytes: 1024 * 1024,
             shutdown_drain: Duration::from_secs(10),
+            smtp_timeout: Duration::from_secs(30),
             allow_public_fake_provider: false,
             operator: OperatorConfig::default(),
             providers: Vec::new(),

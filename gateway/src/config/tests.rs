@@ -254,3 +254,21 @@ fn interaction_lifetime_is_configurable_within_bounds() {
     let message = error_text(GatewayConfig::load(Path::new("/x"), &too_short, &Flags::default()));
     assert!(message.contains("OPEN_COWORK_GATEWAY_INTERACTION_TTL_MS"), "{message}");
 }
+
+#[test]
+fn smtp_timeout_comes_from_env_or_file_within_bounds() {
+    let defaults = GatewayConfig::load(Path::new("/x"), &HashMap::new(), &Flags::default()).unwrap();
+    assert_eq!(defaults.smtp_timeout.as_millis(), 30_000);
+    let vars = env(&[("OPEN_COWORK_GATEWAY_SMTP_TIMEOUT_MS", "2500")]);
+    let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
+    assert_eq!(config.smtp_timeout.as_millis(), 2_500);
+    let dir = tempfile::tempdir().unwrap();
+    let flags = write_config(dir.path(), r#"{"gateway": {"timeouts": {"smtpMs": 700}}}"#);
+    let config = GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap();
+    assert_eq!(config.smtp_timeout.as_millis(), 700);
+    for bad in ["50", "120001", "soon"] {
+        let vars = env(&[("OPEN_COWORK_GATEWAY_SMTP_TIMEOUT_MS", bad)]);
+        let message = error_text(GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()));
+        assert!(message.contains("OPEN_COWORK_GATEWAY_SMTP_TIMEOUT_MS"), "{bad}: {message}");
+    }
+}
