@@ -16,7 +16,11 @@ pub struct NewCommand {
     pub body: CommandBody,
 }
 
-/// The command kinds (`prompt`, `permission.respond`, `question.reply`, `question.reject`).
+/// The command kinds (`prompt`, `abort`, `permission.respond`, `question.reply`, `question.reject`).
+///
+/// An `abort` is not queued behind the running turn: it runs at once, stops the turn in progress
+/// (its text so far is kept, marked complete) and every command submitted before it that has
+/// not started, and the session shows one short notice.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all_fields = "camelCase")]
 pub enum CommandBody {
@@ -28,6 +32,9 @@ pub enum CommandBody {
         /// The agent to run.
         agent: String,
     },
+    /// Stop the running turn and the commands queued before this one.
+    #[serde(rename = "abort")]
+    Abort,
     /// Answer a permission request.
     #[serde(rename = "permission.respond")]
     PermissionRespond {
@@ -57,9 +64,23 @@ impl CommandBody {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Prompt { .. } => "prompt",
+            Self::Abort => "abort",
             Self::PermissionRespond { .. } => "permission.respond",
             Self::QuestionReply { .. } => "question.reply",
             Self::QuestionReject { .. } => "question.reject",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abort_uses_the_open_cowork_kind() {
+        let json = serde_json::to_value(CommandBody::Abort).unwrap_or_default();
+        assert_eq!(json, serde_json::json!({ "kind": "abort" }));
+        assert_eq!(serde_json::from_value::<CommandBody>(json).ok(), Some(CommandBody::Abort));
+        assert_eq!(CommandBody::Abort.kind(), "abort");
     }
 }

@@ -116,6 +116,13 @@ pub enum EventBody {
     /// The session finished its turn.
     #[serde(rename = "session.idle")]
     SessionIdle {},
+    /// An `abort` command stopped the session's turn (the notice the channel shows is an
+    /// `assistant.message` of the abort command).
+    #[serde(rename = "session.aborted")]
+    SessionAborted {
+        /// The abort command.
+        command_id: String,
+    },
     /// The runtime failed; the channel shows one short message.
     #[serde(rename = "runtime.error")]
     RuntimeError {
@@ -156,6 +163,7 @@ impl EventBody {
             Self::QuestionAsked { .. } => "question.asked",
             Self::QuestionResolved { .. } => "question.resolved",
             Self::SessionIdle {} => "session.idle",
+            Self::SessionAborted { .. } => "session.aborted",
             Self::RuntimeError { .. } => "runtime.error",
             Self::Usage { .. } => "usage.recorded",
             Self::Other => "other",

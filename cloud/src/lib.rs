@@ -4,6 +4,7 @@
 //! to it through [`cowork_cloud_client::SessionBackend`]:
 //! [`CloudService::new`] (or `start` on the system clock) gives the service and a [`CommandWorker`] to spawn.
 
+mod abort;
 pub mod clock;
 pub mod database;
 mod error;
@@ -19,7 +20,7 @@ mod tests;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
-pub use runtime::{AgentRuntime, CommandContext, DemoRuntime, EventSink, RuntimeError};
+pub use runtime::{AbortOutcome, AgentRuntime, CommandContext, DemoRuntime, EventSink, RuntimeError};
 pub use service::CloudService;
 pub use settings::CloudSettings;
 pub use store::CloudStore;

@@ -10,6 +10,7 @@ use cowork_cloud_client::{
 };
 use tokio::sync::{Notify, broadcast};
 
+use crate::abort::RunningTurns;
 use crate::clock::{Clock, SystemClock};
 use crate::database::Database;
 use crate::runtime::{AgentRuntime, DemoRuntime};
@@ -28,6 +29,7 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: CloudSettings,
+    pub(crate) running: Arc<RunningTurns>,
 }
 
 /// The cloud in-process: implements [`SessionBackend`]; cheap to clone.
@@ -56,8 +58,15 @@ impl CloudService {
         clock: Arc<dyn Clock>,
     ) -> (Self, CommandWorker) {
         let (events, _) = broadcast::channel(EVENT_FEED_CAPACITY);
-        let shared =
-            Arc::new(Shared { store: CloudStore::new(db), runtime, events, wake: Notify::new(), clock, settings });
+        let shared = Arc::new(Shared {
+            store: CloudStore::new(db),
+            runtime,
+            events,
+            wake: Notify::new(),
+            clock,
+            settings,
+            running: Arc::default(),
+        });
         let worker = CommandWorker::new(shared.clone());
         (Self { shared }, worker)
     }

@@ -1,6 +1,12 @@
 //! The command worker: claims runnable commands (one per session at a time, several sessions in
 //! parallel), runs them on the agent runtime while renewing their leases, and records how each
 //! run ended.
+//!
+//! Aborts do not wait: they are claimed even when every run slot is taken, and run beside the
+//! turn they stop. A turn stops when its cancellation trips, either at once through the
+//! registry of local turns, or at its next lease renewal when a `session.aborted` event appeared
+//! since it was claimed (the abort ran in another process). A runtime that does not wind down
+//! within [`STOP_GRACE`] is dropped and its turn ended with `session.idle`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,14 +15,20 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use cowork_cloud_client::{CommandBody, EventBody};
+
+use crate::abort;
 use crate::clock::duration_ms;
 use crate::error::StoreError;
 use crate::runtime::{CommandContext, EventSink, RuntimeError};
 use crate::service::Shared;
-use crate::store::{Claim, ClaimedCommand, CommandOutcome};
+use crate::store::{Claim, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome};
 
 /// The longest pause before retrying a transiently failed command.
 const MAX_RETRY_DELAY_MS: i64 = 60_000;
+
+/// How long a stopped turn may take to record its last snapshot before it is dropped.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs queued commands; get one from [`CloudService::new`](crate::CloudService::new).
 pub struct CommandWorker {
@@ -50,18 +62,7 @@ impl CommandWorker {
             if shutdown.is_cancelled() {
                 break;
             }
-            while tasks.len() < limit {
-                match self.claim().await {
-                    Ok(Some(claimed)) => {
-                        tasks.spawn(execute(self.shared.clone(), claimed));
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "claiming commands failed; will poll again");
-                        break;
-                    }
-                }
-            }
+            self.claim_into(&mut tasks, limit).await;
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = self.shared.wake.notified() => {}
@@ -75,6 +76,28 @@ impl CommandWorker {
         }
     }
 
+    /// Claims commands into `tasks` while it has fewer than `limit` runs, then aborts whatever
+    /// it holds; a failed claim is logged and left to the next round.
+    async fn claim_into(&self, tasks: &mut JoinSet<()>, limit: usize) -> usize {
+        let mut claimed_runs = 0;
+        for scope in [ClaimScope::Any, ClaimScope::AbortsOnly] {
+            while scope == ClaimScope::AbortsOnly || tasks.len() < limit {
+                match self.claim(scope).await {
+                    Ok(Some(claimed)) => {
+                        tasks.spawn(execute(self.shared.clone(), claimed));
+                        claimed_runs += 1;
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming commands failed; will poll again");
+                        return claimed_runs;
+                    }
+                }
+            }
+        }
+        claimed_runs
+    }
+
     /// Runs every command that is runnable now (including those that become runnable as earlier
     /// ones finish) and returns how many runs it made; commands waiting for a retry later or
     /// held by a live lease elsewhere are left alone.
@@ -84,7 +107,7 @@ impl CommandWorker {
         let mut runs = 0;
         loop {
             while tasks.len() < limit {
-                match self.claim().await {
+                match self.claim(ClaimScope::Any).await {
                     Ok(Some(claimed)) => {
                         tasks.spawn(execute(self.shared.clone(), claimed));
                         runs += 1;
@@ -106,13 +129,14 @@ impl CommandWorker {
         }
     }
 
-    /// Claims the next command to run, giving up exhausted ones on the way.
-    async fn claim(&self) -> Result<Option<ClaimedCommand>, StoreError> {
+    /// Claims the next command in `scope`, giving up exhausted ones on the way.
+    async fn claim(&self, scope: ClaimScope) -> Result<Option<ClaimedCommand>, StoreError> {
         let settings = &self.shared.settings;
         loop {
             let now = self.shared.clock.now_ms();
             let lease_ms = duration_ms(settings.lease);
-            let claim = self.shared.store.claim_next_command(&self.owner, now, lease_ms, settings.max_attempts).await?;
+            let store = &self.shared.store;
+            let claim = store.claim_next_command(&self.owner, now, lease_ms, settings.max_attempts, scope).await?;
             match claim {
                 Claim::Command(claimed) => return Ok(Some(claimed)),
                 Claim::GaveUp { session_id, .. } => {
@@ -136,22 +160,21 @@ async fn execute(shared: Arc<Shared>, claimed: ClaimedCommand) {
     let fence = claimed.fence.clone();
     let context = CommandContext::from_claim(&claimed);
     let sink = EventSink::new(shared.store.clone(), fence.clone(), shared.clock.clone(), shared.events.clone());
-    let lease_ms = duration_ms(shared.settings.lease);
-    let renew_every = (shared.settings.lease / 3).max(Duration::from_millis(10));
-    let mut renewals = tokio::time::interval_at(Instant::now() + renew_every, renew_every);
-    let run = shared.runtime.run(&context, &sink);
-    tokio::pin!(run);
-    let result = loop {
-        tokio::select! {
-            result = &mut run => break result,
-            _ = renewals.tick() => {
-                let now = shared.clock.now_ms();
-                match shared.store.renew_lease(&fence, now, lease_ms).await {
-                    Ok(true) => {}
-                    Ok(false) => break Err(RuntimeError::LeaseLost),
-                    // The lease may still be valid; the fence keeps a stale run from writing.
-                    Err(error) => tracing::warn!(command = %fence.command_id, %error, "lease renewal failed"),
-                }
+    let result = if claimed.body == CommandBody::Abort {
+        match with_lease(&shared, &context, &fence, None, abort::run(&shared, &context, &sink)).await {
+            Driven::Finished(result) => result,
+            Driven::Dropped => Ok(()),
+        }
+    } else {
+        let _registration = shared.running.register(&context);
+        // A re-run after a crash, or a turn claimed just as an abort was recorded, stops at once.
+        check_abort(&shared, &context, claimed.since_sequence).await;
+        let run = shared.runtime.run(&context, &sink);
+        match with_lease(&shared, &context, &fence, Some(claimed.since_sequence), run).await {
+            Driven::Finished(result) => result,
+            // The runtime did not wind down: end its turn for it, under the id runtimes use.
+            Driven::Dropped => {
+                sink.append(&format!("{}:idle", fence.command_id), &EventBody::SessionIdle {}).await.map(drop)
             }
         }
     };
@@ -181,6 +204,72 @@ async fn execute(shared: Arc<Shared>, claimed: ClaimedCommand) {
             // The lease will expire and the command re-run; stable event ids keep that safe.
             tracing::warn!(command = %fence.command_id, %error, "could not record the run");
         }
+    }
+}
+
+/// How a driven run ended.
+enum Driven {
+    /// The run returned (a lost lease included).
+    Finished(Result<(), RuntimeError>),
+    /// The run was stopped and did not end within [`STOP_GRACE`]; it was dropped.
+    Dropped,
+}
+
+/// Drives `run` while renewing the lease of `fence`. For a turn (`since_sequence` given) each
+/// renewal also looks for an abort recorded elsewhere, and a tripped cancellation gives the run
+/// [`STOP_GRACE`] before it is dropped.
+async fn with_lease(
+    shared: &Shared,
+    context: &CommandContext,
+    fence: &CommandFence,
+    since_sequence: Option<i64>,
+    run: impl Future<Output = Result<(), RuntimeError>>,
+) -> Driven {
+    let lease_ms = duration_ms(shared.settings.lease);
+    let renew_every = (shared.settings.lease / 3).max(Duration::from_millis(10));
+    let mut renewals = tokio::time::interval_at(Instant::now() + renew_every, renew_every);
+    let grace = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(run, grace);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = &mut run => return Driven::Finished(result),
+            () = context.cancel.cancelled(), if !stopping && since_sequence.is_some() => {
+                stopping = true;
+                grace.as_mut().reset(Instant::now() + STOP_GRACE);
+            }
+            () = &mut grace, if stopping => {
+                tracing::warn!(command = %context.command_id, "a stopped turn did not end in time; dropped");
+                return Driven::Dropped;
+            }
+            _ = renewals.tick() => {
+                let now = shared.clock.now_ms();
+                match shared.store.renew_lease(fence, now, lease_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => return Driven::Finished(Err(RuntimeError::LeaseLost)),
+                    // The lease may still be valid; the fence keeps a stale run from writing.
+                    Err(error) => tracing::warn!(command = %context.command_id, %error, "lease renewal failed"),
+                }
+                if let Some(since) = since_sequence {
+                    check_abort(shared, context, since).await;
+                }
+            }
+        }
+    }
+}
+
+/// Trips the turn's cancellation when an abort was recorded since it was claimed.
+async fn check_abort(shared: &Shared, context: &CommandContext, since_sequence: i64) {
+    if context.cancel.is_cancelled() {
+        return;
+    }
+    match shared.store.abort_requested(&context.session_id, since_sequence).await {
+        Ok(true) => {
+            tracing::info!(command = %context.command_id, "an abort was recorded; stopping the turn");
+            context.cancel.cancel();
+        }
+        Ok(false) => {}
+        Err(error) => tracing::warn!(command = %context.command_id, %error, "could not check for an abort"),
     }
 }
 

@@ -19,6 +19,9 @@
 //! An approved deployment also shows its tool running and completing.
 //!
 //! A prompt without cues ends its turn with `session.idle`.
+//!
+//! An abort stops the stream between two sentences: the text so far becomes the message's last,
+//! complete snapshot (`<command id>:delta:stopped`) and the turn ends with `session.idle`.
 
 use std::time::Duration;
 
@@ -118,6 +121,15 @@ fn echo(text: &str) -> String {
     }
 }
 
+/// How a stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Streamed {
+    /// Every sentence was streamed.
+    Finished,
+    /// An abort stopped it; the text so far was marked complete.
+    Stopped,
+}
+
 impl DemoRuntime {
     /// Streams `sentences` as snapshots of the message `<command id>:assistant`.
     async fn stream(
@@ -125,10 +137,13 @@ impl DemoRuntime {
         command: &CommandContext,
         sink: &EventSink,
         sentences: &[String],
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Streamed, RuntimeError> {
         let message_id = format!("{}:assistant", command.command_id);
         let mut content = String::new();
         for (index, sentence) in sentences.iter().enumerate() {
+            if command.cancel.is_cancelled() {
+                return self.stop(command, sink, &message_id, content).await;
+            }
             if !content.is_empty() {
                 content.push(' ');
             }
@@ -144,10 +159,29 @@ impl DemoRuntime {
             // A snapshot already stored by an earlier attempt is skipped without pausing, so a
             // re-run catches up at once and then streams the rest at the usual pace.
             if appended.created && !last {
-                tokio::time::sleep(self.delta_interval).await;
+                tokio::select! {
+                    () = tokio::time::sleep(self.delta_interval) => {}
+                    () = command.cancel.cancelled() => return self.stop(command, sink, &message_id, content).await,
+                }
             }
         }
-        Ok(())
+        Ok(Streamed::Finished)
+    }
+
+    /// Ends a stopped stream: the text so far as the last, complete snapshot, then idle.
+    async fn stop(
+        &self,
+        command: &CommandContext,
+        sink: &EventSink,
+        message_id: &str,
+        content: String,
+    ) -> Result<Streamed, RuntimeError> {
+        if !content.is_empty() {
+            let body = EventBody::AssistantMessage { message_id: message_id.to_owned(), content, complete: true };
+            self.append(command, sink, "delta:stopped", body).await?;
+        }
+        self.idle(command, sink).await?;
+        Ok(Streamed::Stopped)
     }
 
     async fn append(
@@ -165,6 +199,19 @@ impl DemoRuntime {
         self.append(command, sink, "idle", EventBody::SessionIdle {}).await
     }
 
+    /// Streams a reply that ends the turn (a stopped stream has ended it already).
+    async fn reply(
+        &self,
+        command: &CommandContext,
+        sink: &EventSink,
+        sentences: &[String],
+    ) -> Result<(), RuntimeError> {
+        match self.stream(command, sink, sentences).await? {
+            Streamed::Finished => self.idle(command, sink).await,
+            Streamed::Stopped => Ok(()),
+        }
+    }
+
     async fn prompt(&self, command: &CommandContext, sink: &EventSink, text: &str) -> Result<(), RuntimeError> {
         let submitted = EventBody::PromptSubmitted {
             command_id: command.command_id.to_string(),
@@ -179,7 +226,9 @@ impl DemoRuntime {
                 detail: "the prompt asked the demo runtime to fail".to_owned(),
             });
         }
-        self.stream(command, sink, &prompt_reply(text, cue)).await?;
+        if self.stream(command, sink, &prompt_reply(text, cue)).await? == Streamed::Stopped {
+            return Ok(());
+        }
         match cue {
             Cue::Approval => {
                 let requested = EventBody::PermissionRequested {
@@ -264,8 +313,7 @@ impl AgentRuntime for DemoRuntime {
                 } else {
                     ["Denied: the demo deployment was cancelled.", "Nothing was changed."]
                 };
-                self.stream(command, sink, &reply.map(String::from)).await?;
-                self.idle(command, sink).await
+                self.reply(command, sink, &reply.map(String::from)).await
             }
             CommandBody::QuestionReply { request_id, answers } => {
                 let resolved = EventBody::QuestionResolved {
@@ -275,17 +323,16 @@ impl AgentRuntime for DemoRuntime {
                 };
                 self.append(command, sink, "resolved", resolved).await?;
                 let choice = if answers.is_empty() { "nothing".to_owned() } else { answers.join(", ") };
-                self.stream(command, sink, &[format!("You chose {choice}.")]).await?;
-                self.idle(command, sink).await
+                self.reply(command, sink, &[format!("You chose {choice}.")]).await
             }
             CommandBody::QuestionReject { request_id } => {
                 let resolved =
                     EventBody::QuestionResolved { request_id: request_id.clone(), answers: Vec::new(), rejected: true };
                 self.append(command, sink, "resolved", resolved).await?;
                 let reply = ["You skipped the question.", "The demo goes on without a colour."];
-                self.stream(command, sink, &reply.map(String::from)).await?;
-                self.idle(command, sink).await
+                self.reply(command, sink, &reply.map(String::from)).await
             }
+            CommandBody::Abort => Err(super::abort_is_not_a_turn()),
         }
     }
 }

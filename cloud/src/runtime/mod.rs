@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, SessionEvent, SessionId};
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -25,11 +26,41 @@ pub trait AgentRuntime: Send + Sync {
     /// Runs `command`, appending its output through `sink`. A command may run again after a
     /// crash (a higher `attempt`): runtimes use stable event ids so a re-run appends only what
     /// is missing. Stop at the first [`RuntimeError::LeaseLost`].
+    ///
+    /// When [`CommandContext::cancel`] trips (an `abort` arrived), end the turn promptly: keep
+    /// the text streamed so far as the message's last, complete snapshot, append `session.idle`
+    /// and return `Ok`. `abort` commands never reach `run`; the worker calls
+    /// [`AgentRuntime::abort`] for them.
     async fn run(&self, command: &CommandContext, sink: &EventSink) -> Result<(), RuntimeError>;
+
+    /// Stops what the runtime keeps going for the session outside a running command (a turn
+    /// waiting for an approval, a remote agent still working); the worker has already tripped
+    /// the cancellation of the command that runs. Runtimes that keep nothing between commands
+    /// have nothing to stop.
+    async fn abort(&self, _command: &CommandContext, _sink: &EventSink) -> Result<AbortOutcome, RuntimeError> {
+        Ok(AbortOutcome::NothingRunning)
+    }
+}
+
+/// What [`AgentRuntime::abort`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbortOutcome {
+    /// Something was stopped.
+    Stopped,
+    /// Nothing was going on.
+    NothingRunning,
+}
+
+/// The error of a `run` given an `abort` command, which the worker never does.
+pub(crate) fn abort_is_not_a_turn() -> RuntimeError {
+    RuntimeError::Failed {
+        message: "The request could not be run.".to_owned(),
+        detail: "an abort command was handed to run(); aborts go to abort()".to_owned(),
+    }
 }
 
 /// What a runtime knows about the command it runs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct CommandContext {
     /// The session.
     pub session_id: SessionId,
@@ -43,10 +74,12 @@ pub struct CommandContext {
     pub actor: IdentityId,
     /// Which run of the command this is (1 for the first).
     pub attempt: i64,
+    /// Trips when an `abort` stops this run.
+    pub cancel: CancellationToken,
 }
 
 impl CommandContext {
-    /// The context of a claimed command.
+    /// The context of a claimed command, with a fresh cancellation token.
     pub fn from_claim(claim: &ClaimedCommand) -> Self {
         Self {
             session_id: claim.fence.session_id.clone(),
@@ -55,6 +88,7 @@ impl CommandContext {
             body: claim.body.clone(),
             actor: claim.actor.clone(),
             attempt: claim.fence.attempt,
+            cancel: CancellationToken::new(),
         }
     }
 }

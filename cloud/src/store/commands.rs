@@ -5,21 +5,29 @@ use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, NewComm
 use sqlx::Row;
 
 use super::events::{EncodedEvent, FENCE_SQL, append_in_tx, require_fence};
-use super::{Claim, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, CommandStatus, Submitted, locked};
+use super::{
+    Claim, ClaimScope, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, CommandStatus, Submitted, locked,
+};
 use crate::error::StoreError;
 use crate::ids;
 
-/// The oldest runnable command: the head (oldest open command) of its session, and either
-/// pending and due or running under an expired lease (its worker died: crash recovery).
-const CLAIM_SQL: &str = "SELECT c.seq, c.command_id, c.session_id, c.payload, c.actor, c.attempts \
+/// The oldest runnable command: pending and due, or running under an expired lease (its worker
+/// died: crash recovery). Commands of a session run one at a time in order (only the head, its
+/// oldest open command, is runnable), except `abort`, which must not wait behind the turn it
+/// stops. `$2 = 1` restricts the claim to aborts.
+const CLAIM_SQL: &str = "SELECT c.seq, c.command_id, c.session_id, c.kind, c.payload, c.actor, c.attempts \
      FROM cloud_commands c \
      WHERE c.state IN ('pending', 'running') \
      AND ((c.state = 'pending' AND c.available_at <= $1) \
           OR (c.state = 'running' AND c.lease_expires_at <= $1)) \
-     AND NOT EXISTS (SELECT 1 FROM cloud_commands e \
+     AND ($2 = 0 OR c.kind = 'abort') \
+     AND (c.kind = 'abort' OR NOT EXISTS (SELECT 1 FROM cloud_commands e \
                      WHERE e.session_id = c.session_id AND e.state IN ('pending', 'running') \
-                     AND e.seq < c.seq) \
+                     AND e.seq < c.seq)) \
      ORDER BY c.seq LIMIT 1";
+
+/// The kind of an `abort` command as stored.
+pub(super) const ABORT_KIND: &str = "abort";
 
 /// What a session shows when a command is given up without a message of its own.
 pub const GAVE_UP_MESSAGE: &str = "The agent could not finish this request.";
@@ -95,26 +103,29 @@ impl CloudStore {
         })
     }
 
-    /// Claims the oldest runnable command for `owner` until `now + lease_ms`, or gives one up
-    /// that already used `max_attempts` (marking it failed with a `runtime.error` event).
+    /// Claims the oldest runnable command in `scope` for `owner` until `now + lease_ms`, or gives
+    /// one up that already used `max_attempts` (marking it failed with a `runtime.error` event).
     pub async fn claim_next_command(
         &self,
         owner: &str,
         now: i64,
         lease_ms: i64,
         max_attempts: u32,
+        scope: ClaimScope,
     ) -> Result<Claim, StoreError> {
         let backend = self.db.backend();
         let claim_sql = locked(backend, CLAIM_SQL, "FOR UPDATE SKIP LOCKED");
         crate::with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let Some(row) = sqlx::query(&claim_sql).bind(now).fetch_optional(&mut *tx).await? else {
+            let aborts_only = i64::from(scope == ClaimScope::AbortsOnly);
+            let Some(row) = sqlx::query(&claim_sql).bind(now).bind(aborts_only).fetch_optional(&mut *tx).await? else {
                 return Ok(Claim::Empty);
             };
             let seq: i64 = row.try_get("seq")?;
             let command_id = CommandId::new(row.try_get::<String, _>("command_id")?);
             let session_id = SessionId::new(row.try_get::<String, _>("session_id")?);
             let attempts: i64 = row.try_get("attempts")?;
+            let is_abort = row.try_get::<String, _>("kind")? == ABORT_KIND;
             let body = serde_json::from_str::<CommandBody>(&row.try_get::<String, _>("payload")?);
             let give_up = match &body {
                 Err(error) => Some(format!("unreadable command payload: {error}")),
@@ -157,12 +168,18 @@ impl CloudStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let agent: String = sqlx::query_scalar("SELECT agent FROM cloud_sessions WHERE session_id = $1")
+            let session = sqlx::query("SELECT agent, next_sequence FROM cloud_sessions WHERE session_id = $1")
                 .bind(session_id.as_str())
                 .fetch_optional(&mut *tx)
-                .await?
-                .unwrap_or_default();
-            set_session_status!(tx, session_id.as_str(), "running", now);
+                .await?;
+            let (agent, since_sequence) = match session {
+                Some(row) => (row.try_get::<String, _>("agent")?, row.try_get::<i64, _>("next_sequence")?),
+                None => (String::new(), 1),
+            };
+            // An abort runs beside the turn it stops; the session's status is the turn's.
+            if !is_abort {
+                set_session_status!(tx, session_id.as_str(), "running", now);
+            }
             let actor: String = row.try_get("actor")?;
             tx.commit().await?;
             Ok(Claim::Command(ClaimedCommand {
@@ -171,6 +188,7 @@ impl CloudStore {
                 body,
                 actor: IdentityId::new(actor),
                 lease_expires_at,
+                since_sequence,
             }))
         })
     }
@@ -232,6 +250,10 @@ impl CloudStore {
         crate::with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             require_fence!(tx, &fence_sql, fence);
+            let kind: String = sqlx::query_scalar("SELECT kind FROM cloud_commands WHERE command_id = $1")
+                .bind(fence.command_id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
             sqlx::query(
                 "UPDATE cloud_commands SET state = $2, lease_owner = NULL, lease_expires_at = NULL, \
                  last_error = $3, available_at = $4, updated_at = $5 WHERE command_id = $1",
@@ -249,7 +271,10 @@ impl CloudStore {
                 let session = fence.session_id.as_str();
                 appended = append_in_tx!(tx, backend, session, &event_id, encoded, now)?.created;
             }
-            set_session_status!(tx, fence.session_id.as_str(), session_status, now);
+            // An abort that ran beside a turn leaves the session's status to that turn.
+            if kind != ABORT_KIND {
+                set_session_status!(tx, fence.session_id.as_str(), session_status, now);
+            }
             tx.commit().await?;
             Ok(appended)
         })

@@ -1,13 +1,17 @@
 //! The cloud store: channel bindings, identities, sessions, event logs and the command queue,
 //! written once for SQLite and Postgres (the SQL text is shared; only row locks differ).
 
+mod aborts;
 mod bindings;
 mod commands;
 mod events;
 mod types;
 
+pub use aborts::aborted_event_id;
 pub use commands::{GAVE_UP_MESSAGE, error_event_id};
-pub use types::{Appended, Claim, ClaimedCommand, CommandFence, CommandOutcome, CommandStatus, Submitted};
+pub use types::{
+    AbortRecord, Appended, Claim, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome, CommandStatus, Submitted,
+};
 
 use std::borrow::Cow;
 

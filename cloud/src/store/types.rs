@@ -29,6 +29,35 @@ pub struct ClaimedCommand {
     pub actor: IdentityId,
     /// When the lease ends unless renewed (unix milliseconds).
     pub lease_expires_at: i64,
+    /// The session's next event sequence when the command was claimed: a `session.aborted`
+    /// event at or after it stops this run.
+    pub since_sequence: i64,
+}
+
+/// Which commands a claim may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimScope {
+    /// The oldest runnable command of any kind.
+    Any,
+    /// Only `abort` commands (a worker whose run slots are full still takes these).
+    AbortsOnly,
+}
+
+/// What an `abort` command found when it was recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AbortRecord {
+    /// Commands submitted before the abort that had not started (or whose worker died): marked
+    /// done without running.
+    pub cancelled: Vec<CommandId>,
+    /// Commands submitted before the abort that run under a live lease: their workers stop them.
+    pub running: Vec<CommandId>,
+}
+
+impl AbortRecord {
+    /// Whether the abort stopped anything.
+    pub fn stopped_anything(&self) -> bool {
+        !self.cancelled.is_empty() || !self.running.is_empty()
+    }
 }
 
 /// The result of one claim step.

@@ -1,5 +1,6 @@
 //! Tests of the cloud over both database engines, and the helpers they share.
 
+mod aborts;
 mod demo;
 mod recovery;
 mod store;
@@ -98,7 +99,7 @@ fn last_snapshot(events: &[SessionEvent]) -> Option<String> {
 }
 
 /// Polls `check` until it holds, failing the test after ten seconds.
-async fn wait_until<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,

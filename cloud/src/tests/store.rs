@@ -6,13 +6,13 @@ use cowork_cloud_client::{BackendError, BindThread, EventBody, SessionBackend, S
 
 use super::{BINDING, Harness, prompt};
 use crate::database::Database;
-use crate::store::{Claim, ClaimedCommand, CloudStore, CommandOutcome, GAVE_UP_MESSAGE};
+use crate::store::{Claim, ClaimScope, ClaimedCommand, CloudStore, CommandOutcome, GAVE_UP_MESSAGE};
 use crate::{StoreError, ids};
 
 const LEASE_MS: i64 = 30_000;
 
 async fn claim(store: &CloudStore, owner: &str, now: i64) -> Claim {
-    store.claim_next_command(owner, now, LEASE_MS, 5).await.unwrap_or_else(|e| panic!("claim: {e}"))
+    store.claim_next_command(owner, now, LEASE_MS, 5, ClaimScope::Any).await.unwrap_or_else(|e| panic!("claim: {e}"))
 }
 
 async fn claimed(store: &CloudStore, owner: &str, now: i64) -> ClaimedCommand {
@@ -142,7 +142,7 @@ async fn a_command_out_of_attempts_is_failed_with_an_error_event(db: Database) {
     let next = h.submit(&session, "k2", prompt("next")).await;
     let mut now = 1_000_000;
     for attempt in 1..=2 {
-        let run = store.claim_next_command("w", now, LEASE_MS, 2).await.ok();
+        let run = store.claim_next_command("w", now, LEASE_MS, 2, ClaimScope::Any).await.ok();
         let attempt_seen = match run {
             Some(Claim::Command(c)) => c.fence.attempt,
             other => panic!("expected a claim, got {other:?}"),
@@ -150,7 +150,7 @@ async fn a_command_out_of_attempts_is_failed_with_an_error_event(db: Database) {
         assert_eq!(attempt_seen, attempt);
         now += LEASE_MS; // the worker "crashed": its lease runs out
     }
-    let gave_up = store.claim_next_command("w", now, LEASE_MS, 2).await.ok();
+    let gave_up = store.claim_next_command("w", now, LEASE_MS, 2, ClaimScope::Any).await.ok();
     assert_eq!(gave_up, Some(Claim::GaveUp { command_id: command.clone(), session_id: session.clone() }));
     let status = store.command_status(&command).await.ok().flatten();
     assert_eq!(status.map(|s| (s.state, s.attempts)), Some(("failed".into(), 2)));

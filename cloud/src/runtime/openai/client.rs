@@ -135,6 +135,8 @@ pub(super) struct Turn {
     pub usage: Option<Usage>,
     /// Whether `data: [DONE]` arrived.
     pub done: bool,
+    /// Whether an abort cut the stream (what arrived before is kept).
+    pub stopped: bool,
 }
 
 #[derive(Deserialize)]
@@ -229,7 +231,7 @@ impl Turn {
 
     /// Whether the stream ended properly (`[DONE]`, or at least a finish reason).
     pub(super) fn finished(&self) -> bool {
-        self.done || self.finish_reason.is_some()
+        self.done || self.finish_reason.is_some() || self.stopped
     }
 }
 

@@ -2,12 +2,15 @@
 //! then user messages (`prompt.submitted`) and assistant messages (the last snapshot of each
 //! `assistant.message` id, placed where that message began), in log order. The running
 //! command's own partial output (from an earlier attempt) is left out, and a tool call being
-//! answered is spliced in where its `permission.requested` stands.
+//! answered is spliced in where its `permission.requested` stands. Abort notices ("Stopped.")
+//! are the gateway's words, not the model's, and are left out.
 
 use std::collections::HashMap;
 
 use cowork_cloud_client::{EventBody, SessionEvent};
 use serde_json::{Value, json};
+
+use crate::abort::is_notice;
 
 /// A tool call the running command answers: the model's request and the result to send back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +45,9 @@ pub(super) fn conversation(
             EventBody::PromptSubmitted { text, .. } => {
                 messages.push(json!({ "role": "user", "content": text }));
             }
-            EventBody::AssistantMessage { message_id, content, .. } if message_id != own_message_id => {
+            EventBody::AssistantMessage { message_id, content, .. }
+                if message_id != own_message_id && !is_notice(message_id) =>
+            {
                 match assistant_at.get(message_id.as_str()) {
                     Some(&index) => messages[index]["content"] = json!(content),
                     None => {

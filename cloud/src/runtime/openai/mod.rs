@@ -13,6 +13,11 @@
 //! and ends the turn. The `permission.respond` command resolves it, runs the fetch when allowed
 //! (`tool.call` running, then complete or error), and calls the model again with the result (or
 //! the refusal) as the tool message. Everything it needs is read back from the event log.
+//!
+//! An abort drops the HTTP stream (or the pending request, retry pause or fetch): the text
+//! streamed so far becomes the message's last, complete snapshot, tool calls are not made, and
+//! the turn ends with `session.idle`. An abort while an approval is pending resolves it as
+//! denied, so a later click is told it is no longer pending.
 
 mod client;
 mod config;
@@ -33,7 +38,7 @@ use serde_json::{Value, json};
 
 pub use config::{DEFAULT_OPENAI_BASE_URL, OpenAiSettings};
 
-use super::{AgentRuntime, CommandContext, EventSink, RuntimeError};
+use super::{AbortOutcome, AgentRuntime, CommandContext, EventSink, RuntimeError};
 use client::{ChatClient, ChatStream, Turn};
 use history::ToolExchange;
 use snapshots::{Snapshots, StreamFailure};
@@ -147,7 +152,14 @@ impl OpenAiRuntime {
         };
         let id = |suffix: &str| format!("{}:tool:{suffix}", command.command_id);
         sink.append(&id("running"), &status(ToolStatus::Running, None)).await?;
-        match self.fetcher.fetch(url).await {
+        let fetched = tokio::select! {
+            fetched = self.fetcher.fetch(url) => fetched,
+            () = command.cancel.cancelled() => {
+                sink.append(&id("error"), &status(ToolStatus::Error, Some("Stopped.".to_owned()))).await?;
+                return Ok("The user stopped this fetch.".to_owned());
+            }
+        };
+        match fetched {
             Ok(text) => {
                 sink.append(&id("complete"), &status(ToolStatus::Complete, None)).await?;
                 Ok(text)
@@ -186,7 +198,8 @@ impl OpenAiRuntime {
                 EventBody::Usage { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens };
             sink.append(&format!("{}:{}:usage", command.command_id, command.attempt), &body).await?;
         }
-        let Some(call) = turn.tool_calls.into_iter().find(|call| !call.name.is_empty()) else {
+        let call = turn.tool_calls.into_iter().find(|call| !call.name.is_empty()).filter(|_| !turn.stopped);
+        let Some(call) = call else {
             sink.append(&format!("{}:idle", command.command_id), &EventBody::SessionIdle {}).await?;
             return Ok(());
         };
@@ -210,11 +223,16 @@ impl OpenAiRuntime {
     /// Sends `request` (retrying while nothing was appended) and streams the answer.
     async fn call(&self, command: &CommandContext, sink: &EventSink, request: &Value) -> Result<Turn, RuntimeError> {
         let mut retry = 0;
+        let stopped = || Turn { stopped: true, ..Turn::default() };
         loop {
-            let (retry_after, detail) = match self.client.send(request).await {
+            let sent = tokio::select! {
+                sent = self.client.send(request) => sent,
+                () = command.cancel.cancelled() => return Ok(stopped()),
+            };
+            let (retry_after, detail) = match sent {
                 Ok(response) => {
                     let mut snapshots = Snapshots::new(command, &self.settings);
-                    match self.stream(sink, response, &mut snapshots).await {
+                    match self.stream(command, sink, response, &mut snapshots).await {
                         Ok(turn) => return Ok(turn),
                         Err(StreamFailure::Sink(error)) => return Err(error),
                         Err(StreamFailure::Broken(detail)) if snapshots.appended > 0 => {
@@ -239,20 +257,33 @@ impl OpenAiRuntime {
             let delay = self.settings.retry_delay(retry, retry_after);
             tracing::warn!(command = %command.command_id, retry, delay_ms = delay.as_millis() as u64, %detail,
                 "model call failed; retrying");
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = command.cancel.cancelled() => return Ok(stopped()),
+            }
         }
     }
 
-    /// Reads the stream, appending coalesced snapshots and the final one.
+    /// Reads the stream, appending coalesced snapshots and the final one. An abort drops the
+    /// stream (closing the connection) and keeps what arrived.
     async fn stream(
         &self,
+        command: &CommandContext,
         sink: &EventSink,
         response: reqwest::Response,
         snapshots: &mut Snapshots,
     ) -> Result<Turn, StreamFailure> {
         let mut stream = ChatStream::new(&self.client, response);
         let mut turn = Turn::default();
-        while let Some(data) = stream.next_data().await.map_err(StreamFailure::Broken)? {
+        loop {
+            let next = tokio::select! {
+                next = stream.next_data() => next.map_err(StreamFailure::Broken)?,
+                () = command.cancel.cancelled() => {
+                    turn.stopped = true;
+                    break;
+                }
+            };
+            let Some(data) = next else { break };
             let added = turn.apply(&data).map_err(|detail| StreamFailure::Broken(self.client.redact(&detail)))?;
             if snapshots.due(added.chars().count()) {
                 snapshots.append(sink, &turn.content, false).await?;
@@ -261,8 +292,12 @@ impl OpenAiRuntime {
                 break;
             }
         }
+        drop(stream);
         if !turn.finished() {
             return Err(StreamFailure::Broken("the stream ended without a finish reason or [DONE]".to_owned()));
+        }
+        if turn.stopped && turn.content.is_empty() {
+            return Ok(turn);
         }
         if !turn.content.is_empty() || turn.tool_calls.is_empty() {
             snapshots.append(sink, &turn.content, true).await?;
@@ -336,6 +371,31 @@ impl AgentRuntime for OpenAiRuntime {
             CommandBody::QuestionReply { .. } | CommandBody::QuestionReject { .. } => {
                 Err(failed("This agent did not ask a question.", "the OpenAI runtime never asks questions".to_owned()))
             }
+            CommandBody::Abort => Err(super::abort_is_not_a_turn()),
         }
     }
+
+    async fn abort(&self, command: &CommandContext, sink: &EventSink) -> Result<AbortOutcome, RuntimeError> {
+        let events = sink.history().await?;
+        let Some(permission_id) = pending_permission(&events) else {
+            return Ok(AbortOutcome::NothingRunning);
+        };
+        let resolved = EventBody::PermissionResolved { permission_id, allowed: false };
+        sink.append(&format!("{}:resolved", command.command_id), &resolved).await?;
+        Ok(AbortOutcome::Stopped)
+    }
+}
+
+/// The tool approval the session waits for, if any (requested, not yet resolved).
+fn pending_permission(events: &[SessionEvent]) -> Option<String> {
+    let requested = events.iter().rev().find_map(|event| match &event.body {
+        EventBody::PermissionRequested { permission_id, .. } if permission_id.contains(":tool:") => {
+            Some(permission_id.clone())
+        }
+        _ => None,
+    })?;
+    let resolved = events.iter().any(
+        |event| matches!(&event.body, EventBody::PermissionResolved { permission_id, .. } if *permission_id == requested),
+    );
+    (!resolved).then_some(requested)
 }

@@ -277,7 +277,90 @@ async fn a_denied_tool_call_tells_the_model(db: Database) {
     assert!(tool_message["content"].as_str().is_some_and(|c| c.contains("declined")), "{tool_message}");
 }
 
+/// Submits `body` without running it.
+async fn submit(s: &Setup, key: &str, body: CommandBody) -> CommandId {
+    let command = NewCommand { idempotency_key: key.into(), actor: s.actor.clone(), body };
+    s.service.submit(&s.session, command).await.unwrap_or_else(|e| panic!("submit: {e}"))
+}
+
+async fn an_abort_drops_the_stream_and_keeps_the_text_so_far(db: Database) {
+    let s = Setup::new(db, vec![mock::hold(&["Partial ", "answer"])], false).await;
+    let prompt =
+        submit(&s, "k1", CommandBody::Prompt { text: "Write a long essay".into(), agent: "build".into() }).await;
+    let turn_worker = s.service.worker();
+    let turn = tokio::spawn(async move { turn_worker.run_until_idle().await });
+    let message = format!("{prompt}:assistant");
+    crate::tests::wait_until("the streamed text", || async {
+        snapshots(&s.events().await, &message).last().is_some_and(|(_, content, _)| content == "Partial answer")
+    })
+    .await;
+
+    let abort = s.run("k2", CommandBody::Abort).await;
+    let finished = tokio::time::timeout(Duration::from_secs(10), turn).await;
+    assert!(matches!(finished, Ok(Ok(Ok(1)))), "the turn did not end after the abort: {finished:?}");
+    crate::tests::wait_until("the hang-up", || async { s.model.hangups() == 1 }).await;
+
+    let events = s.events().await;
+    let snaps = snapshots(&events, &message);
+    assert_eq!(
+        snaps.last().map(|(_, content, complete)| (content.as_str(), *complete)),
+        Some(("Partial answer", true))
+    );
+    assert!(snaps[..snaps.len() - 1].iter().all(|(_, _, complete)| !complete));
+    let notice = format!("{abort}:notice");
+    let notices = snapshots(&events, &notice);
+    assert_eq!(notices, [(notice.clone(), crate::abort::STOPPED_NOTICE.to_owned(), true)], "one Stopped. notice");
+    let aborted = EventBody::SessionAborted { command_id: abort.to_string() };
+    assert_eq!(events.iter().filter(|e| e.body == aborted).count(), 1);
+    assert_eq!(events.iter().filter(|e| e.body == EventBody::SessionIdle {}).count(), 1);
+    assert_eq!(runtime_error(&events), None);
+    assert_eq!(s.status(&prompt).await.0, "done");
+    assert_eq!(s.status(&abort).await.0, "done");
+    assert_eq!(s.model.requests().len(), 1, "nothing was retried");
+}
+
+async fn an_abort_when_idle_says_nothing_is_running(db: Database) {
+    let s = Setup::new(db, vec![mock::text(&["Done."])], false).await;
+    s.prompt("k1", "hi").await;
+    let seen = s.events().await.len();
+    let abort = s.run("k2", CommandBody::Abort).await;
+    let after = s.events().await.split_off(seen);
+    let notice = EventBody::AssistantMessage {
+        message_id: format!("{abort}:notice"),
+        content: crate::abort::NOTHING_RUNNING_NOTICE.into(),
+        complete: true,
+    };
+    assert_eq!(after.iter().map(|e| &e.body).collect::<Vec<_>>(), [&notice]);
+    assert_eq!(s.status(&abort).await.0, "done");
+
+    s.model.push(mock::text(&["Again."]));
+    s.prompt("k3", "and now?").await;
+    let requests = s.model.requests();
+    let roles: Vec<&str> =
+        requests[1].body["messages"].as_array().into_iter().flatten().filter_map(|m| m["role"].as_str()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"], "the notice is not part of the conversation");
+}
+
+async fn an_abort_while_an_approval_waits_denies_it(db: Database) {
+    let s = Setup::new(db, vec![mock::fetch_call("call_3", "https://docs.test/page")], true).await;
+    let asked = s.prompt("k1", "Read it").await;
+    let permission_id = format!("{asked}:tool:call_3");
+    let abort = s.run("k2", CommandBody::Abort).await;
+    let events = s.events().await;
+    let resolved = EventBody::PermissionResolved { permission_id: permission_id.clone(), allowed: false };
+    assert!(events.iter().any(|e| e.body == resolved));
+    let notices = snapshots(&events, &format!("{abort}:notice"));
+    assert_eq!(notices.first().map(|n| n.1.as_str()), Some(crate::abort::STOPPED_NOTICE));
+
+    let late = s.run("k3", CommandBody::PermissionRespond { permission_id, allowed: true }).await;
+    assert_eq!(s.status(&late).await.0, "failed", "the approval is no longer pending");
+    assert_eq!(s.model.requests().len(), 1, "the model is not called again");
+}
+
 crate::backend_tests!(
+    an_abort_drops_the_stream_and_keeps_the_text_so_far,
+    an_abort_when_idle_says_nothing_is_running,
+    an_abort_while_an_approval_waits_denies_it,
     a_prompt_streams_snapshots_records_usage_and_goes_idle,
     history_includes_earlier_turns,
     a_429_with_retry_after_is_retried_after_that_pause,

@@ -1,10 +1,11 @@
 //! A local OpenAI-compatible server for the tests: it answers `POST /v1/chat/completions` from a
 //! script of replies, streaming the way the real API does (role delta, content or tool-call
-//! deltas, finish reason, usage chunk, `[DONE]`), records each request, and serves a page at
-//! `GET /page` for the fetch tool.
+//! deltas, finish reason, usage chunk, `[DONE]`), records each request, serves a page at
+//! `GET /page` for the fetch tool, and can hold a stream open to see the client hang up.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub(super) enum Reply {
     Stream { payloads: Vec<Value>, disconnect: bool },
     /// Answer with a status, an optional `Retry-After` and a body.
     Status { status: u16, retry_after: Option<u64>, body: String },
+    /// Stream these payloads, then hold the connection open until the client drops it.
+    Hold { payloads: Vec<Value> },
 }
 
 /// A request the server received.
@@ -42,6 +45,16 @@ pub(super) struct Recorded {
 struct Script {
     replies: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<Recorded>>,
+    hangups: AtomicUsize,
+}
+
+/// Counts a held stream's end (the client closed the connection) when dropped.
+struct Hangup(Arc<Script>);
+
+impl Drop for Hangup {
+    fn drop(&mut self) {
+        self.0.hangups.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// The running mock.
@@ -54,7 +67,7 @@ pub(super) struct MockModel {
 impl MockModel {
     /// Starts a server answering with `replies` in order (then 500s).
     pub(super) async fn start(replies: Vec<Reply>) -> Self {
-        let script = Arc::new(Script { replies: Mutex::new(replies.into()), requests: Mutex::default() });
+        let script = Arc::new(Script { replies: Mutex::new(replies.into()), ..Script::default() });
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
             .route("/page", get(|| async { PAGE_TEXT }))
@@ -79,6 +92,11 @@ impl MockModel {
         }
     }
 
+    /// How many held streams the client hung up on.
+    pub(super) fn hangups(&self) -> usize {
+        self.script.hangups.load(Ordering::SeqCst)
+    }
+
     /// The requests received so far.
     pub(super) fn requests(&self) -> Vec<Recorded> {
         self.script.requests.lock().map(|r| r.clone()).unwrap_or_default()
@@ -94,6 +112,19 @@ async fn completions(State(script): State<Arc<Script>>, headers: HeaderMap, body
     let reply = script.replies.lock().ok().and_then(|mut replies| replies.pop_front());
     let reply = reply.unwrap_or(Reply::Status { status: 500, retry_after: None, body: "no scripted reply".into() });
     let built = match reply {
+        Reply::Hold { payloads } => {
+            let hangup = Hangup(script.clone());
+            let frames: Vec<String> = payloads.iter().map(|p| format!("data: {p}\n\n")).collect();
+            let frames = futures::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>));
+            let held = frames.chain(futures::stream::pending()).map(move |frame| {
+                let _ = &hangup;
+                frame
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from_stream(held))
+        }
         Reply::Status { status, retry_after, body } => {
             let mut response = Response::builder().status(status);
             if let Some(seconds) = retry_after {
@@ -143,6 +174,13 @@ pub(super) fn text(parts: &[&str]) -> Reply {
     payloads.push(chunk(json!({}), Some("stop")));
     payloads.push(usage(7, 5));
     Reply::Stream { payloads, disconnect: false }
+}
+
+/// A text answer that streams `parts` and then neither finishes nor breaks off.
+pub(super) fn hold(parts: &[&str]) -> Reply {
+    let mut payloads = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
+    payloads.extend(parts.iter().map(|part| chunk(json!({ "content": part }), None)));
+    Reply::Hold { payloads }
 }
 
 /// A text answer that breaks off after `parts`.
