@@ -1,11 +1,12 @@
 //! Routes one inbox event: a message goes identity -> thread binding -> session -> prompt (with
-//! the inbox key as idempotency key, so a retried event never prompts twice); an interaction goes
-//! to [`crate::interactions`].
+//! the inbox key as idempotency key, so a retried event never prompts twice); `/stop` goes the
+//! same way as an abort command; an interaction goes to [`crate::interactions`].
 
 use std::sync::Arc;
 
-use cowork_cloud_client::{BackendError, BindThread, CommandBody, IdentityId, NewCommand};
+use cowork_cloud_client::{BackendError, BindThread, CommandBody, IdentityId, NewCommand, SessionId};
 use cowork_providers::InboundBody;
+use cowork_providers::commands::is_abort_command;
 
 use crate::interactions;
 use crate::registry::RegisteredProvider;
@@ -78,7 +79,10 @@ impl Router {
         let actor =
             self.services.backend.resolve_identity(item.binding_id.as_str(), &item.event.sender.user_id).await?;
         match &item.event.body {
+            // Providers that predate `/stop` hand it over as a message; it never reaches the agent.
+            InboundBody::Message { text } if is_abort_command(text) => self.abort(item, &provider, actor).await,
             InboundBody::Message { text } => self.prompt(item, &provider, actor, text).await,
+            InboundBody::Abort => self.abort(item, &provider, actor).await,
             InboundBody::Interaction(input) => interactions::answer(&self.services, item, actor, input).await,
             InboundBody::Ignored { .. } => Ok(()),
         }
@@ -91,6 +95,37 @@ impl Router {
         actor: IdentityId,
         text: &str,
     ) -> Result<(), RouteError> {
+        let session = self.session(item, provider, text.chars().take(80).collect()).await?;
+        let command = NewCommand {
+            idempotency_key: event_key(item),
+            actor,
+            body: CommandBody::Prompt { text: text.to_owned(), agent: provider.config.default_agent.clone() },
+        };
+        self.services.backend.submit(&session, command).await?;
+        Ok(())
+    }
+
+    /// Sends the thread's session an abort; the session answers "Stopped." or that nothing runs.
+    async fn abort(
+        &self,
+        item: &InboxItem,
+        provider: &RegisteredProvider,
+        actor: IdentityId,
+    ) -> Result<(), RouteError> {
+        let session = self.session(item, provider, "/stop".to_owned()).await?;
+        let command = NewCommand { idempotency_key: event_key(item), actor, body: CommandBody::Abort };
+        self.services.backend.submit(&session, command).await?;
+        Ok(())
+    }
+
+    /// The session of the event's thread (created with `title` on first use), with a render
+    /// cursor, so the renderer has a destination for what the session says.
+    async fn session(
+        &self,
+        item: &InboxItem,
+        provider: &RegisteredProvider,
+        title: String,
+    ) -> Result<SessionId, RouteError> {
         let s = &self.services;
         let chat = &item.event.chat;
         let session = s
@@ -100,10 +135,9 @@ impl Router {
                 chat_id: chat.chat_id.clone(),
                 thread_id: chat.thread_key().to_owned(),
                 agent: provider.config.default_agent.clone(),
-                title: text.chars().take(80).collect(),
+                title,
             })
             .await?;
-        // The cursor exists before the prompt, so the renderer has a destination for the reply.
         let cursor = RenderCursor {
             session_id: session.clone(),
             binding_id: item.binding_id.clone(),
@@ -112,12 +146,6 @@ impl Router {
             last_sequence: 0,
         };
         s.store.ensure_cursor(&cursor, s.clock.now_ms()).await?;
-        let command = NewCommand {
-            idempotency_key: event_key(item),
-            actor,
-            body: CommandBody::Prompt { text: text.to_owned(), agent: provider.config.default_agent.clone() },
-        };
-        s.backend.submit(&session, command).await?;
-        Ok(())
+        Ok(session)
     }
 }

@@ -1,7 +1,22 @@
-//! The text commands that answer approvals and questions on every provider:
-//! `/approve <handle>`, `/deny <handle>`, `/answer <handle> <text>` (and `/allow`, `/reject`).
+//! The text commands of every provider: `/approve <handle>`, `/deny <handle>`,
+//! `/answer <handle> <text>` (and `/allow`, `/reject`) answer approvals and questions; `/stop`
+//! (and `/abort`) stops the agent's turn in the thread.
 
-use crate::{InteractionInput, InteractionVerb};
+use crate::{InboundBody, InteractionInput, InteractionVerb};
+
+/// Parses a message text as a text command; `None` when it is an ordinary message.
+pub fn parse_text_command(text: &str) -> Option<InboundBody> {
+    if is_abort_command(text) {
+        return Some(InboundBody::Abort);
+    }
+    parse_interaction_command(text).map(InboundBody::Interaction)
+}
+
+/// Whether a message text is `/stop` or `/abort` (any case, nothing after it).
+pub fn is_abort_command(text: &str) -> bool {
+    let command = text.trim().to_ascii_lowercase();
+    command == "/stop" || command == "/abort"
+}
 
 /// Parses a message text as an interaction command; `None` when it is an ordinary message.
 pub fn parse_interaction_command(text: &str) -> Option<InteractionInput> {
@@ -40,6 +55,19 @@ mod tests {
         assert_eq!(deny.map(|i| i.verb), Some(InteractionVerb::Deny));
         let answer = parse_interaction_command("/answer abc123 the blue one");
         assert_eq!(answer.map(|i| i.verb), Some(InteractionVerb::Answer("the blue one".into())));
+    }
+
+    #[test]
+    fn stop_and_abort_are_the_abort_command() {
+        assert_eq!(parse_text_command("/stop"), Some(InboundBody::Abort));
+        assert_eq!(parse_text_command("  /ABORT \n"), Some(InboundBody::Abort));
+        assert_eq!(parse_text_command("/stop now please"), None, "only the bare command");
+        assert_eq!(parse_text_command("please /stop"), None);
+        let approve = parse_text_command("/approve abc");
+        assert_eq!(
+            approve,
+            Some(InboundBody::Interaction(InteractionInput { handle: "abc".into(), verb: InteractionVerb::Approve }))
+        );
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub enum InboundBody {
     },
     /// A button click or a text command answering an approval or question.
     Interaction(InteractionInput),
+    /// `/stop` (or `/abort`): stop the agent's turn in this thread.
+    Abort,
     /// Accepted and recorded, but never prompted (for example an auto-reply or a sender outside
     /// the allowlist); `reason` says why.
     Ignored {

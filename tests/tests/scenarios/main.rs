@@ -1,5 +1,6 @@
 //! End-to-end scenarios; each runs on SQLite and on Postgres.
 
+mod abort;
 mod bad_input;
 mod conversation;
 mod delivery;
