@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use cowork_cloud::runtime::{AgentRuntime, DemoRuntime, OpenAiRuntime, OpenAiSettings};
-use cowork_providers::egress::{Egress, EgressRules, SystemResolver};
+use cowork_providers::egress::{EgressRules, SystemResolver};
 
 use crate::config::{CloudConfig, GatewayConfig, RuntimeChoice};
 
@@ -26,20 +26,17 @@ fn agent_runtime(cloud: &CloudConfig) -> anyhow::Result<Arc<dyn AgentRuntime>> {
                 api_key: openai.api_key.as_ref().map(|key| key.expose().to_owned()),
                 system_prompt: openai.system_prompt.clone(),
                 tools_enabled: openai.tools_enabled,
+                declared_tools: openai.declared_tools.clone(),
                 ..OpenAiSettings::default()
             };
             // Pages the agent fetches come from traffic: the full egress policy applies.
-            let egress = Egress::new(Arc::new(SystemResolver), FETCH_TIMEOUT);
             let runtime = OpenAiRuntime::new(settings)
                 .map_err(|reason| anyhow::anyhow!("cloud.openai: {reason}"))?
-                .with_fetch_policy(egress, EgressRules::default());
+                .with_egress(Arc::new(SystemResolver), EgressRules::default());
             Arc::new(runtime)
         }
     })
 }
-
-/// How long the `fetch_url` tool may take for one page.
-const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The in-process cloud.
 pub struct EmbeddedCloud {

@@ -6,7 +6,8 @@ mod openai;
 
 pub use demo::{DEMO_FAILURE_MESSAGE, DemoRuntime};
 pub use openai::{
-    DEFAULT_OPENAI_BASE_URL, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE, UNAVAILABLE_MESSAGE,
+    DEFAULT_OPENAI_BASE_URL, DeclaredTool, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE,
+    ToolDeclarationError, UNAVAILABLE_MESSAGE, check_declared_tools,
 };
 
 use std::sync::Arc;

@@ -141,6 +141,9 @@ pub struct OpenAiConfig {
     pub system_prompt: Option<String>,
     /// `cloud.openai.tools`: offer the built-in `fetch_url` tool (each call needs an approval).
     pub tools_enabled: bool,
+    /// `cloud.openai.declaredTools`: tools whose arguments are POSTed to an endpoint (each call
+    /// needs an approval); validated at load.
+    pub declared_tools: Vec<cowork_cloud::runtime::DeclaredTool>,
 }
 
 impl Default for OpenAiConfig {
@@ -151,6 +154,7 @@ impl Default for OpenAiConfig {
             api_key: None,
             system_prompt: None,
             tools_enabled: false,
+            declared_tools: Vec::new(),
         }
     }
 }

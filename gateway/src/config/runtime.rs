@@ -3,6 +3,10 @@
 //! selects the `openai` runtime; the demo runtime is the default only when nothing is configured.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use cowork_cloud::runtime::{DeclaredTool, check_declared_tools};
+use serde_json::Value;
 
 use super::reader::ObjectReader;
 use super::{ConfigError, OpenAiConfig, RuntimeChoice, Secret};
@@ -38,9 +42,47 @@ pub(super) fn apply_file_openai(
     if let Some(tools) = section.boolean("tools")? {
         openai.tools_enabled = tools;
     }
+    if let Some(declared) = section.take("declaredTools") {
+        openai.declared_tools = parse_declared_tools(&section.path_of("declaredTools"), declared, warnings)?;
+    }
     section.finish(&[], warnings)?;
     *choice = RuntimeChoice::OpenAi(openai);
     Ok(())
+}
+
+/// The default bound on one call of a declared tool.
+const DEFAULT_TOOL_TIMEOUT_MS: u64 = 30_000;
+
+/// Parses and checks `declaredTools`: `[{name, description, parameters, url, timeoutMs?,
+/// allowPrivate?}]`; an error names the entry and field (`cloud.openai.declaredTools[1].url`).
+fn parse_declared_tools(
+    path: &str,
+    value: Value,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<DeclaredTool>, ConfigError> {
+    let Value::Array(items) = value else {
+        return Err(ConfigError::invalid(path, "must be an array"));
+    };
+    let mut tools = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let mut entry = ObjectReader::new(&format!("{path}[{index}]"), item)?;
+        let required = |entry: &mut ObjectReader, key: &str| {
+            entry.string(key)?.ok_or_else(|| ConfigError::invalid(&entry.path_of(key), "is required"))
+        };
+        let name = required(&mut entry, "name")?;
+        let description = required(&mut entry, "description")?;
+        let url = required(&mut entry, "url")?;
+        let parameters = entry.take("parameters").unwrap_or(Value::Null);
+        let timeout_ms = entry.integer("timeoutMs", 100..=300_000)?.unwrap_or(DEFAULT_TOOL_TIMEOUT_MS);
+        let allow_private = entry.boolean("allowPrivate")?.unwrap_or(false);
+        entry.finish(&[], warnings)?;
+        let timeout = Duration::from_millis(timeout_ms);
+        tools.push(DeclaredTool { name, description, parameters, url, timeout, allow_private });
+    }
+    check_declared_tools(&tools).map_err(|(index, error)| {
+        ConfigError::invalid(&format!("{path}[{index}].{}", error.field()), &error.to_string())
+    })?;
+    Ok(tools)
 }
 
 /// Applies a runtime name (`path` names where it came from).

@@ -246,6 +246,32 @@ fn the_runtime_is_read_from_the_file_and_refused_by_name() {
 }
 
 #[test]
+fn declared_tools_are_read_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tool = r#"{"name": "weather", "description": "The weather.", "url": "https://tools.example/w",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}, "timeoutMs": 5000}"#;
+    let flags = write_config(dir.path(), &format!(r#"{{"cloud": {{"openai": {{"declaredTools": [{tool}]}}}}}}"#));
+    let config = GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap();
+    let RuntimeChoice::OpenAi(openai) = &config.cloud.runtime else { panic!("openai expected") };
+    let declared = &openai.declared_tools[0];
+    assert_eq!((declared.name.as_str(), declared.timeout), ("weather", std::time::Duration::from_secs(5)));
+    assert_eq!(declared.parameters["properties"]["city"]["type"], "string");
+    assert!(!declared.allow_private);
+    for (tools, expected) in [
+        (format!(r#"[{tool}, {tool}]"#), "cloud.openai.declaredTools[1].name"),
+        (r#"[{"name": "x", "description": "d", "url": "http://x.example/", "parameters": {"type": "object"}}]"#.to_owned(), "declaredTools[0].url"),
+        (r#"[{"name": "x", "description": "d", "url": "https://x.example/", "parameters": {"type": "array"}}]"#.to_owned(), "declaredTools[0].parameters"),
+        (r#"[{"name": "x", "url": "https://x.example/", "parameters": {"type": "object"}}]"#.to_owned(), "declaredTools[0].description"),
+        (r#"[{"name": "x", "description": "d", "url": "https://x.example/", "parameters": {"type": "object"}, "method": "GET"}]"#.to_owned(), "declaredTools[0].method"),
+        (r#"{"name": "x"}"#.to_owned(), "cloud.openai.declaredTools"),
+    ] {
+        let flags = write_config(dir.path(), &format!(r#"{{"cloud": {{"openai": {{"declaredTools": {tools}}}}}}}"#));
+        let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
+        assert!(message.contains(expected), "{tools}: {message}");
+    }
+}
+
+#[test]
 fn interaction_lifetime_is_configurable_within_bounds() {
     let vars = env(&[("OPEN_COWORK_GATEWAY_INTERACTION_TTL_MS", "600000")]);
     let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();

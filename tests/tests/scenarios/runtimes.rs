@@ -15,6 +15,7 @@ async fn openai_runtime_streams_the_models_answer_into_the_chat(backend: Databas
         api_key: Some(Secret::new("sk-e2e".into())),
         system_prompt: Some("Be brief.".into()),
         tools_enabled: false,
+        declared_tools: Vec::new(),
     });
     let Some(gw) = TestGateway::builder(backend).configure(|c| c.cloud.runtime = runtime).start().await else { return };
     assert_eq!(gw.post_fake(message("o1", "chat-ai", "hi model")).await.0, 202);

@@ -1,16 +1,18 @@
 //! Settings of the OpenAI-compatible runtime: endpoint, model, key, system prompt, timeouts,
-//! retries, snapshot pacing and whether the built-in tool is offered.
+//! retries, snapshot pacing, whether the built-in tool is offered, and the tools declared in config.
 
 use std::fmt;
 use std::time::Duration;
 
 use cowork_providers::egress::operator_endpoint_allowed;
 
+use super::declared::{self, DeclaredTool};
+
 /// The default endpoint base.
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// How the runtime reaches and drives an OpenAI-compatible chat completions endpoint.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct OpenAiSettings {
     /// The API base; requests go to `{base_url}/chat/completions`.
     pub base_url: String,
@@ -26,6 +28,8 @@ pub struct OpenAiSettings {
     pub max_retries: u32,
     /// Whether the built-in `fetch_url` tool is offered (each call needs an approval).
     pub tools_enabled: bool,
+    /// Tools declared in config (each call needs an approval).
+    pub declared_tools: Vec<DeclaredTool>,
     /// The first backoff pause when the server gives no `Retry-After`; doubles per retry.
     pub retry_base_delay: Duration,
     /// The longest pause between two tries, `Retry-After` included.
@@ -46,6 +50,7 @@ impl Default for OpenAiSettings {
             request_timeout: Duration::from_secs(120),
             max_retries: 3,
             tools_enabled: false,
+            declared_tools: Vec::new(),
             retry_base_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(60),
             snapshot_interval: Duration::from_millis(100),
@@ -64,6 +69,7 @@ impl fmt::Debug for OpenAiSettings {
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
             .field("tools_enabled", &self.tools_enabled)
+            .field("declared_tools", &self.declared_tools.iter().map(|tool| &tool.name).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +89,8 @@ impl OpenAiSettings {
         if self.request_timeout.is_zero() {
             return Err("the OpenAI request timeout must be above zero".to_owned());
         }
+        declared::check_all(&self.declared_tools)
+            .map_err(|(index, error)| format!("declared tool {index}: `{}` {error}", error.field()))?;
         Ok(format!("{base}/chat/completions"))
     }
 

@@ -8,9 +8,10 @@
 //! `Retry-After`, only while nothing of the stream was appended; other failures become one
 //! short `runtime.error`.
 //!
-//! With tools enabled the model may call `fetch_url`: the runtime asks the channel first
-//! (`permission.requested` with id `<command id>:tool:<call id>` and description `Fetch <url>`)
-//! and ends the turn. The `permission.respond` command resolves it, runs the fetch when allowed
+//! Tools: the built-in `fetch_url` (when enabled) and the tools declared in config (see
+//! `declared`). Before any call runs the runtime asks the channel (`permission.requested` with id
+//! `<command id>:tool:<call id>` and description `Fetch <url>` or `Call <tool> with <arguments>`)
+//! and ends the turn. The `permission.respond` command resolves it, runs the call when allowed
 //! (`tool.call` running, then complete or error), and calls the model again with the result (or
 //! the refusal) as the tool message. Everything it needs is read back from the event log.
 //!
@@ -19,8 +20,10 @@
 //! the turn ends with `session.idle`. An abort while an approval is pending resolves it as
 //! denied, so a later click is told it is no longer pending.
 
+mod calls;
 mod client;
 mod config;
+mod declared;
 mod history;
 mod snapshots;
 mod tools;
@@ -33,13 +36,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cowork_cloud_client::{CommandBody, EventBody, SessionEvent, ToolStatus};
-use cowork_providers::egress::{Egress, EgressRules, SystemResolver};
+use cowork_providers::egress::{Egress, EgressRules, Resolver, SystemResolver};
 use serde_json::{Value, json};
 
 pub use config::{DEFAULT_OPENAI_BASE_URL, OpenAiSettings};
+pub use declared::{DeclaredTool, ToolDeclarationError, check_all as check_declared_tools};
 
 use super::{AbortOutcome, AgentRuntime, CommandContext, EventSink, RuntimeError};
+use calls::ToolCall;
 use client::{ChatClient, ChatStream, Turn};
+use declared::ToolCaller;
 use history::ToolExchange;
 use snapshots::{Snapshots, StreamFailure};
 use tools::{FETCH_URL, Fetcher};
@@ -60,6 +66,7 @@ pub struct OpenAiRuntime {
     settings: Arc<OpenAiSettings>,
     client: ChatClient,
     fetcher: Fetcher,
+    caller: ToolCaller,
 }
 
 impl std::fmt::Debug for OpenAiRuntime {
@@ -69,20 +76,25 @@ impl std::fmt::Debug for OpenAiRuntime {
 }
 
 impl OpenAiRuntime {
-    /// A runtime for `settings`; refuses a base URL that is not an allowed operator endpoint.
-    /// `fetch_url` uses the system resolver and the default (public hosts only) egress rules.
+    /// A runtime for `settings`; refuses a base URL that is not an allowed operator endpoint and
+    /// declared tools that cannot be used. Tools resolve names through the system resolver, and
+    /// `fetch_url` follows the default (public hosts only) egress rules.
     pub fn new(settings: OpenAiSettings) -> Result<Self, String> {
         let endpoint = settings.endpoint()?;
         let client = ChatClient::new(endpoint, settings.api_key.clone(), settings.request_timeout)?;
-        let fetcher = Fetcher::new(Egress::new(Arc::new(SystemResolver), FETCH_TIMEOUT), EgressRules::default());
+        let resolver: Arc<dyn Resolver> = Arc::new(SystemResolver);
+        let fetcher = Fetcher::new(Egress::new(resolver.clone(), FETCH_TIMEOUT), EgressRules::default());
+        let declared: Vec<&str> = settings.declared_tools.iter().map(|tool| tool.name.as_str()).collect();
         tracing::info!(base_url = %settings.base_url, model = %settings.model, tools = settings.tools_enabled,
-            "OpenAI-compatible runtime configured");
-        Ok(Self { settings: Arc::new(settings), client, fetcher })
+            declared_tools = ?declared, "OpenAI-compatible runtime configured");
+        Ok(Self { settings: Arc::new(settings), client, fetcher, caller: ToolCaller::new(resolver) })
     }
 
-    /// The same runtime with `fetch_url` judged by `egress` under `rules`.
-    pub fn with_fetch_policy(mut self, egress: Egress, rules: EgressRules) -> Self {
-        self.fetcher = Fetcher::new(egress, rules);
+    /// The same runtime resolving tool endpoints through `resolver`, with `fetch_url` judged
+    /// under `fetch_rules` (declared tools are pinned to their own host).
+    pub fn with_egress(mut self, resolver: Arc<dyn Resolver>, fetch_rules: EgressRules) -> Self {
+        self.fetcher = Fetcher::new(Egress::new(resolver.clone(), FETCH_TIMEOUT), fetch_rules);
+        self.caller = ToolCaller::new(resolver);
         self
     }
 
@@ -119,55 +131,67 @@ impl OpenAiRuntime {
         if turn_ended(&events, command) {
             return Ok(());
         }
-        let (call_id, url) = pending_fetch(&events, command, permission_id)?;
+        let call = calls::pending(&events, command, permission_id)?;
         let result = if allowed {
-            self.run_fetch(command, sink, permission_id, &url).await?
+            self.run_tool(command, sink, permission_id, &call).await?
         } else {
-            "The user declined this fetch; do not retry it unless they ask.".to_owned()
+            "The user declined this call; do not retry it unless they ask.".to_owned()
         };
         let exchange = ToolExchange {
             permission_id: permission_id.to_owned(),
-            call_id,
-            name: FETCH_URL.to_owned(),
-            arguments: json!({ "url": url }).to_string(),
+            call_id: call.call_id,
+            name: call.tool,
+            arguments: call.arguments,
             result,
         };
         let messages = history::conversation(&events, self.system_prompt(), &message_id(command), Some(&exchange));
         self.answer(command, sink, messages).await
     }
 
-    /// Runs an approved fetch with its `tool.call` status events; answers the tool message.
-    async fn run_fetch(
+    /// Runs an approved call with its `tool.call` status events (id `status_id`); answers the
+    /// tool message for the model.
+    async fn run_tool(
         &self,
         command: &CommandContext,
         sink: &EventSink,
-        call: &str,
-        url: &str,
+        status_id: &str,
+        call: &ToolCall,
     ) -> Result<String, RuntimeError> {
         let status = |status: ToolStatus, error: Option<String>| EventBody::ToolCall {
-            id: call.to_owned(),
-            name: FETCH_URL.to_owned(),
+            id: status_id.to_owned(),
+            name: call.tool.clone(),
             status,
             error,
         };
         let id = |suffix: &str| format!("{}:tool:{suffix}", command.command_id);
         sink.append(&id("running"), &status(ToolStatus::Running, None)).await?;
-        let fetched = tokio::select! {
-            fetched = self.fetcher.fetch(url) => fetched,
+        let run = async {
+            if call.tool == FETCH_URL {
+                let url = tools::url_argument(&call.arguments).unwrap_or_default();
+                return self.fetcher.fetch(&url).await.map_err(|error| (error.message, error.detail));
+            }
+            let Some(tool) = self.settings.declared_tools.iter().find(|tool| tool.name == call.tool) else {
+                let detail = format!("the tool `{}` is no longer declared", call.tool);
+                return Err(("The tool is no longer available.".to_owned(), detail));
+            };
+            self.caller.call(tool, &call.arguments).await.map_err(|error| (error.message, error.detail))
+        };
+        let outcome = tokio::select! {
+            outcome = run => outcome,
             () = command.cancel.cancelled() => {
                 sink.append(&id("error"), &status(ToolStatus::Error, Some("Stopped.".to_owned()))).await?;
-                return Ok("The user stopped this fetch.".to_owned());
+                return Ok("The user stopped this call.".to_owned());
             }
         };
-        match fetched {
+        match outcome {
             Ok(text) => {
                 sink.append(&id("complete"), &status(ToolStatus::Complete, None)).await?;
                 Ok(text)
             }
-            Err(error) => {
-                tracing::info!(command = %command.command_id, detail = %error.detail, "fetch_url failed");
-                sink.append(&id("error"), &status(ToolStatus::Error, Some(error.message.clone()))).await?;
-                Ok(format!("The fetch failed: {}", error.message))
+            Err((message, detail)) => {
+                tracing::info!(command = %command.command_id, tool = %call.tool, %detail, "tool call failed");
+                sink.append(&id("error"), &status(ToolStatus::Error, Some(message.clone()))).await?;
+                Ok(format!("The call failed: {message}"))
             }
         }
     }
@@ -186,8 +210,9 @@ impl OpenAiRuntime {
             "stream": true,
             "stream_options": { "include_usage": true },
         });
-        if self.settings.tools_enabled {
-            request["tools"] = tools::declarations();
+        let tools = calls::declarations(&self.settings);
+        if !tools.is_empty() {
+            request["tools"] = Value::Array(tools);
             request["parallel_tool_calls"] = json!(false);
         }
         let turn = self.call(command, sink, &request).await?;
@@ -203,18 +228,16 @@ impl OpenAiRuntime {
             sink.append(&format!("{}:idle", command.command_id), &EventBody::SessionIdle {}).await?;
             return Ok(());
         };
-        let url =
-            tools::url_argument(&call.arguments).filter(|_| call.name == FETCH_URL && self.settings.tools_enabled);
-        let (Some(url), false) = (url, call.id.is_empty()) else {
+        let Some(matched) = calls::matched(&call, &self.settings) else {
             return Err(RuntimeError::Failed {
                 message: "The model asked for a tool that is not available.".to_owned(),
                 detail: format!("unusable tool call `{}` (id `{}`)", call.name, call.id),
             });
         };
         let requested = EventBody::PermissionRequested {
-            permission_id: format!("{}:tool:{}", command.command_id, call.id),
-            tool: FETCH_URL.to_owned(),
-            description: tools::describe(&url),
+            permission_id: format!("{}:tool:{}", command.command_id, matched.call_id),
+            tool: matched.tool,
+            description: matched.description,
         };
         sink.append(&format!("{}:{}:permission", command.command_id, command.attempt), &requested).await?;
         Ok(())
@@ -328,36 +351,6 @@ fn turn_ended(events: &[SessionEvent], command: &CommandContext) -> bool {
             || matches!(&event.body, EventBody::PermissionRequested { permission_id, .. }
                 if permission_id.starts_with(&own))
     })
-}
-
-/// The call id and URL of the fetch awaiting `permission_id`, checked to be still undecided.
-fn pending_fetch(
-    events: &[SessionEvent],
-    command: &CommandContext,
-    permission_id: &str,
-) -> Result<(String, String), RuntimeError> {
-    let unknown = || failed("That approval request is not pending.", format!("no pending permission {permission_id}"));
-    let own = format!("{}:", command.command_id);
-    let decided_elsewhere = events.iter().any(|event| {
-        matches!(&event.body, EventBody::PermissionResolved { permission_id: id, .. } if id == permission_id)
-            && !event.event_id.starts_with(&own)
-    });
-    if decided_elsewhere {
-        return Err(unknown());
-    }
-    let url = events.iter().find_map(|event| match &event.body {
-        EventBody::PermissionRequested { permission_id: id, tool, description }
-            if id == permission_id && tool == FETCH_URL =>
-        {
-            tools::described_url(description).map(str::to_owned)
-        }
-        _ => None,
-    });
-    let call_id = permission_id.split_once(":tool:").map(|(_, call)| call.to_owned());
-    match (call_id, url) {
-        (Some(call_id), Some(url)) if !call_id.is_empty() => Ok((call_id, url)),
-        _ => Err(unknown()),
-    }
 }
 
 #[async_trait]

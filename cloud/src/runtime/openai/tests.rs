@@ -3,7 +3,7 @@
 
 mod mock;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,14 +11,14 @@ use cowork_cloud_client::{
     BindThread, CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId,
     ToolStatus,
 };
-use cowork_providers::egress::{Egress, EgressRules, StaticResolver};
+use cowork_providers::egress::{EgressRules, StaticResolver};
 use serde_json::json;
 
 use super::client::{SseParser, Turn};
-use super::{INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE, UNAVAILABLE_MESSAGE};
+use super::{DeclaredTool, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE, UNAVAILABLE_MESSAGE};
 use crate::database::Database;
 use crate::{CloudService, CloudSettings, CommandWorker, ManualClock};
-use mock::{MockModel, PAGE_TEXT, Reply};
+use mock::{MockModel, PAGE_TEXT, Reply, TOOL_ANSWER};
 
 const KEY: &str = "sk-test-secret-123";
 const BINDING: &str = "test-binding";
@@ -50,13 +50,27 @@ struct Setup {
 
 impl Setup {
     async fn new(db: Database, replies: Vec<Reply>, tools: bool) -> Self {
+        Self::with_declared(db, replies, tools, |_| Vec::new()).await
+    }
+
+    /// A setup whose runtime also offers the tools `declare` makes for the mock's address.
+    async fn with_declared(
+        db: Database,
+        replies: Vec<Reply>,
+        tools: bool,
+        declare: impl FnOnce(SocketAddr) -> Vec<DeclaredTool>,
+    ) -> Self {
         let model = MockModel::start(replies).await;
-        let settings = OpenAiSettings { tools_enabled: tools, ..settings(model.base_url()) };
-        let resolver = StaticResolver::new([("docs.test", vec![IpAddr::V4(Ipv4Addr::LOCALHOST)])]);
-        let egress = Egress::new(Arc::new(resolver), Duration::from_secs(5));
+        let declared_tools = declare(model.addr);
+        let settings = OpenAiSettings { tools_enabled: tools, declared_tools, ..settings(model.base_url()) };
+        let resolver = StaticResolver::new([
+            ("docs.test", vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]),
+            ("tools.test", vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]),
+        ]);
         let rules = EgressRules { allow_private: true, allowed_hosts: vec!["docs.test".into()] };
-        let runtime =
-            OpenAiRuntime::new(settings).unwrap_or_else(|e| panic!("runtime: {e}")).with_fetch_policy(egress, rules);
+        let runtime = OpenAiRuntime::new(settings)
+            .unwrap_or_else(|e| panic!("runtime: {e}"))
+            .with_egress(Arc::new(resolver), rules);
         let cloud = CloudSettings { poll_interval: Duration::from_secs(3600), ..CloudSettings::default() };
         let clock = Arc::new(ManualClock::at(1_000_000));
         let (service, worker) = CloudService::new(db, cloud, Arc::new(runtime), clock);
@@ -357,7 +371,104 @@ async fn an_abort_while_an_approval_waits_denies_it(db: Database) {
     assert_eq!(s.model.requests().len(), 1, "the model is not called again");
 }
 
+/// The declared tool `weather`, served by the mock at `tools.test` (pinned to loopback).
+fn weather(addr: SocketAddr) -> Vec<DeclaredTool> {
+    vec![DeclaredTool {
+        name: "weather".into(),
+        description: "The current weather in a city.".into(),
+        parameters: json!({ "type": "object", "properties": { "city": { "type": "string" } }, "required": ["city"] }),
+        url: format!("http://tools.test:{}/tool", addr.port()),
+        timeout: Duration::from_secs(5),
+        allow_private: true,
+    }]
+}
+
+async fn an_approved_declared_tool_gets_the_arguments_and_the_model_the_answer(db: Database) {
+    let replies = vec![mock::tool_call("call_w", "weather", r#"{"city": "Oslo"}"#), mock::text(&["It is 21 degrees."])];
+    let s = Setup::with_declared(db, replies, false, weather).await;
+    let asked = s.prompt("k1", "Weather in Oslo?").await;
+    let permission_id = format!("{asked}:tool:call_w");
+    let requested = EventBody::PermissionRequested {
+        permission_id: permission_id.clone(),
+        tool: "weather".into(),
+        description: r#"Call weather with {"city":"Oslo"}"#.into(),
+    };
+    assert_eq!(s.events().await.last().map(|e| &e.body), Some(&requested));
+    let offered = &s.model.requests()[0].body["tools"];
+    assert_eq!(offered.as_array().map(Vec::len), Some(1), "only the declared tool: {offered}");
+    assert_eq!(offered[0]["function"]["name"], "weather");
+    assert_eq!(offered[0]["function"]["parameters"]["required"], json!(["city"]));
+    assert!(s.model.tool_calls().is_empty(), "nothing runs before the approval");
+
+    s.run("k2", CommandBody::PermissionRespond { permission_id: permission_id.clone(), allowed: true }).await;
+    assert_eq!(s.model.tool_calls(), [json!({ "city": "Oslo" })]);
+    let events = s.events().await;
+    let statuses: Vec<ToolStatus> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::ToolCall { id, name, status, .. } if *id == permission_id && name == "weather" => Some(*status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, [ToolStatus::Running, ToolStatus::Complete]);
+    let requests = s.model.requests();
+    let tool_message = &requests[1].body["messages"][3];
+    assert_eq!(tool_message["tool_call_id"], "call_w");
+    assert_eq!(tool_message["content"], format!("HTTP 200\n\n{TOOL_ANSWER}"));
+    assert_eq!(requests[1].body["messages"][2]["tool_calls"][0]["function"]["name"], "weather");
+    assert_eq!(kinds(&events).last(), Some(&"session.idle"));
+}
+
+async fn a_denied_declared_tool_never_reaches_its_endpoint(db: Database) {
+    let replies = vec![mock::tool_call("call_d", "weather", r#"{"city":"Rome"}"#), mock::text(&["Fine."])];
+    let s = Setup::with_declared(db, replies, true, weather).await;
+    let asked = s.prompt("k1", "Weather in Rome?").await;
+    let offered = s.model.requests()[0].body["tools"].clone();
+    let names: Vec<&str> =
+        offered.as_array().into_iter().flatten().filter_map(|tool| tool["function"]["name"].as_str()).collect();
+    assert_eq!(names, ["fetch_url", "weather"]);
+    let permission_id = format!("{asked}:tool:call_d");
+    s.run("k2", CommandBody::PermissionRespond { permission_id, allowed: false }).await;
+    assert!(s.model.tool_calls().is_empty(), "a denied call never reaches the endpoint");
+    let events = s.events().await;
+    assert!(!kinds(&events).contains(&"tool.call"));
+    let requests = s.model.requests();
+    assert!(requests[1].body["messages"][3]["content"].as_str().is_some_and(|c| c.contains("declined")));
+}
+
+#[test]
+fn invalid_declarations_are_refused_naming_the_field() {
+    let good = weather(SocketAddr::from(([127, 0, 0, 1], 9)))[0].clone();
+    let https = DeclaredTool { url: "https://tools.example/weather".into(), allow_private: false, ..good.clone() };
+    assert_eq!(super::check_declared_tools(&[https.clone()]), Ok(()));
+    let cases = [
+        (DeclaredTool { name: "fetch_url".into(), ..https.clone() }, "name"),
+        (DeclaredTool { name: "two words".into(), ..https.clone() }, "name"),
+        (DeclaredTool { description: " ".into(), ..https.clone() }, "description"),
+        (DeclaredTool { parameters: json!({ "type": "string" }), ..https.clone() }, "parameters"),
+        (DeclaredTool { url: "http://tools.example/weather".into(), ..https.clone() }, "url"),
+        (DeclaredTool { url: "http://127.0.0.1:9/tool".into(), allow_private: false, ..https.clone() }, "url"),
+        (DeclaredTool { url: "not a url".into(), ..https.clone() }, "url"),
+        (DeclaredTool { timeout: Duration::ZERO, ..https.clone() }, "timeoutMs"),
+    ];
+    for (tool, field) in cases {
+        let refused = super::check_declared_tools(&[tool.clone()]);
+        assert_eq!(refused.map_err(|(index, error)| (index, error.field())), Err((0, field)), "{tool:?}");
+    }
+    let twice = super::check_declared_tools(&[https.clone(), https.clone()]);
+    assert_eq!(twice.map_err(|(index, error)| (index, error.field())), Err((1, "name")));
+    let other = DeclaredTool { name: "other".into(), ..good.clone() };
+    let settings = OpenAiSettings {
+        declared_tools: vec![https, other, DeclaredTool { name: String::new(), ..good }],
+        ..OpenAiSettings::default()
+    };
+    let refused = OpenAiRuntime::new(settings).err().unwrap_or_default();
+    assert!(refused.contains("declared tool 2") && refused.contains("`name`"), "{refused}");
+}
+
 crate::backend_tests!(
+    an_approved_declared_tool_gets_the_arguments_and_the_model_the_answer,
+    a_denied_declared_tool_never_reaches_its_endpoint,
     an_abort_drops_the_stream_and_keeps_the_text_so_far,
     an_abort_when_idle_says_nothing_is_running,
     an_abort_while_an_approval_waits_denies_it,

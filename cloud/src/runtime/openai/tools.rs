@@ -16,9 +16,9 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The prefix of the `permission.requested` description; the URL follows it.
 const DESCRIPTION_PREFIX: &str = "Fetch ";
 
-/// The `tools` array of a request.
-pub(super) fn declarations() -> Value {
-    json!([{
+/// The tool's entry in a request's `tools` array.
+pub(super) fn declaration() -> Value {
+    json!({
         "type": "function",
         "function": {
             "name": FETCH_URL,
@@ -30,7 +30,7 @@ pub(super) fn declarations() -> Value {
                 "required": ["url"],
             },
         },
-    }])
+    })
 }
 
 /// The URL argument of a `fetch_url` call.

@@ -46,7 +46,11 @@ struct Script {
     replies: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<Recorded>>,
     hangups: AtomicUsize,
+    tool_calls: Mutex<Vec<Value>>,
 }
+
+/// What `POST /tool` answers.
+pub(super) const TOOL_ANSWER: &str = r#"{"temperature":21}"#;
 
 /// Counts a held stream's end (the client closed the connection) when dropped.
 struct Hangup(Arc<Script>);
@@ -71,6 +75,7 @@ impl MockModel {
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
             .route("/page", get(|| async { PAGE_TEXT }))
+            .route("/tool", post(tool))
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
@@ -92,6 +97,11 @@ impl MockModel {
         }
     }
 
+    /// The JSON bodies `POST /tool` received.
+    pub(super) fn tool_calls(&self) -> Vec<Value> {
+        self.script.tool_calls.lock().map(|calls| calls.clone()).unwrap_or_default()
+    }
+
     /// How many held streams the client hung up on.
     pub(super) fn hangups(&self) -> usize {
         self.script.hangups.load(Ordering::SeqCst)
@@ -101,6 +111,14 @@ impl MockModel {
     pub(super) fn requests(&self) -> Vec<Recorded> {
         self.script.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
+}
+
+/// A declared tool's endpoint: records the arguments, answers [`TOOL_ANSWER`].
+async fn tool(State(script): State<Arc<Script>>, body: String) -> &'static str {
+    if let Ok(mut calls) = script.tool_calls.lock() {
+        calls.push(serde_json::from_str(&body).unwrap_or(Value::Null));
+    }
+    TOOL_ANSWER
 }
 
 async fn completions(State(script): State<Arc<Script>>, headers: HeaderMap, body: String) -> Response {
@@ -192,10 +210,15 @@ pub(super) fn cut(parts: &[&str]) -> Reply {
 
 /// A short text, then a `fetch_url` call with id `call_id`, its arguments in fragments.
 pub(super) fn fetch_call(call_id: &str, url: &str) -> Reply {
-    let arguments = json!({ "url": url }).to_string();
-    let (head, tail) = arguments.split_at(arguments.len() / 2);
+    tool_call(call_id, "fetch_url", &json!({ "url": url }).to_string())
+}
+
+/// A short text, then a call of `name` with id `call_id`, its arguments text in fragments.
+pub(super) fn tool_call(call_id: &str, name: &str, arguments: &str) -> Reply {
+    let middle = arguments.char_indices().map(|(i, _)| i).find(|&i| i >= arguments.len() / 2).unwrap_or(0);
+    let (head, tail) = arguments.split_at(middle);
     let start = json!({ "tool_calls": [{ "index": 0, "id": call_id, "type": "function",
-        "function": { "name": "fetch_url", "arguments": "" } }] });
+        "function": { "name": name, "arguments": "" } }] });
     let fragment = |text: &str| json!({ "tool_calls": [{ "index": 0, "function": { "arguments": text } }] });
     let payloads = vec![
         chunk(json!({ "role": "assistant", "content": "" }), None),
