@@ -116,6 +116,15 @@ pub enum EventBody {
     /// The session finished its turn.
     #[serde(rename = "session.idle")]
     SessionIdle {},
+    /// The session's conversation is held by an external runtime's session (an OpenCode session),
+    /// recorded once when the runtime created it; channels do not render it.
+    #[serde(rename = "runtime.session")]
+    RuntimeSession {
+        /// The runtime (`opencode`).
+        runtime: String,
+        /// The runtime's own session id.
+        external_session_id: String,
+    },
     /// An `abort` command stopped the session's turn (the notice the channel shows is an
     /// `assistant.message` of the abort command).
     #[serde(rename = "session.aborted")]
@@ -164,6 +173,7 @@ impl EventBody {
             Self::QuestionResolved { .. } => "question.resolved",
             Self::SessionIdle {} => "session.idle",
             Self::SessionAborted { .. } => "session.aborted",
+            Self::RuntimeSession { .. } => "runtime.session",
             Self::RuntimeError { .. } => "runtime.error",
             Self::Usage { .. } => "usage.recorded",
             Self::Other => "other",

@@ -2,12 +2,18 @@
 //! the fenced event sink it writes its output through.
 
 mod demo;
-mod openai;
+pub(crate) mod openai;
+mod opencode;
+mod sse;
 
 pub use demo::{DEMO_FAILURE_MESSAGE, DemoRuntime};
 pub use openai::{
     DEFAULT_OPENAI_BASE_URL, DeclaredTool, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE,
     ToolDeclarationError, UNAVAILABLE_MESSAGE, check_declared_tools,
+};
+pub use opencode::{
+    DEFAULT_ASK_PERMISSIONS, ManagedServer, OPENCODE_FAILED_MESSAGE, OPENCODE_UNAVAILABLE_MESSAGE, OpenCodeRuntime,
+    OpenCodeSettings,
 };
 
 use std::sync::Arc;

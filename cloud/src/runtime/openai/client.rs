@@ -8,6 +8,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::runtime::sse::SseParser;
+
 /// The longest piece of an error body kept for operators.
 const ERROR_BODY_CHARS: usize = 300;
 
@@ -232,45 +234,6 @@ impl Turn {
     /// Whether the stream ended properly (`[DONE]`, or at least a finish reason).
     pub(super) fn finished(&self) -> bool {
         self.done || self.finish_reason.is_some() || self.stopped
-    }
-}
-
-/// Splits a byte stream into server-sent event `data` payloads.
-#[derive(Default)]
-pub(super) struct SseParser {
-    buffer: Vec<u8>,
-    data: Vec<String>,
-}
-
-impl SseParser {
-    /// Feeds bytes; answers the payloads of the events they completed.
-    pub(super) fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.buffer.extend_from_slice(bytes);
-        let mut events = Vec::new();
-        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buffer.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if !self.data.is_empty() {
-                    events.push(self.data.join("\n"));
-                    self.data.clear();
-                }
-            } else if let Some(value) = line.strip_prefix("data:") {
-                self.data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
-            }
-            // Comments (`:`), `event:`, `id:` and `retry:` lines carry nothing we use.
-        }
-        events
-    }
-
-    /// The payload of an event the stream ended without a blank line after.
-    pub(super) fn finish(&mut self) -> Option<String> {
-        let line = String::from_utf8_lossy(&std::mem::take(&mut self.buffer)).into_owned();
-        if let Some(value) = line.trim_end_matches(['\n', '\r']).strip_prefix("data:") {
-            self.data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
-        }
-        (!self.data.is_empty()).then(|| std::mem::take(&mut self.data).join("\n"))
     }
 }
 

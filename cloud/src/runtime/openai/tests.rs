@@ -1,7 +1,7 @@
 //! Tests of the OpenAI-compatible runtime through the worker, against a local mock server:
 //! streaming, history, retries, failures, the key, and the `fetch_url` approval round trip.
 
-mod mock;
+pub(crate) mod mock;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,9 +14,10 @@ use cowork_cloud_client::{
 use cowork_providers::egress::{EgressRules, StaticResolver};
 use serde_json::json;
 
-use super::client::{SseParser, Turn};
+use super::client::Turn;
 use super::{DeclaredTool, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE, UNAVAILABLE_MESSAGE};
 use crate::database::Database;
+use crate::runtime::sse::SseParser;
 use crate::{CloudService, CloudSettings, CommandWorker, ManualClock};
 use mock::{MockModel, PAGE_TEXT, Reply, TOOL_ANSWER};
 

@@ -19,11 +19,11 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// The text of `GET /page`.
-pub(super) const PAGE_TEXT: &str = "The answer on the page is 42.";
+pub(crate) const PAGE_TEXT: &str = "The answer on the page is 42.";
 
 /// One scripted answer to a chat completions request.
 #[derive(Clone, Debug)]
-pub(super) enum Reply {
+pub(crate) enum Reply {
     /// Stream these `data:` payloads, then `[DONE]`, or break the connection instead.
     Stream { payloads: Vec<Value>, disconnect: bool },
     /// Answer with a status, an optional `Retry-After` and a body.
@@ -34,7 +34,7 @@ pub(super) enum Reply {
 
 /// A request the server received.
 #[derive(Clone, Debug)]
-pub(super) struct Recorded {
+pub(crate) struct Recorded {
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
     /// The JSON body.
@@ -50,7 +50,7 @@ struct Script {
 }
 
 /// What `POST /tool` answers.
-pub(super) const TOOL_ANSWER: &str = r#"{"temperature":21}"#;
+pub(crate) const TOOL_ANSWER: &str = r#"{"temperature":21}"#;
 
 /// Counts a held stream's end (the client closed the connection) when dropped.
 struct Hangup(Arc<Script>);
@@ -62,7 +62,7 @@ impl Drop for Hangup {
 }
 
 /// The running mock.
-pub(super) struct MockModel {
+pub(crate) struct MockModel {
     /// Where it listens.
     pub addr: SocketAddr,
     script: Arc<Script>,
@@ -70,7 +70,7 @@ pub(super) struct MockModel {
 
 impl MockModel {
     /// Starts a server answering with `replies` in order (then 500s).
-    pub(super) async fn start(replies: Vec<Reply>) -> Self {
+    pub(crate) async fn start(replies: Vec<Reply>) -> Self {
         let script = Arc::new(Script { replies: Mutex::new(replies.into()), ..Script::default() });
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
@@ -86,29 +86,29 @@ impl MockModel {
     }
 
     /// The base URL to configure.
-    pub(super) fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
 
     /// Adds a reply to the end of the script.
-    pub(super) fn push(&self, reply: Reply) {
+    pub(crate) fn push(&self, reply: Reply) {
         if let Ok(mut replies) = self.script.replies.lock() {
             replies.push_back(reply);
         }
     }
 
     /// The JSON bodies `POST /tool` received.
-    pub(super) fn tool_calls(&self) -> Vec<Value> {
+    pub(crate) fn tool_calls(&self) -> Vec<Value> {
         self.script.tool_calls.lock().map(|calls| calls.clone()).unwrap_or_default()
     }
 
     /// How many held streams the client hung up on.
-    pub(super) fn hangups(&self) -> usize {
+    pub(crate) fn hangups(&self) -> usize {
         self.script.hangups.load(Ordering::SeqCst)
     }
 
     /// The requests received so far.
-    pub(super) fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.script.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }
@@ -186,7 +186,7 @@ fn usage(prompt: u64, completion: u64) -> Value {
 }
 
 /// A streamed text answer in `parts`, with usage (7 prompt, 5 completion tokens).
-pub(super) fn text(parts: &[&str]) -> Reply {
+pub(crate) fn text(parts: &[&str]) -> Reply {
     let mut payloads = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
     payloads.extend(parts.iter().map(|part| chunk(json!({ "content": part }), None)));
     payloads.push(chunk(json!({}), Some("stop")));
@@ -195,26 +195,26 @@ pub(super) fn text(parts: &[&str]) -> Reply {
 }
 
 /// A text answer that streams `parts` and then neither finishes nor breaks off.
-pub(super) fn hold(parts: &[&str]) -> Reply {
+pub(crate) fn hold(parts: &[&str]) -> Reply {
     let mut payloads = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
     payloads.extend(parts.iter().map(|part| chunk(json!({ "content": part }), None)));
     Reply::Hold { payloads }
 }
 
 /// A text answer that breaks off after `parts`.
-pub(super) fn cut(parts: &[&str]) -> Reply {
+pub(crate) fn cut(parts: &[&str]) -> Reply {
     let mut payloads = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
     payloads.extend(parts.iter().map(|part| chunk(json!({ "content": part }), None)));
     Reply::Stream { payloads, disconnect: true }
 }
 
 /// A short text, then a `fetch_url` call with id `call_id`, its arguments in fragments.
-pub(super) fn fetch_call(call_id: &str, url: &str) -> Reply {
+pub(crate) fn fetch_call(call_id: &str, url: &str) -> Reply {
     tool_call(call_id, "fetch_url", &json!({ "url": url }).to_string())
 }
 
 /// A short text, then a call of `name` with id `call_id`, its arguments text in fragments.
-pub(super) fn tool_call(call_id: &str, name: &str, arguments: &str) -> Reply {
+pub(crate) fn tool_call(call_id: &str, name: &str, arguments: &str) -> Reply {
     let middle = arguments.char_indices().map(|(i, _)| i).find(|&i| i >= arguments.len() / 2).unwrap_or(0);
     let (head, tail) = arguments.split_at(middle);
     let start = json!({ "tool_calls": [{ "index": 0, "id": call_id, "type": "function",
@@ -233,6 +233,6 @@ pub(super) fn tool_call(call_id: &str, name: &str, arguments: &str) -> Reply {
 }
 
 /// An error status.
-pub(super) fn status(status: u16, retry_after: Option<u64>, body: &str) -> Reply {
+pub(crate) fn status(status: u16, retry_after: Option<u64>, body: &str) -> Reply {
     Reply::Status { status, retry_after, body: body.to_owned() }
 }
