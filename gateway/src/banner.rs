@@ -4,6 +4,8 @@
 use std::fmt::Write;
 use std::net::SocketAddr;
 
+use cowork_cloud::runtime::DEFAULT_OPENCODE_URL;
+
 use crate::config::{GatewayConfig, ProviderSettings, RuntimeChoice, Storage};
 
 /// The banner printed once the gateway is ready.
@@ -20,6 +22,15 @@ pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
     let runtime = match &config.cloud.runtime {
         RuntimeChoice::Demo => "demo runtime (a scripted reply; cue words: approve, question, report, fail)".to_owned(),
         RuntimeChoice::OpenAi(openai) => format!("openai runtime (model {} at {})", openai.model, openai.base_url),
+        RuntimeChoice::OpenCode(opencode) => {
+            let model = opencode.model.as_deref().unwrap_or("its configured model");
+            match (&opencode.binary, &opencode.url) {
+                (Some(binary), _) => format!("opencode runtime ({} serve, started here; {model})", binary.display()),
+                (None, url) => {
+                    format!("opencode runtime (server at {}; {model})", url.as_deref().unwrap_or(DEFAULT_OPENCODE_URL))
+                }
+            }
+        }
     };
     let _ = writeln!(out, "  runtime:  {runtime}");
     for provider in &config.providers {

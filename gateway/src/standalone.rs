@@ -1,6 +1,6 @@
-//! The embedded cloud of standalone mode: sessions, the command worker and the demo runtime run
-//! in this process on the gateway's database; each configured provider's binding is provisioned
-//! at start.
+//! The embedded cloud of standalone mode: sessions, the command worker and the configured agent
+//! runtime run in this process on the gateway's database (an `opencode serve` the runtime needs
+//! runs as a child process); each configured provider's binding is provisioned at start.
 
 use std::sync::Arc;
 
@@ -10,13 +10,15 @@ use cowork_cloud_client::SessionBackend;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use cowork_cloud::runtime::{AgentRuntime, DemoRuntime, OpenAiRuntime, OpenAiSettings};
+use cowork_cloud::runtime::{
+    AgentRuntime, DemoRuntime, ManagedServer, OpenAiRuntime, OpenAiSettings, OpenCodeRuntime, OpenCodeSettings,
+};
 use cowork_providers::egress::{EgressRules, SystemResolver};
 
-use crate::config::{CloudConfig, GatewayConfig, RuntimeChoice};
+use crate::config::{CloudConfig, GatewayConfig, OpenCodeConfig, RuntimeChoice};
 
-/// The configured agent runtime.
-fn agent_runtime(cloud: &CloudConfig) -> anyhow::Result<Arc<dyn AgentRuntime>> {
+/// The configured agent runtime (an `opencode serve` it needs is started here).
+async fn agent_runtime(cloud: &CloudConfig) -> anyhow::Result<Arc<dyn AgentRuntime>> {
     Ok(match &cloud.runtime {
         RuntimeChoice::Demo => Arc::new(DemoRuntime::new(cloud.demo_delta_interval)),
         RuntimeChoice::OpenAi(openai) => {
@@ -35,8 +37,44 @@ fn agent_runtime(cloud: &CloudConfig) -> anyhow::Result<Arc<dyn AgentRuntime>> {
                 .with_egress(Arc::new(SystemResolver), EgressRules::default());
             Arc::new(runtime)
         }
+        RuntimeChoice::OpenCode(opencode) => Arc::new(
+            OpenCodeRuntime::start(opencode_settings(opencode)?)
+                .await
+                .map_err(|reason| anyhow::anyhow!("cloud.opencode: {reason}"))?,
+        ),
     })
 }
+
+/// The OpenCode runtime's settings from the gateway's config.
+fn opencode_settings(opencode: &OpenCodeConfig) -> anyhow::Result<OpenCodeSettings> {
+    let defaults = OpenCodeSettings::default();
+    let server = match &opencode.binary {
+        Some(binary) => {
+            let directory = match &opencode.directory {
+                Some(directory) => directory.clone(),
+                None => std::env::current_dir().context("finding the working directory for opencode serve")?,
+            };
+            Some(ManagedServer {
+                binary: binary.clone(),
+                directory,
+                config_path: opencode.config_path.clone(),
+                state_dir: opencode.state_dir.clone(),
+                start_timeout: OPENCODE_START_TIMEOUT,
+            })
+        }
+        None => None,
+    };
+    Ok(OpenCodeSettings {
+        base_url: opencode.url.clone().unwrap_or(defaults.base_url),
+        server,
+        model: opencode.model.clone(),
+        ask_permissions: opencode.ask_permissions.clone().unwrap_or(defaults.ask_permissions),
+        ..OpenCodeSettings::default()
+    })
+}
+
+/// How long a started `opencode serve` may take to become healthy.
+const OPENCODE_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The in-process cloud.
 pub struct EmbeddedCloud {
@@ -57,7 +95,7 @@ impl EmbeddedCloud {
             lease: config.workers.lease,
             ..cowork_cloud::CloudSettings::default()
         };
-        let runtime = agent_runtime(&config.cloud)?;
+        let runtime = agent_runtime(&config.cloud).await?;
         let (service, worker) = cowork_cloud::CloudService::new(db.clone(), settings, runtime, clock);
         for provider in &config.providers {
             service

@@ -12,8 +12,8 @@ pub use openai::{
     ToolDeclarationError, UNAVAILABLE_MESSAGE, check_declared_tools,
 };
 pub use opencode::{
-    DEFAULT_ASK_PERMISSIONS, ManagedServer, OPENCODE_FAILED_MESSAGE, OPENCODE_UNAVAILABLE_MESSAGE, OpenCodeRuntime,
-    OpenCodeSettings,
+    DEFAULT_ASK_PERMISSIONS, DEFAULT_OPENCODE_URL, ManagedServer, OPENCODE_FAILED_MESSAGE,
+    OPENCODE_UNAVAILABLE_MESSAGE, OpenCodeRuntime, OpenCodeSettings,
 };
 
 use std::sync::Arc;

@@ -133,6 +133,9 @@ fn apply_cloud(
     if let Some(openai) = cloud.object("openai")? {
         super::runtime::apply_file_openai(&mut config.cloud.runtime, openai, env, &mut config.warnings)?;
     }
+    if let Some(opencode) = cloud.object("opencode")? {
+        super::runtime::apply_file_opencode(&mut config.cloud.runtime, opencode, &mut config.warnings)?;
+    }
     if let Some(name) = cloud.string("runtime")? {
         super::runtime::apply_name(&mut config.cloud.runtime, "cloud.runtime", &name)?;
     }

@@ -126,6 +126,34 @@ pub enum RuntimeChoice {
     Demo,
     /// Any OpenAI-compatible chat completions endpoint.
     OpenAi(OpenAiConfig),
+    /// An OpenCode server (started by the gateway when a binary is configured).
+    OpenCode(OpenCodeConfig),
+}
+
+/// Settings of the `opencode` runtime.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct OpenCodeConfig {
+    /// `OPEN_COWORK_CLOUD_OPENCODE_URL`, `cloud.opencode.url`: a running OpenCode server (default
+    /// `http://127.0.0.1:4096`); unused when `binary` is set.
+    pub url: Option<String>,
+    /// `OPEN_COWORK_CLOUD_OPENCODE_BIN`, `cloud.opencode.binary`: start `opencode serve` with this
+    /// binary (on a free loopback port) and stop it with the gateway.
+    pub binary: Option<PathBuf>,
+    /// `OPEN_COWORK_CLOUD_OPENCODE_DIRECTORY`, `cloud.opencode.directory`: the started server's
+    /// working directory, the project its agents read and change (default: the current one).
+    pub directory: Option<PathBuf>,
+    /// `OPEN_COWORK_CLOUD_OPENCODE_CONFIG`, `cloud.opencode.configPath`: an `opencode.json` for
+    /// the started server (providers, models).
+    pub config_path: Option<PathBuf>,
+    /// `cloud.opencode.stateDir`: keep the started server's own state here instead of the
+    /// user's home directory.
+    pub state_dir: Option<PathBuf>,
+    /// `OPEN_COWORK_CLOUD_OPENCODE_MODEL`, `cloud.opencode.model`: `provider/model` for every
+    /// prompt (default: OpenCode's configured model).
+    pub model: Option<String>,
+    /// `cloud.opencode.askPermissions`: the permissions (tool names) that ask the channel first
+    /// (default `bash`, `edit`, `write`, `webfetch`).
+    pub ask_permissions: Option<Vec<String>>,
 }
 
 /// Settings of the `openai` runtime.

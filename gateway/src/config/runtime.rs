@@ -1,22 +1,84 @@
-//! The agent runtime choice: `cloud.runtime` / `OPEN_COWORK_CLOUD_RUNTIME` (`demo`, `openai`;
-//! `opencode` is not in this version) and the `openai` settings. Configuring a model endpoint
-//! selects the `openai` runtime; the demo runtime is the default only when nothing is configured.
+//! The agent runtime choice: `cloud.runtime` / `OPEN_COWORK_CLOUD_RUNTIME` (`demo`, `openai`,
+//! `opencode`) and the `openai` and `opencode` settings. Configuring a model endpoint selects the
+//! `openai` runtime, configuring an OpenCode server or binary the `opencode` runtime; the demo
+//! runtime is the default only when nothing is configured.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use cowork_cloud::runtime::{DeclaredTool, check_declared_tools};
 use serde_json::Value;
 
 use super::reader::ObjectReader;
-use super::{ConfigError, OpenAiConfig, RuntimeChoice, Secret};
+use super::{ConfigError, OpenAiConfig, OpenCodeConfig, RuntimeChoice, Secret};
 
 /// The OpenAI settings to change, starting from the current choice.
 fn openai_of(choice: &RuntimeChoice) -> OpenAiConfig {
     match choice {
         RuntimeChoice::OpenAi(config) => config.clone(),
-        RuntimeChoice::Demo => OpenAiConfig::default(),
+        RuntimeChoice::Demo | RuntimeChoice::OpenCode(_) => OpenAiConfig::default(),
     }
+}
+
+/// The OpenCode settings to change, starting from the current choice.
+fn opencode_of(choice: &RuntimeChoice) -> OpenCodeConfig {
+    match choice {
+        RuntimeChoice::OpenCode(config) => config.clone(),
+        RuntimeChoice::Demo | RuntimeChoice::OpenAi(_) => OpenCodeConfig::default(),
+    }
+}
+
+/// Applies `cloud.opencode` from the config file.
+pub(super) fn apply_file_opencode(
+    choice: &mut RuntimeChoice,
+    mut section: ObjectReader,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let mut opencode = opencode_of(choice);
+    if let Some(url) = section.string("url")? {
+        opencode.url = Some(url);
+    }
+    if let Some(binary) = section.string("binary")? {
+        opencode.binary = Some(PathBuf::from(binary));
+    }
+    if let Some(directory) = section.string("directory")? {
+        opencode.directory = Some(PathBuf::from(directory));
+    }
+    if let Some(config) = section.string("configPath")? {
+        opencode.config_path = Some(PathBuf::from(config));
+    }
+    if let Some(state) = section.string("stateDir")? {
+        opencode.state_dir = Some(PathBuf::from(state));
+    }
+    if let Some(model) = section.string("model")? {
+        opencode.model = Some(model);
+    }
+    if let Some(ask) = section.take("askPermissions") {
+        let path = section.path_of("askPermissions");
+        let names = ask.as_array().and_then(|items| items.iter().map(|v| v.as_str().map(str::to_owned)).collect());
+        opencode.ask_permissions =
+            Some(names.ok_or_else(|| ConfigError::invalid(&path, "must be an array of strings"))?);
+    }
+    section.finish(&[], warnings)?;
+    check_opencode(&opencode, "cloud.opencode")?;
+    *choice = RuntimeChoice::OpenCode(opencode);
+    Ok(())
+}
+
+/// Checks the OpenCode settings; errors name the setting under `prefix`.
+fn check_opencode(opencode: &OpenCodeConfig, prefix: &str) -> Result<(), ConfigError> {
+    if let Some(model) = &opencode.model
+        && !model.split_once('/').is_some_and(|(provider, id)| !provider.is_empty() && !id.is_empty())
+    {
+        return Err(ConfigError::invalid(&format!("{prefix}.model"), "must be `provider/model`"));
+    }
+    if let Some(url) = &opencode.url
+        && let Err(reason) = cowork_providers::egress::operator_endpoint_allowed(url)
+    {
+        return Err(ConfigError::invalid(&format!("{prefix}.url"), &format!("is not allowed: {reason}")));
+    }
+    Ok(())
 }
 
 /// Applies `cloud.openai` from the config file.
@@ -90,8 +152,10 @@ pub(super) fn apply_name(choice: &mut RuntimeChoice, path: &str, name: &str) -> 
     *choice = match name.trim() {
         "demo" => RuntimeChoice::Demo,
         "openai" => RuntimeChoice::OpenAi(openai_of(choice)),
-        "opencode" => return Err(ConfigError::invalid(path, "`opencode` is not supported by this version yet")),
-        other => return Err(ConfigError::invalid(path, &format!("`{other}` is not a runtime (demo or openai)"))),
+        "opencode" => RuntimeChoice::OpenCode(opencode_of(choice)),
+        other => {
+            return Err(ConfigError::invalid(path, &format!("`{other}` is not a runtime (demo, openai or opencode)")));
+        }
     };
     Ok(())
 }
@@ -118,6 +182,29 @@ pub(super) fn apply_env(choice: &mut RuntimeChoice, env: &HashMap<String, String
     }
     if configured {
         *choice = RuntimeChoice::OpenAi(openai);
+    }
+    let mut opencode = opencode_of(choice);
+    let mut opencode_configured = matches!(choice, RuntimeChoice::OpenCode(_));
+    if let Some(url) = get("OPEN_COWORK_CLOUD_OPENCODE_URL") {
+        opencode.url = Some(url.to_owned());
+        opencode_configured = true;
+    }
+    if let Some(binary) = get("OPEN_COWORK_CLOUD_OPENCODE_BIN") {
+        opencode.binary = Some(PathBuf::from(binary));
+        opencode_configured = true;
+    }
+    if let Some(directory) = get("OPEN_COWORK_CLOUD_OPENCODE_DIRECTORY") {
+        opencode.directory = Some(PathBuf::from(directory));
+    }
+    if let Some(config) = get("OPEN_COWORK_CLOUD_OPENCODE_CONFIG") {
+        opencode.config_path = Some(PathBuf::from(config));
+    }
+    if let Some(model) = get("OPEN_COWORK_CLOUD_OPENCODE_MODEL") {
+        opencode.model = Some(model.to_owned());
+    }
+    if opencode_configured {
+        check_opencode(&opencode, "OPEN_COWORK_CLOUD_OPENCODE")?;
+        *choice = RuntimeChoice::OpenCode(opencode);
     }
     if let Some(name) = get("OPEN_COWORK_CLOUD_RUNTIME") {
         apply_name(choice, "OPEN_COWORK_CLOUD_RUNTIME", name)?;

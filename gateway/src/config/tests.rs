@@ -235,9 +235,50 @@ fn the_runtime_is_read_from_the_file_and_refused_by_name() {
         ("qwen2.5", Some("Be brief."), true)
     );
     for (json, expected) in [
-        (r#"{"cloud": {"runtime": "opencode"}}"#, "not supported by this version"),
         (r#"{"cloud": {"runtime": "gpt"}}"#, "cloud.runtime"),
         (r#"{"cloud": {"openai": {"modle": "x"}}}"#, "cloud.openai.modle"),
+    ] {
+        let flags = write_config(dir.path(), json);
+        let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
+        assert!(message.contains(expected), "{json}: {message}");
+    }
+}
+
+#[test]
+fn the_opencode_runtime_is_chosen_by_name_settings_file_or_binary() {
+    let by_name =
+        GatewayConfig::load(Path::new("/x"), &env(&[("OPEN_COWORK_CLOUD_RUNTIME", "opencode")]), &Flags::default());
+    assert_eq!(by_name.unwrap().cloud.runtime, RuntimeChoice::OpenCode(OpenCodeConfig::default()));
+    let vars = env(&[
+        ("OPEN_COWORK_CLOUD_OPENCODE_BIN", "/opt/opencode"),
+        ("OPEN_COWORK_CLOUD_OPENCODE_MODEL", "ollama/llama3.2"),
+    ]);
+    let RuntimeChoice::OpenCode(opencode) =
+        GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap().cloud.runtime
+    else {
+        panic!("opencode expected")
+    };
+    assert_eq!(
+        (opencode.binary.as_deref(), opencode.model.as_deref()),
+        (Some(Path::new("/opt/opencode")), Some("ollama/llama3.2"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let flags = write_config(
+        dir.path(),
+        r#"{"cloud": {"opencode": {"url": "http://127.0.0.1:4500", "askPermissions": ["bash"], "stateDir": "/var/oc"}}}"#,
+    );
+    let RuntimeChoice::OpenCode(opencode) =
+        GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap().cloud.runtime
+    else {
+        panic!("opencode expected")
+    };
+    assert_eq!(opencode.url.as_deref(), Some("http://127.0.0.1:4500"));
+    assert_eq!(opencode.ask_permissions, Some(vec!["bash".to_owned()]));
+    for (json, expected) in [
+        (r#"{"cloud": {"opencode": {"model": "llama3"}}}"#, "cloud.opencode.model"),
+        (r#"{"cloud": {"opencode": {"url": "http://169.254.169.254/"}}}"#, "cloud.opencode.url"),
+        (r#"{"cloud": {"opencode": {"askPermissions": "bash"}}}"#, "cloud.opencode.askPermissions"),
+        (r#"{"cloud": {"opencode": {"port": 1}}}"#, "cloud.opencode.port"),
     ] {
         let flags = write_config(dir.path(), json);
         let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));

@@ -5,6 +5,7 @@ mod bad_input;
 mod conversation;
 mod delivery;
 mod interactions;
+mod opencode;
 mod operator;
 mod protection;
 mod runtimes;

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use cowork_providers::egress::operator_endpoint_allowed;
 
+/// The server the runtime uses when none is configured (OpenCode's own default port).
+pub const DEFAULT_OPENCODE_URL: &str = "http://127.0.0.1:4096";
+
 /// The tools whose use asks the channel for approval by default.
 pub const DEFAULT_ASK_PERMISSIONS: [&str; 4] = ["bash", "edit", "write", "webfetch"];
 
@@ -45,7 +48,7 @@ pub struct ManagedServer {
 impl Default for OpenCodeSettings {
     fn default() -> Self {
         Self {
-            base_url: "http://127.0.0.1:4096".to_owned(),
+            base_url: DEFAULT_OPENCODE_URL.to_owned(),
             server: None,
             model: None,
             ask_permissions: DEFAULT_ASK_PERMISSIONS.map(str::to_owned).to_vec(),

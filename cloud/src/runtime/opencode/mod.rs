@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use cowork_cloud_client::{CommandBody, EventBody, SessionEvent};
 use tokio::time::Instant;
 
-pub use config::{DEFAULT_ASK_PERMISSIONS, ManagedServer, OpenCodeSettings};
+pub use config::{DEFAULT_ASK_PERMISSIONS, DEFAULT_OPENCODE_URL, ManagedServer, OpenCodeSettings};
 
 use super::{AbortOutcome, AgentRuntime, CommandContext, EventSink, RuntimeError};
 use client::{ApiError, OpenCodeClient, PromptRequest};
