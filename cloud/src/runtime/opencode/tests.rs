@@ -222,6 +222,31 @@ async fn opencode_permissions_become_channel_approvals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opencode_questions_are_asked_in_the_channel_and_answered() {
+    let question = json!({ "questions": [{
+        "question": "Which colour?", "header": "Colour",
+        "options": [{ "label": "Red", "description": "warm" }, { "label": "Blue", "description": "cool" }],
+    }] });
+    let replies = vec![mock::tool_call("call_q", "question", &question.to_string()), mock::text(&["Blue it is."])];
+    let Some(s) = Setup::start(replies).await else { return };
+    s.run("k1", prompt("Pick a colour with me")).await;
+    let events = s.events().await;
+    let Some(EventBody::QuestionAsked { request_id, questions }) = events.last().map(|e| e.body.clone()) else {
+        panic!("expected a question: {events:#?}");
+    };
+    assert_eq!((questions[0].header.as_str(), questions[0].question.as_str()), ("Colour", "Which colour?"));
+    let labels: Vec<&str> = questions[0].options.iter().map(|o| o.label.as_str()).collect();
+    assert_eq!(labels, ["Red", "Blue"]);
+
+    let replied = s.run("k2", CommandBody::QuestionReply { request_id, answers: vec!["Blue".into()] }).await;
+    let events = s.events().await;
+    assert_eq!(answers(&events, &replied).last().map(|a| a.0.as_str()), Some("Blue it is."));
+    assert_eq!(events.last().map(|e| &e.body), Some(&EventBody::SessionIdle {}));
+    let tool_result = s.model.requests()[1].body["messages"].to_string();
+    assert!(tool_result.contains("Blue"), "the answer reached the model: {tool_result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opencode_abort_stops_a_streaming_turn() {
     let Some(s) = Setup::start(vec![mock::hold(&["Partial ", "answer"])]).await else { return };
     let turn_prompt = s.submit("k1", prompt("Write a long essay")).await;
