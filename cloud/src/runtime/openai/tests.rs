@@ -441,7 +441,7 @@ async fn a_denied_declared_tool_never_reaches_its_endpoint(db: Database) {
 fn invalid_declarations_are_refused_naming_the_field() {
     let good = weather(SocketAddr::from(([127, 0, 0, 1], 9)))[0].clone();
     let https = DeclaredTool { url: "https://tools.example/weather".into(), allow_private: false, ..good.clone() };
-    assert_eq!(super::check_declared_tools(&[https.clone()]), Ok(()));
+    assert_eq!(super::check_declared_tools(std::slice::from_ref(&https)), Ok(()));
     let cases = [
         (DeclaredTool { name: "fetch_url".into(), ..https.clone() }, "name"),
         (DeclaredTool { name: "two words".into(), ..https.clone() }, "name"),
@@ -453,7 +453,7 @@ fn invalid_declarations_are_refused_naming_the_field() {
         (DeclaredTool { timeout: Duration::ZERO, ..https.clone() }, "timeoutMs"),
     ];
     for (tool, field) in cases {
-        let refused = super::check_declared_tools(&[tool.clone()]);
+        let refused = super::check_declared_tools(std::slice::from_ref(&tool));
         assert_eq!(refused.map_err(|(index, error)| (index, error.field())), Err((0, field)), "{tool:?}");
     }
     let twice = super::check_declared_tools(&[https.clone(), https.clone()]);

@@ -64,10 +64,10 @@ pub(super) async fn start(managed: &ManagedServer) -> Result<ServerProcess, Stri
 async fn forward(output: impl AsyncRead + Unpin, mut found: Option<tokio::sync::oneshot::Sender<String>>) {
     let mut lines = BufReader::new(output).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(url) = line.trim().strip_prefix(LISTENING) {
-            if let Some(found) = found.take() {
-                let _ = found.send(url.trim().to_owned());
-            }
+        if let Some(url) = line.trim().strip_prefix(LISTENING)
+            && let Some(found) = found.take()
+        {
+            let _ = found.send(url.trim().to_owned());
         }
         tracing::debug!(target: "opencode", "{line}");
     }
