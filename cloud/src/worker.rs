@@ -76,26 +76,23 @@ impl CommandWorker {
         }
     }
 
-    /// Claims commands into `tasks` while it has fewer than `limit` runs, then aborts whatever
-    /// it holds; a failed claim is logged and left to the next round.
-    async fn claim_into(&self, tasks: &mut JoinSet<()>, limit: usize) -> usize {
-        let mut claimed_runs = 0;
+    /// Claims commands into `tasks` while it has fewer than `limit` runs, then every runnable
+    /// abort however many runs it has; a failed claim is logged and left to the next round.
+    async fn claim_into(&self, tasks: &mut JoinSet<()>, limit: usize) {
         for scope in [ClaimScope::Any, ClaimScope::AbortsOnly] {
             while scope == ClaimScope::AbortsOnly || tasks.len() < limit {
                 match self.claim(scope).await {
                     Ok(Some(claimed)) => {
                         tasks.spawn(execute(self.shared.clone(), claimed));
-                        claimed_runs += 1;
                     }
                     Ok(None) => break,
                     Err(error) => {
                         tracing::warn!(%error, "claiming commands failed; will poll again");
-                        return claimed_runs;
+                        return;
                     }
                 }
             }
         }
-        claimed_runs
     }
 
     /// Runs every command that is runnable now (including those that become runnable as earlier
