@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use cowork_cloud_client::{BackendError, BindThread, CommandBody, IdentityId, NewCommand, SessionId};
 use cowork_providers::InboundBody;
-use cowork_providers::commands::is_abort_command;
 
 use crate::interactions;
 use crate::registry::RegisteredProvider;
@@ -79,8 +78,6 @@ impl Router {
         let actor =
             self.services.backend.resolve_identity(item.binding_id.as_str(), &item.event.sender.user_id).await?;
         match &item.event.body {
-            // Providers that predate `/stop` hand it over as a message; it never reaches the agent.
-            InboundBody::Message { text } if is_abort_command(text) => self.abort(item, &provider, actor).await,
             InboundBody::Message { text } => self.prompt(item, &provider, actor, text).await,
             InboundBody::Abort => self.abort(item, &provider, actor).await,
             InboundBody::Interaction(input) => interactions::answer(&self.services, item, actor, input).await,

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::commands::parse_interaction_command;
+use crate::commands::parse_text_command;
 use crate::{ChatRef, InboundBody, InboundError, InboundEvent, InteractionInput, InteractionVerb, Sender};
 
 const MAX_ID_BYTES: usize = 512;
@@ -63,8 +63,8 @@ pub(super) fn parse(body: &[u8]) -> Result<InboundEvent, InboundError> {
     let body = if let Some(interaction) = body.interaction {
         let handle = checked_id("interaction.token", Some(interaction.token), None)?.unwrap_or_default();
         InboundBody::Interaction(InteractionInput { handle, verb: InteractionVerb::Click })
-    } else if let Some(command) = parse_interaction_command(&text) {
-        InboundBody::Interaction(command)
+    } else if let Some(command) = parse_text_command(&text) {
+        command
     } else if text.trim().is_empty() {
         return Err(InboundError::BadPayload("text is required".into()));
     } else {

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::config::{RespondTo, SessionScope, SlackSettings};
-use crate::commands::parse_interaction_command;
+use crate::commands::parse_text_command;
 use crate::{
     ChatRef, InboundBody, InboundError, InboundEvent, InteractionInput, InteractionVerb, MAX_HANDLE_BYTES, Sender,
     Verified,
@@ -138,10 +138,7 @@ fn message_event(
     };
     let profile = event.get("user_profile").and_then(Value::as_object);
     let display_name = profile.and_then(|p| ["display_name", "real_name", "name"].iter().find_map(|k| name(p, k)));
-    let body = match parse_interaction_command(&prompt) {
-        Some(command) => InboundBody::Interaction(command),
-        None => InboundBody::Message { text: prompt },
-    };
+    let body = parse_text_command(&prompt).unwrap_or(InboundBody::Message { text: prompt });
     Ok(Some(InboundEvent {
         provider_event_id: event_id,
         chat: ChatRef { chat_id: channel, thread_id },

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
-use crate::commands::parse_interaction_command;
+use crate::commands::parse_text_command;
 use crate::{ChatRef, InboundBody, InboundError, InboundEvent, InteractionInput, InteractionVerb, Sender};
 
 /// Ids (event, chat, thread, user, message, interaction, file).
@@ -141,10 +141,7 @@ pub(super) fn parse_payload(body: &[u8], max_attachment_bytes: u64) -> Result<(I
         InboundBody::Interaction(InteractionInput { handle, verb: InteractionVerb::Click })
     } else {
         let text = text.or(raw_text).ok_or_else(|| bad("text is required without an interaction".into()))?;
-        match parse_interaction_command(&text) {
-            Some(command) => InboundBody::Interaction(command),
-            None => InboundBody::Message { text },
-        }
+        parse_text_command(&text).unwrap_or(InboundBody::Message { text })
     };
     let event = InboundEvent {
         provider_event_id,

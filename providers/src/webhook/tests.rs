@@ -67,7 +67,12 @@ async fn serve() -> (SocketAddr, Seen) {
 }
 
 fn delivery(op: OutboundOp) -> Delivery {
-    Delivery { delivery_id: "dlv-1".into(), chat: ChatRef { chat_id: "c-1".into(), thread_id: Some("t-1".into()) }, op, reply_context: None }
+    Delivery {
+        delivery_id: "dlv-1".into(),
+        chat: ChatRef { chat_id: "c-1".into(), thread_id: Some("t-1".into()) },
+        op,
+        reply_context: None,
+    }
 }
 
 fn send(text: &str) -> Delivery {
