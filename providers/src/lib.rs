@@ -18,6 +18,7 @@
 mod capabilities;
 pub mod commands;
 pub mod egress;
+pub mod email;
 mod error;
 pub mod fake;
 mod ids;
