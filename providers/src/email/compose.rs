@@ -1,7 +1,10 @@
 //! One [`Delivery`] as one mail (lettre's typed builder, so headers are encoded, never pasted):
 //!
 //! - From `settings.from`; To the chat's address (with the sender's display name from the reply
-//!   context); `Subject: Re: <original>` or the `subject` setting for a mail that starts a thread.
+//!   context), never an inbound `Reply-To`, which could send the agent's output to a third party
+//!   the allowlist and the verdicts never judged; `Subject: Re: <original>` or the `subject`
+//!   setting for a mail that starts a thread.
+//! - The sent message id handed back to the gateway is our Message-ID without angle brackets.
 //! - `Message-ID` from [`super::message_id`] (deterministic per delivery, on the From domain);
 //!   `In-Reply-To` the latest inbound Message-ID and `References` its capped chain.
 //! - `Auto-Submitted: auto-replied` (or `auto-generated` without an inbound mail to answer) and

@@ -135,13 +135,14 @@ fn interaction(reply: &str, mail: &ParsedMail, from_domain: &str) -> Option<Inte
 }
 
 /// The gateway's button handle shape, `<code>:<choice>`: at least 8 alphanumerics, a colon, 1
-/// to 8 alphanumerics, within [`crate::MAX_HANDLE_BYTES`]. Strict, so `10:30` or `re:x` stay
-/// messages.
+/// to 4 alphanumerics (`y`, `n`, `r` or a small index), within [`crate::MAX_HANDLE_BYTES`].
+/// Strict, so `10:30` or `re:x` stay messages; handles the answered mail offered match exactly
+/// whatever their shape.
 fn looks_like_handle(token: &str) -> bool {
     let alnum = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
     token.len() <= crate::MAX_HANDLE_BYTES
         && token.split_once(':').is_some_and(|(code, choice)| {
-            code.len() >= 8 && alnum(code) && (1..=8).contains(&choice.len()) && alnum(choice)
+            code.len() >= 8 && alnum(code) && (1..=4).contains(&choice.len()) && alnum(choice)
         })
 }
 

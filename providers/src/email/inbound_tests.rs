@@ -185,6 +185,7 @@ fn commands_handles_and_numbers_in_replies() {
     assert_eq!(body("Zz9yY8xX7w:3"), click("Zz9yY8xX7w:3"));
     assert_eq!(body("3"), InboundBody::Message { text: "3".into() });
     assert_eq!(body("10:30"), InboundBody::Message { text: "10:30".into() });
+    assert_eq!(body("Approved:thanks"), InboundBody::Message { text: "Approved:thanks".into() });
     assert_eq!(body("thanks"), InboundBody::Message { text: "thanks".into() });
     let approve = InteractionInput { handle: "Ab3dE9xYz1".into(), verb: InteractionVerb::Approve };
     assert_eq!(body("/approve Ab3dE9xYz1\n-- \nAnn"), InboundBody::Interaction(approve));
