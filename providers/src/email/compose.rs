@@ -25,7 +25,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use super::address::{clean_name, parse_address};
 use super::config::EmailSettings;
 use super::markdown::{escape_html, to_html_document};
-use super::message_id::{handles_in, outbound_id};
+use super::message_id::{Carried, decode, outbound_id};
 use super::threading::{ReplyContext, reply_subject};
 use crate::{Button, Delivery, OutboundFile, OutboundOp, ProviderError};
 
@@ -51,8 +51,9 @@ pub fn compose(delivery: &Delivery, provider_id: &str, settings: &EmailSettings)
     };
     let buttons: Vec<&Button> = buttons.iter().flatten().collect();
     let handles: Vec<String> = buttons.iter().map(|button| button.handle.clone()).collect();
-    let message_id = outbound_id(provider_id, &delivery.delivery_id, &handles, &settings.from_domain());
-    let numbered = handles_in(&message_id, &settings.from_domain()).is_some();
+    let carried = Carried { root: delivery.chat.thread_id.clone(), handles };
+    let message_id = outbound_id(provider_id, &delivery.delivery_id, &carried, &settings.from_domain());
+    let numbered = decode(&message_id, &settings.from_domain()).is_some_and(|carried| !carried.handles.is_empty());
     let attachment = file.map(|file| attachment(file, settings.max_attachment_bytes)).transpose()?;
     let text = match (text.trim().is_empty(), file) {
         (true, Some(file)) => format!("Attached: {}", file_name(&file.filename)),

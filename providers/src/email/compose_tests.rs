@@ -55,7 +55,8 @@ fn a_reply_is_threaded_and_has_both_alternatives() {
     let message = MessageParser::new().parse(&bytes).unwrap();
     assert_eq!(message.subject(), Some("Re: Quarterly plan"));
     assert_eq!(message.message_id(), Some(composed.message_id.as_str()));
-    assert!(composed.message_id.starts_with("ocw.0.") && composed.message_id.ends_with("@example.com"));
+    assert!(composed.message_id.starts_with("ocw.") && composed.message_id.ends_with("@example.com"));
+    assert_eq!(decode(&composed.message_id, "example.com").unwrap().root.as_deref(), Some("m1@mail.example.org"));
     assert_eq!(header(&message, "In-Reply-To"), Some("<m2@mail.example.org>"));
     let references = header(&message, "References").unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
     assert_eq!(references, "<m1@mail.example.org> <m2@mail.example.org>");
@@ -109,8 +110,9 @@ fn buttons_become_numbered_choices_carried_by_the_message_id() {
     let html = message.body_html(0).unwrap();
     assert!(html.contains("<li>Approve <code>[Ab3dE9xYz1:y]</code></li>"), "{html}");
     assert!(html.contains("<li>&lt;b&gt;Always&lt;/b&gt; <code>"), "{html}");
-    let handles = handles_in(&composed.message_id, "example.com").unwrap();
-    assert_eq!(handles, ["Ab3dE9xYz1:y", "Ab3dE9xYz1:n", "Ab3dE9xYz1:r"]);
+    let carried = decode(&composed.message_id, "example.com").unwrap();
+    assert_eq!(carried.handles, ["Ab3dE9xYz1:y", "Ab3dE9xYz1:n", "Ab3dE9xYz1:r"]);
+    assert_eq!(carried.root.as_deref(), Some("m1@mail.example.org"));
 }
 
 #[test]

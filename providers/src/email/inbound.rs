@@ -14,7 +14,7 @@
 
 use super::config::EmailSettings;
 use super::mail::{MAX_PROMPT_BYTES, ParsedMail};
-use super::message_id::handles_in;
+use super::message_id::{Carried, decode};
 use super::quotes::{is_forward_subject, strip_reply};
 use super::threading::{ReplyContext, thread_root};
 use super::{loops, mime, relay_json};
@@ -60,10 +60,12 @@ fn body_format(headers: &http::HeaderMap) -> Result<BodyFormat, InboundError> {
 /// Maps a parsed mail.
 fn to_event(mail: ParsedMail, settings: &EmailSettings) -> Result<InboundEvent, InboundError> {
     let sender = mail.sender.clone().ok_or_else(|| InboundError::BadPayload("the mail has no sender".into()))?;
-    let chat = ChatRef { chat_id: sender.address.clone(), thread_id: Some(thread_root(&mail)) };
+    let answered = answered(&mail, &settings.from_domain());
+    let root = answered.root.as_deref();
+    let chat = ChatRef { chat_id: sender.address.clone(), thread_id: Some(thread_root(&mail, root)) };
     let (body, reply_context) = match loops::ignore_reason(&mail, settings) {
         Some(reason) => (InboundBody::Ignored { reason: reason.to_owned() }, None),
-        None => (prompt_body(&mail, &settings.from_domain())?, Some(ReplyContext::of(&mail).to_json())),
+        None => (prompt_body(&mail, &answered.handles)?, Some(ReplyContext::of(&mail, root).to_json())),
     };
     Ok(InboundEvent {
         provider_event_id: mail.message_id,
@@ -74,11 +76,20 @@ fn to_event(mail: ParsedMail, settings: &EmailSettings) -> Result<InboundEvent, 
     })
 }
 
+/// What our mail this one answers carries (its In-Reply-To, else the last References id).
+fn answered(mail: &ParsedMail, from_domain: &str) -> Carried {
+    [mail.in_reply_to.as_ref(), mail.references.last()]
+        .into_iter()
+        .flatten()
+        .find_map(|id| decode(id, from_domain))
+        .unwrap_or_default()
+}
+
 /// The prompt, an interaction, or `Ignored { reason: "empty" }`.
-fn prompt_body(mail: &ParsedMail, from_domain: &str) -> Result<InboundBody, InboundError> {
+fn prompt_body(mail: &ParsedMail, offered: &[String]) -> Result<InboundBody, InboundError> {
     let forwarded = mail.subject.as_deref().is_some_and(is_forward_subject);
     let reply = printable(&strip_reply(&mail.text, forwarded));
-    if let Some(interaction) = interaction(&reply, mail, from_domain) {
+    if let Some(interaction) = interaction(&reply, offered) {
         return Ok(InboundBody::Interaction(interaction));
     }
     let mut lines = Vec::new();
@@ -109,8 +120,8 @@ fn prompt_body(mail: &ParsedMail, from_domain: &str) -> Result<InboundBody, Inbo
     Ok(InboundBody::Message { text })
 }
 
-/// A text command, a bare handle, or a bare choice number answering one of our mails.
-fn interaction(reply: &str, mail: &ParsedMail, from_domain: &str) -> Option<InteractionInput> {
+/// A text command, a bare handle, or a bare choice number of the `offered` handles.
+fn interaction(reply: &str, offered: &[String]) -> Option<InteractionInput> {
     if let Some(command) = parse_interaction_command(reply) {
         return Some(command);
     }
@@ -118,11 +129,6 @@ fn interaction(reply: &str, mail: &ParsedMail, from_domain: &str) -> Option<Inte
     if token.is_empty() || token.contains(char::is_whitespace) {
         return None;
     }
-    let offered = [mail.in_reply_to.as_ref(), mail.references.last()]
-        .into_iter()
-        .flatten()
-        .find_map(|id| handles_in(id, from_domain))
-        .unwrap_or_default();
     let click = |handle: &String| InteractionInput { handle: handle.clone(), verb: InteractionVerb::Click };
     if let Ok(number) = token.trim_end_matches(['.', ')']).parse::<usize>() {
         // Out of range is an ordinary message: the person may just have written a number.

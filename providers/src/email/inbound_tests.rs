@@ -168,12 +168,9 @@ fn a_bare_number_answers_the_choices_of_the_mail_it_replies_to() {
 
 #[test]
 fn commands_handles_and_numbers_in_replies() {
-    let ours = super::message_id::outbound_id(
-        "mail",
-        "d1",
-        &["Ab3dE9xYz1:y".into(), "Ab3dE9xYz1:n".into()],
-        "cowork.example.com",
-    );
+    let carried =
+        super::message_id::Carried { root: None, handles: vec!["Ab3dE9xYz1:y".into(), "Ab3dE9xYz1:n".into()] };
+    let ours = super::message_id::outbound_id("mail", "d1", &carried, "cowork.example.com");
     let reply = |text: &str| json!({"messageId": "r@x", "from": "ann@example.org", "text": text, "inReplyTo": format!("<{ours}>")});
     let body = |text: &str| event(&provider(json!({})), &relay(&reply(text))).body;
     let click = |handle: &str| {
@@ -193,6 +190,23 @@ fn commands_handles_and_numbers_in_replies() {
     assert_eq!(body("/answer Ab3dE9xYz1 the blue one"), InboundBody::Interaction(answer));
     let unrelated = json!({"messageId": "r@x", "from": "ann@example.org", "text": "1"});
     assert_eq!(event(&provider(json!({})), &relay(&unrelated)).body, InboundBody::Message { text: "1".into() });
+}
+
+#[test]
+fn a_reply_without_references_still_lands_in_its_thread() {
+    let carried =
+        super::message_id::Carried { root: Some("CAKx1m2f0bRoot=kq@mail.example.org".into()), handles: vec![] };
+    let ours = super::message_id::outbound_id("mail", "d1", &carried, "cowork.example.com");
+    let reply = json!({"messageId": "r2@x", "from": "ann.lee@example.org", "text": "More please", "inReplyTo": format!("<{ours}>")});
+    let event = event(&provider(json!({})), &relay(&reply));
+    assert_eq!(event.chat.thread_id.as_deref(), Some("CAKx1m2f0bRoot=kq@mail.example.org"));
+    let context = ReplyContext::from_json(event.reply_context.as_deref()).unwrap();
+    assert_eq!(context.references, ["CAKx1m2f0bRoot=kq@mail.example.org", ours.as_str(), "r2@x"]);
+    // Another domain's look-alike carries nothing.
+    let foreign = ours.replace("cowork.example.com", "evil.example");
+    let reply =
+        json!({"messageId": "r3@x", "from": "ann.lee@example.org", "text": "x", "inReplyTo": format!("<{foreign}>")});
+    assert_eq!(self::event(&provider(json!({})), &relay(&reply)).chat.thread_id, Some(foreign));
 }
 
 #[test]

@@ -46,7 +46,8 @@
 //!   text only). Nothing left is `Ignored { reason: "empty" }`.
 //! - Answers by mail: `/approve <handle>`, `/deny <handle>`, `/answer <handle> <text>`, a bare
 //!   button handle, or the bare number of a choice in the mail being answered (its handles ride in
-//!   our Message-ID, `message_id.rs`); an out-of-range number is an ordinary message.
+//!   our Message-ID, `message_id.rs`, with the thread root, so a client that keeps In-Reply-To
+//!   but drops References stays in its thread); an out-of-range number is an ordinary message.
 //! - Recorded but never prompted (`loops.rs`), as `Ignored { reason }`: `own_address`,
 //!   `mailer_daemon`, `auto_submitted`, `precedence_bulk`, `mailing_list`,
 //!   `authentication_failed`, `sender_not_allowed` (and `empty` above).

@@ -2,8 +2,9 @@
 //! and the reply context the gateway keeps per thread so our reply carries `Re:`, In-Reply-To and
 //! the References chain.
 //!
-//! The root is the first References id (clients keep it when they trim the chain), else the
-//! In-Reply-To id, else a relay's `threadId`, else the mail's own Message-ID (a new thread).
+//! The root is the first References id (clients keep it when they trim the chain), else the root
+//! our answered mail carries in its Message-ID, else the In-Reply-To id, else a relay's
+//! `threadId`, else the mail's own Message-ID (a new thread).
 
 use serde::{Deserialize, Serialize};
 
@@ -36,14 +37,17 @@ pub fn parse_id_list(raw: &str) -> Vec<String> {
     }
 }
 
-/// The root of `mail`'s thread: the session key.
-pub fn thread_root(mail: &ParsedMail) -> String {
+/// The root of `mail`'s thread: the session key. `carried_root` is the root one of our mails
+/// carries in its Message-ID (when the mail answers one), for clients that drop References.
+pub fn thread_root(mail: &ParsedMail, carried_root: Option<&str>) -> String {
     mail.references
         .first()
-        .or(mail.in_reply_to.as_ref())
-        .or(mail.relay_thread_id.as_ref())
+        .map(String::as_str)
+        .or(carried_root)
+        .or(mail.in_reply_to.as_deref())
+        .or(mail.relay_thread_id.as_deref())
         .unwrap_or(&mail.message_id)
-        .clone()
+        .to_owned()
 }
 
 /// A chain capped to its root and the latest [`MAX_CHAIN_TAIL`] ids, duplicates removed.
@@ -82,13 +86,13 @@ pub struct ReplyContext {
 }
 
 impl ReplyContext {
-    /// The context of a reply to `mail`.
-    pub fn of(mail: &ParsedMail) -> Self {
+    /// The context of a reply to `mail`; `carried_root` as for [`thread_root`], so a chain
+    /// rebuilt from In-Reply-To alone still starts at the root.
+    pub fn of(mail: &ParsedMail, carried_root: Option<&str>) -> Self {
         let mut references = mail.references.clone();
-        if references.is_empty()
-            && let Some(parent) = &mail.in_reply_to
-        {
-            references.push(parent.clone());
+        if references.is_empty() {
+            references.extend(carried_root.map(str::to_owned));
+            references.extend(mail.in_reply_to.clone());
         }
         references.push(mail.message_id.clone());
         Self {
@@ -155,13 +159,14 @@ mod tests {
     #[test]
     fn root_prefers_references_then_in_reply_to_then_relay_then_self() {
         let mut mail = ParsedMail { message_id: "self@x".into(), ..ParsedMail::default() };
-        assert_eq!(thread_root(&mail), "self@x");
+        assert_eq!(thread_root(&mail, None), "self@x");
         mail.relay_thread_id = Some("relay".into());
-        assert_eq!(thread_root(&mail), "relay");
+        assert_eq!(thread_root(&mail, None), "relay");
         mail.in_reply_to = Some("parent@x".into());
-        assert_eq!(thread_root(&mail), "parent@x");
+        assert_eq!(thread_root(&mail, None), "parent@x");
+        assert_eq!(thread_root(&mail, Some("carried@x")), "carried@x");
         mail.references = vec!["root@x".into(), "parent@x".into()];
-        assert_eq!(thread_root(&mail), "root@x");
+        assert_eq!(thread_root(&mail, Some("carried@x")), "root@x");
     }
 
     #[test]
@@ -183,8 +188,9 @@ mod tests {
             subject: Some("Plan".into()),
             ..ParsedMail::default()
         };
-        let context = ReplyContext::of(&mail);
+        let context = ReplyContext::of(&mail, None);
         assert_eq!(context.references, ["m1@x", "m2@x"]);
+        assert_eq!(ReplyContext::of(&mail, Some("m0@x")).references, ["m0@x", "m1@x", "m2@x"]);
         assert_eq!(ReplyContext::from_json(Some(&context.to_json())), Some(context));
         assert_eq!(ReplyContext::from_json(Some("not json")), None);
         assert_eq!(ReplyContext::from_json(None), None);
