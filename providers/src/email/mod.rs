@@ -58,8 +58,10 @@
 //! thread's reply context, a Message-ID deterministic per delivery on the From domain,
 //! `multipart/alternative` plain text and HTML from the Markdown, buttons as numbered choices,
 //! edits as a new mail in the thread (mail cannot be edited), files as attachments. Sent over
-//! lettre's pooled SMTP transport (`smtp.rs`); 4xx and connection failures retry, 5xx are
-//! permanent, refused credentials hold the provider's deliveries.
+//! lettre's pooled SMTP transport (`smtp.rs`); the SMTP timeout bounds the whole exchange of
+//! one mail; 4xx, connection, TLS and timeout failures retry, 5xx are permanent, and refused
+//! credentials or a server without STARTTLS or a usable AUTH mechanism are `Unauthorized`, which
+//! holds the provider's deliveries until an operator acts.
 //!
 //! Left out: DKIM signing (the relay or the SMTP server signs), SMTPUTF8 addresses, form-encoded
 //! relay bodies, passing inbound attachments' bytes to the agent, and IMAP polling.
