@@ -97,7 +97,7 @@ pub async fn start_with_database(
     let local_addr = listener.local_addr().context("reading the listen address")?;
     let store = GatewayStore::new(db.clone());
     let cloud = standalone::EmbeddedCloud::start(&db, &config, options.clock.clone()).await?;
-    let mut providers = ProviderRegistry::build(&config.providers, &store)?;
+    let mut providers = ProviderRegistry::build(&config.providers, &store, config.smtp_timeout)?;
     if let Some(wrap) = &options.wrap_providers {
         providers = providers.wrapped(wrap);
     }

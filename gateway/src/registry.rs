@@ -2,15 +2,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cowork_providers::egress::{Egress, SystemResolver};
+use cowork_providers::email::{EmailCredentials, EmailProvider};
 use cowork_providers::fake::FakeProvider;
 use cowork_providers::slack::SlackProvider;
 use cowork_providers::webhook::WebhookProvider;
 
-/// How long one Slack Web API call may take (DNS and request).
-const SLACK_API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 use cowork_providers::{ChannelProvider, ProviderId};
+
+/// How long one Slack Web API call may take (DNS and request).
+const SLACK_API_TIMEOUT: Duration = Duration::from_secs(15);
 
 use crate::config::{ProviderConfig, ProviderSettings};
 use crate::store::GatewayStore;
@@ -37,9 +40,12 @@ pub struct ProviderRegistry {
 
 impl ProviderRegistry {
     /// Instantiates every configured provider.
-    pub fn build(configs: &[ProviderConfig], store: &GatewayStore) -> anyhow::Result<Self> {
+    pub fn build(configs: &[ProviderConfig], store: &GatewayStore, smtp_timeout: Duration) -> anyhow::Result<Self> {
         let mut by_id = HashMap::new();
         for config in configs {
+            let credential = |name: &str| -> Vec<String> {
+                config.credentials.get(name).into_iter().flatten().map(|s| s.expose().to_owned()).collect()
+            };
             let registered = match &config.settings {
                 ProviderSettings::Fake(settings) => {
                     let fake =
@@ -47,17 +53,13 @@ impl ProviderRegistry {
                     RegisteredProvider { config: config.clone(), provider: fake.clone(), fake: Some(fake) }
                 }
                 ProviderSettings::Webhook(settings) => {
-                    let secrets = config.credentials.get("sharedSecret").into_iter().flatten();
-                    let secrets = secrets.map(|secret| secret.expose().to_owned()).collect();
+                    let secrets = credential("sharedSecret");
                     let egress = Egress::new(Arc::new(SystemResolver), settings.delivery_timeout());
                     let webhook = WebhookProvider::new(config.id.clone(), secrets, settings.clone(), egress)
                         .map_err(|reason| anyhow::anyhow!("provider `{}`: {reason}", config.id))?;
                     RegisteredProvider { config: config.clone(), provider: Arc::new(webhook), fake: None }
                 }
                 ProviderSettings::Slack(settings) => {
-                    let credential = |name: &str| -> Vec<String> {
-                        config.credentials.get(name).into_iter().flatten().map(|s| s.expose().to_owned()).collect()
-                    };
                     let token = credential("botToken").into_iter().next().unwrap_or_default();
                     let egress = Egress::new(Arc::new(SystemResolver), SLACK_API_TIMEOUT);
                     let slack = SlackProvider::new(
@@ -70,6 +72,15 @@ impl ProviderRegistry {
                     )
                     .map_err(|reason| anyhow::anyhow!("provider `{}`: {reason}", config.id))?;
                     RegisteredProvider { config: config.clone(), provider: Arc::new(slack), fake: None }
+                }
+                ProviderSettings::Email(settings) => {
+                    let credentials = EmailCredentials {
+                        inbound_secrets: credential("inboundSecret"),
+                        smtp_password: credential("smtpPassword").into_iter().next(),
+                    };
+                    let email = EmailProvider::new(config.id.clone(), credentials, settings.clone(), smtp_timeout)
+                        .map_err(|reason| anyhow::anyhow!("provider `{}`: {reason}", config.id))?;
+                    RegisteredProvider { config: config.clone(), provider: Arc::new(email), fake: None }
                 }
             };
             by_id.insert(config.id.clone(), Arc::new(registered));

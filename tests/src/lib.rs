@@ -29,6 +29,12 @@ pub const SLACK_TEAM: &str = "T0E2ETEAM";
 
 /// The shared secret of the webhook provider [`Builder::webhook`] adds.
 pub const WEBHOOK_SECRET: &str = "e2e-webhook-secret";
+/// The email provider's `inboundSecret` (header `x-open-cowork-gateway-email-secret`).
+pub const EMAIL_SECRET: &str = "e2e-email-inbound-secret";
+/// The From of the email provider's replies.
+pub const EMAIL_FROM: &str = "agent@gateway.test";
+/// The email provider's `maxAttachmentBytes`.
+pub const EMAIL_MAX_ATTACHMENT_BYTES: u64 = 4096;
 
 /// Signs `body` the way integrators do, at `ts` (unix seconds): the two Open Cowork headers.
 pub fn webhook_headers(secret: &str, ts: i64, body: &[u8]) -> [(&'static str, String); 2] {
@@ -115,6 +121,25 @@ impl Builder {
         self
     }
 
+    /// Adds an email provider (id `email`, binding `email-binding`, secret [`EMAIL_SECRET`],
+    /// From [`EMAIL_FROM`]) sending over STARTTLS to the test SMTP server, whose CA it trusts.
+    pub fn email(mut self, smtp: &cowork_providers::email::test_smtp::TestSmtpServer) -> Self {
+        let entry = serde_json::json!([{
+            "id": "email", "kind": "email", "channelBindingId": "email-binding",
+            "credentials": {"inboundSecret": EMAIL_SECRET},
+            "settings": {
+                "from": format!("Agent <{EMAIL_FROM}>"), "smtpHost": "127.0.0.1", "smtpPort": smtp.port(),
+                "smtpSecurity": "starttls", "smtpRootCertificates": smtp.ca_certificate_pem(),
+                "maxAttachmentBytes": EMAIL_MAX_ATTACHMENT_BYTES,
+            },
+        }]);
+        let env = std::collections::HashMap::from([("OPEN_COWORK_GATEWAY_PROVIDERS".to_owned(), entry.to_string())]);
+        let parsed = GatewayConfig::load(std::path::Path::new("/nonexistent"), &env, &Default::default())
+            .expect("email provider config");
+        self.config.providers.extend(parsed.providers);
+        self
+    }
+
     /// Starts the gateway, or `None` when Postgres is unavailable outside CI (a loud skip).
     pub async fn start(self) -> Option<TestGateway> {
         let test_db = TestDatabase::new(self.backend).await?;
@@ -167,6 +192,21 @@ impl TestGateway {
             request = request.header(*name, *value);
         }
         let response = request.body(body.to_vec()).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs a raw mail (`message/rfc822`) to `/webhooks/email` with `secret` (none: no header).
+    pub async fn post_email(&self, raw: &[u8], secret: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/webhooks/email", self.base))
+            .header("content-type", "message/rfc822")
+            .body(raw.to_vec());
+        if let Some(secret) = secret {
+            request = request.header(cowork_providers::email::SECRET_HEADER, secret);
+        }
+        let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

@@ -311,9 +311,13 @@ impl GatewayConfig {
         provider::validate_all(&self.providers)?;
         operator::validate(self)?;
         for provider in &self.providers {
-            if let ProviderSettings::Webhook(settings) = &provider.settings
-                && settings.max_attachment_bytes > self.max_request_body_bytes as u64
-            {
+            // Attachments arrive inside the request body, so a larger limit could never be used.
+            let max_attachment_bytes = match &provider.settings {
+                ProviderSettings::Webhook(settings) => Some(settings.max_attachment_bytes),
+                ProviderSettings::Email(settings) => Some(settings.max_attachment_bytes),
+                ProviderSettings::Fake(_) | ProviderSettings::Slack(_) => None,
+            };
+            if max_attachment_bytes.is_some_and(|bytes| bytes > self.max_request_body_bytes as u64) {
                 let path = format!("gateway.providers[id={}].settings.maxAttachmentBytes", provider.id);
                 return Err(ConfigError::invalid(
                     &path,

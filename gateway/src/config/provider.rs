@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use cowork_providers::email::EmailSettings;
 use cowork_providers::fake::FakeSettings;
 use cowork_providers::slack::SlackSettings;
 use cowork_providers::webhook::WebhookSettings;
@@ -13,7 +14,7 @@ use super::reader::ObjectReader;
 use super::{ConfigError, Secret};
 
 /// Kinds Open Cowork has that this build does not implement yet.
-const LATER_KINDS: &[&str] = &["email", "telegram", "discord", "whatsapp", "signal", "cli"];
+const LATER_KINDS: &[&str] = &["telegram", "discord", "whatsapp", "signal", "cli"];
 
 /// One configured provider instance.
 #[derive(Clone, Debug)]
@@ -43,6 +44,8 @@ pub enum ProviderSettings {
     Webhook(WebhookSettings),
     /// `kind: "slack"` (credentials `botToken`, `signingSecret`).
     Slack(SlackSettings),
+    /// `kind: "email"` (credentials `inboundSecret`, `smtpPassword`).
+    Email(EmailSettings),
 }
 
 impl ProviderConfig {
@@ -52,6 +55,7 @@ impl ProviderConfig {
             ProviderSettings::Fake(_) => ProviderKind::Fake,
             ProviderSettings::Webhook(_) => ProviderKind::Webhook,
             ProviderSettings::Slack(_) => ProviderKind::Slack,
+            ProviderSettings::Email(_) => ProviderKind::Email,
         }
     }
 
@@ -128,6 +132,24 @@ impl ProviderConfig {
                     SlackSettings::from_json(&settings_value)
                         .map_err(|reason| ConfigError::invalid(&settings_path, &reason))?,
                 )
+            }
+            "email" => {
+                let credential = |name: &str| credentials.get(name).map_or(0, Vec::len);
+                if credential("inboundSecret") == 0 {
+                    let path = format!("{}.inboundSecret", entry.path_of("credentials"));
+                    return Err(ConfigError::invalid(&path, "is required (relayed mail is authenticated with it)"));
+                }
+                if credential("smtpPassword") > 1 {
+                    let path = format!("{}.smtpPassword", entry.path_of("credentials"));
+                    return Err(ConfigError::invalid(&path, "takes one value"));
+                }
+                let settings = EmailSettings::from_json(&settings_value)
+                    .map_err(|reason| ConfigError::invalid(&settings_path, &reason))?;
+                if credential("smtpPassword") == 1 && settings.smtp_username.is_none() {
+                    let path = format!("{settings_path}.smtpUsername");
+                    return Err(ConfigError::invalid(&path, "is required with credentials.smtpPassword"));
+                }
+                ProviderSettings::Email(settings)
             }
             other if LATER_KINDS.contains(&other) => {
                 return Err(ConfigError::invalid(

@@ -78,7 +78,7 @@ fn invalid_values_name_the_setting() {
     let cases = [
         (r#"{"gateway": {"server": {"port": "80"}}}"#, "gateway.server.port"),
         (r#"{"gateway": {"providers": [{"kind": "carrier-pigeon"}]}}"#, "gateway.providers[0].kind"),
-        (r#"{"gateway": {"providers": [{"kind": "email"}]}}"#, "not supported by this version"),
+        (r#"{"gateway": {"providers": [{"kind": "telegram"}]}}"#, "not supported by this version"),
         (r#"{"gateway": {"providers": [{"kind": "slack", "credentials": {"signingSecret": "s"}}]}}"#, "botToken"),
         (r#"{"gateway": {"providers": [{"kind": "fake", "id": "Fake!"}]}}"#, ".id"),
         (
@@ -337,5 +337,47 @@ fn smtp_timeout_comes_from_env_or_file_within_bounds() {
         let vars = env(&[("OPEN_COWORK_GATEWAY_SMTP_TIMEOUT_MS", bad)]);
         let message = error_text(GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()));
         assert!(message.contains("OPEN_COWORK_GATEWAY_SMTP_TIMEOUT_MS"), "{bad}: {message}");
+    }
+}
+
+#[test]
+fn email_providers_are_read_and_their_mistakes_named() {
+    let entry = |credentials: &str, settings: &str| {
+        let providers =
+            format!(r#"[{{"id": "email", "kind": "email", "credentials": {credentials}, "settings": {settings}}}]"#);
+        env(&[("OPEN_COWORK_GATEWAY_PROVIDERS", providers.as_str()), ("RELAY_SECRET", "s3cret")])
+    };
+    let good = entry(
+        r#"{"inboundSecret": "env:RELAY_SECRET"}"#,
+        r#"{"from": "Agent <agent@example.com>", "smtpHost": "smtp.example.com"}"#,
+    );
+    let config = GatewayConfig::load(Path::new("/x"), &good, &Flags::default()).unwrap();
+    let ProviderSettings::Email(email) = &config.providers[0].settings else { panic!("not email") };
+    assert_eq!((email.smtp_host.as_str(), email.smtp_port), ("smtp.example.com", 587));
+    assert_eq!(config.providers[0].credentials["inboundSecret"][0].expose(), "s3cret");
+    for (credentials, settings, expected) in [
+        ("{}", r#"{"from": "a@example.com", "smtpHost": "smtp.example.com"}"#, "credentials.inboundSecret"),
+        (r#"{"inboundSecret": "x"}"#, r#"{"smtpHost": "smtp.example.com"}"#, "from"),
+        (
+            r#"{"inboundSecret": "x", "smtpPassword": "p"}"#,
+            r#"{"from": "a@example.com", "smtpHost": "smtp.example.com"}"#,
+            "smtpUsername",
+        ),
+        (
+            r#"{"inboundSecret": "x"}"#,
+            r#"{"from": "a@example.com", "smtpHost": "smtp.example.com", "smtpSecurity": "none"}"#,
+            "smtpSecurity",
+        ),
+        (r#"{"inboundSecret": "x"}"#, r#"{"from": "a@example.com", "smtpHost": "h", "smtpPrt": 25}"#, "smtpPrt"),
+        (
+            r#"{"inboundSecret": "x"}"#,
+            r#"{"from": "a@example.com", "smtpHost": "h", "maxAttachmentBytes": 2000000}"#,
+            "maxAttachmentBytes",
+        ),
+    ] {
+        let message =
+            error_text(GatewayConfig::load(Path::new("/x"), &entry(credentials, settings), &Flags::default()));
+        assert!(message.contains(expected), "{settings}: {message}");
+        assert!(!message.contains("s3cret"), "{message}");
     }
 }

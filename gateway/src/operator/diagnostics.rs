@@ -97,6 +97,16 @@ fn settings_view(settings: &ProviderSettings, redactor: &Redactor) -> Value {
             "respondTo": format!("{:?}", slack.respond_to).to_lowercase(),
             "botUserId": slack.bot_user_id,
         }),
+        ProviderSettings::Email(email) => json!({
+            "from": redactor.redact(&email.from.to_string()),
+            "smtpHost": redactor.redact(&email.smtp_host),
+            "smtpPort": email.smtp_port,
+            "smtpSecurity": format!("{:?}", email.smtp_security).to_lowercase(),
+            "smtpAuth": email.smtp_username.is_some(),
+            "allowedSenders": email.allowed_senders.len(),
+            "requireAuthenticationResults": format!("{:?}", email.require_authentication_results).to_lowercase(),
+            "maxAttachmentBytes": email.max_attachment_bytes,
+        }),
     }
 }
 

@@ -4,6 +4,7 @@ mod abort;
 mod bad_input;
 mod conversation;
 mod delivery;
+mod email;
 mod interactions;
 mod opencode;
 mod operator;
