@@ -18,7 +18,7 @@ use super::message_id::{Carried, decode};
 use super::quotes::{is_forward_subject, strip_reply};
 use super::threading::{ReplyContext, thread_root};
 use super::{loops, mime, relay_json};
-use crate::commands::parse_interaction_command;
+use crate::commands::{is_abort_command, parse_interaction_command};
 use crate::{
     ChatRef, InboundBody, InboundError, InboundEvent, InboundRequest, InteractionInput, InteractionVerb, Sender,
 };
@@ -89,6 +89,9 @@ fn answered(mail: &ParsedMail, from_domain: &str) -> Carried {
 fn prompt_body(mail: &ParsedMail, offered: &[String]) -> Result<InboundBody, InboundError> {
     let forwarded = mail.subject.as_deref().is_some_and(is_forward_subject);
     let reply = printable(&strip_reply(&mail.text, forwarded));
+    if is_abort_command(&reply) {
+        return Ok(InboundBody::Abort);
+    }
     if let Some(interaction) = interaction(&reply, offered) {
         return Ok(InboundBody::Interaction(interaction));
     }

@@ -188,6 +188,7 @@ fn commands_handles_and_numbers_in_replies() {
     assert_eq!(body("/approve Ab3dE9xYz1\n-- \nAnn"), InboundBody::Interaction(approve));
     let answer = InteractionInput { handle: "Ab3dE9xYz1".into(), verb: InteractionVerb::Answer("the blue one".into()) };
     assert_eq!(body("/answer Ab3dE9xYz1 the blue one"), InboundBody::Interaction(answer));
+    assert_eq!(body("/stop\n\nOn Mon, Agent wrote:\n> working on it"), InboundBody::Abort);
     let unrelated = json!({"messageId": "r@x", "from": "ann@example.org", "text": "1"});
     assert_eq!(event(&provider(json!({})), &relay(&unrelated)).body, InboundBody::Message { text: "1".into() });
 }
