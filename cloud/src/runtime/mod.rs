@@ -1,11 +1,13 @@
 //! Agent runtimes: the trait a runtime implements to run one command, the context it gets, and
 //! the fenced event sink it writes its output through.
 
+mod by_agent;
 mod demo;
 pub(crate) mod openai;
 mod opencode;
 mod sse;
 
+pub use by_agent::AgentRuntimes;
 pub use demo::{DEMO_FAILURE_MESSAGE, DemoRuntime};
 pub use openai::{
     DEFAULT_OPENAI_BASE_URL, DeclaredTool, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE,

@@ -85,6 +85,14 @@ impl OpenCodeRuntime {
         &self.base_url
     }
 
+    /// This runtime on the same server (no second `opencode serve`) with another model for every
+    /// prompt (`provider/model`; `None` leaves it to the OpenCode config).
+    pub fn with_model(&self, model: Option<String>) -> Result<Self, String> {
+        let settings = OpenCodeSettings { model, ..(*self.settings).clone() };
+        settings.check()?;
+        Ok(Self { settings: Arc::new(settings), ..self.clone() })
+    }
+
     async fn prompt(
         &self,
         command: &CommandContext,
