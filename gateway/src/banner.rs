@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use cowork_cloud::runtime::DEFAULT_OPENCODE_URL;
 
-use crate::config::{GatewayConfig, ProviderSettings, RuntimeChoice, Storage};
+use crate::config::{AgentRuntimeConfig, CloudConfig, GatewayConfig, ProviderSettings, Storage};
 
 /// The banner printed once the gateway is ready.
 pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
@@ -19,20 +19,12 @@ pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
         Storage::Url(_) => "Postgres (database URL)".to_owned(),
     };
     let _ = writeln!(out, "  storage:  {storage}");
-    let runtime = match &config.cloud.runtime {
-        RuntimeChoice::Demo => "demo runtime (a scripted reply; cue words: approve, question, report, fail)".to_owned(),
-        RuntimeChoice::OpenAi(openai) => format!("openai runtime (model {} at {})", openai.model, openai.base_url),
-        RuntimeChoice::OpenCode(opencode) => {
-            let model = opencode.model.as_deref().unwrap_or("its configured model");
-            match (&opencode.binary, &opencode.url) {
-                (Some(binary), _) => format!("opencode runtime ({} serve, started here; {model})", binary.display()),
-                (None, url) => {
-                    format!("opencode runtime (server at {}; {model})", url.as_deref().unwrap_or(DEFAULT_OPENCODE_URL))
-                }
-            }
-        }
-    };
-    let _ = writeln!(out, "  runtime:  {runtime}");
+    let default = describe(&config.cloud, &config.cloud.default_runtime());
+    let scope = if config.cloud.agents.is_empty() { "" } else { ", for agents not listed below" };
+    let _ = writeln!(out, "  runtime:  {default}{scope}");
+    for (agent, choice) in &config.cloud.agents {
+        let _ = writeln!(out, "  agent:    {agent} on the {}", describe(&config.cloud, choice));
+    }
     for provider in &config.providers {
         let _ = writeln!(
             out,
@@ -60,4 +52,28 @@ pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
         );
     }
     out
+}
+
+/// One runtime as the banner names it, with the settings an agent may change.
+fn describe(cloud: &CloudConfig, choice: &AgentRuntimeConfig) -> String {
+    match choice {
+        AgentRuntimeConfig::Demo => {
+            "demo runtime (a scripted reply; cue words: approve, question, report, fail)".to_owned()
+        }
+        AgentRuntimeConfig::OpenAi { system_prompt, model } => {
+            let model = model.as_deref().unwrap_or(&cloud.openai.model);
+            let prompt = if system_prompt.is_some() { "; its own system prompt" } else { "" };
+            format!("openai runtime (model {model} at {}{prompt})", cloud.openai.base_url)
+        }
+        AgentRuntimeConfig::OpenCode { model } => {
+            let opencode = &cloud.opencode;
+            let model = model.as_deref().or(opencode.model.as_deref()).unwrap_or("its configured model");
+            match (&opencode.binary, &opencode.url) {
+                (Some(binary), _) => format!("opencode runtime ({} serve, started here; {model})", binary.display()),
+                (None, url) => {
+                    format!("opencode runtime (server at {}; {model})", url.as_deref().unwrap_or(DEFAULT_OPENCODE_URL))
+                }
+            }
+        }
+    }
 }

@@ -131,13 +131,16 @@ fn apply_cloud(
     env: &HashMap<String, String>,
 ) -> Result<(), ConfigError> {
     if let Some(openai) = cloud.object("openai")? {
-        super::runtime::apply_file_openai(&mut config.cloud.runtime, openai, env, &mut config.warnings)?;
+        super::runtime::apply_file_openai(&mut config.cloud, openai, env, &mut config.warnings)?;
     }
     if let Some(opencode) = cloud.object("opencode")? {
-        super::runtime::apply_file_opencode(&mut config.cloud.runtime, opencode, &mut config.warnings)?;
+        super::runtime::apply_file_opencode(&mut config.cloud, opencode, &mut config.warnings)?;
     }
     if let Some(name) = cloud.string("runtime")? {
-        super::runtime::apply_name(&mut config.cloud.runtime, "cloud.runtime", &name)?;
+        super::runtime::apply_name(&mut config.cloud, "cloud.runtime", &name)?;
+    }
+    if let Some(agents) = cloud.object("agents")? {
+        super::runtime::apply_file_agents(&mut config.cloud, agents, &mut config.warnings)?;
     }
     if let Some(n) = cloud.integer("sessionConcurrency", 1..=256)? {
         config.cloud.session_concurrency = n as usize;

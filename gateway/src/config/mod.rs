@@ -10,7 +10,7 @@ mod reader;
 mod runtime;
 mod secret;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,15 +119,67 @@ impl Default for WorkerSettings {
     }
 }
 
-/// Which agent runtime sessions run (`OPEN_COWORK_CLOUD_RUNTIME`, `cloud.runtime`).
-#[derive(Clone, Debug, PartialEq)]
-pub enum RuntimeChoice {
+/// An agent runtime: `demo`, `openai` or `opencode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeKind {
     /// The scripted demo runtime (the default when no model is configured).
     Demo,
-    /// Any OpenAI-compatible chat completions endpoint.
-    OpenAi(OpenAiConfig),
-    /// An OpenCode server (started by the gateway when a binary is configured).
-    OpenCode(OpenCodeConfig),
+    /// Any OpenAI-compatible chat completions endpoint ([`CloudConfig::openai`]).
+    OpenAi,
+    /// An OpenCode server ([`CloudConfig::opencode`]; started by the gateway when a binary is set).
+    OpenCode,
+}
+
+impl RuntimeKind {
+    /// The runtime's name in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Demo => "demo",
+            Self::OpenAi => "openai",
+            Self::OpenCode => "opencode",
+        }
+    }
+
+    /// The runtime called `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim() {
+            "demo" => Some(Self::Demo),
+            "openai" => Some(Self::OpenAi),
+            "opencode" => Some(Self::OpenCode),
+            _ => None,
+        }
+    }
+}
+
+/// The runtime of one agent in `cloud.agents.<name>`, with the settings that apply to it; the
+/// runtime's connection settings are the shared `cloud.openai` / `cloud.opencode` ones.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentRuntimeConfig {
+    /// `"runtime": "demo"`.
+    Demo,
+    /// `"runtime": "openai"`.
+    OpenAi {
+        /// `systemPrompt`: replaces `cloud.openai.systemPrompt` for this agent.
+        system_prompt: Option<String>,
+        /// `model`: replaces `cloud.openai.model` for this agent.
+        model: Option<String>,
+    },
+    /// `"runtime": "opencode"`.
+    OpenCode {
+        /// `model`: `provider/model`, replacing `cloud.opencode.model` for this agent.
+        model: Option<String>,
+    },
+}
+
+impl AgentRuntimeConfig {
+    /// Which runtime this is.
+    pub fn kind(&self) -> RuntimeKind {
+        match self {
+            Self::Demo => RuntimeKind::Demo,
+            Self::OpenAi { .. } => RuntimeKind::OpenAi,
+            Self::OpenCode { .. } => RuntimeKind::OpenCode,
+        }
+    }
 }
 
 /// Settings of the `opencode` runtime.
@@ -190,17 +242,53 @@ impl Default for OpenAiConfig {
 /// The embedded cloud's settings (standalone mode).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CloudConfig {
-    /// The agent runtime.
-    pub runtime: RuntimeChoice,
+    /// The default runtime, for agents not in [`Self::agents`] (`OPEN_COWORK_CLOUD_RUNTIME`,
+    /// `cloud.runtime`; otherwise the runtime last configured, demo when none is).
+    pub runtime: RuntimeKind,
+    /// Settings of the `openai` runtime, used by the default and by agents that choose it.
+    pub openai: OpenAiConfig,
+    /// Settings of the `opencode` runtime (one server for every agent that uses it).
+    pub opencode: OpenCodeConfig,
+    /// `cloud.agents`: the runtime of each listed agent, by agent name.
+    pub agents: BTreeMap<String, AgentRuntimeConfig>,
     /// Pause between the demo runtime's text deltas (`OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS`).
     pub demo_delta_interval: Duration,
     /// Sessions whose commands run at the same time (`OPEN_COWORK_CLOUD_SESSION_CONCURRENCY`).
     pub session_concurrency: usize,
 }
 
+impl CloudConfig {
+    /// The runtime of `agent`'s sessions, with its own settings (the default runtime's plain
+    /// settings for an agent not in [`Self::agents`]).
+    pub fn runtime_of(&self, agent: &str) -> AgentRuntimeConfig {
+        self.agents.get(agent).cloned().unwrap_or_else(|| self.default_runtime())
+    }
+
+    /// The default runtime with no per-agent settings.
+    pub fn default_runtime(&self) -> AgentRuntimeConfig {
+        match self.runtime {
+            RuntimeKind::Demo => AgentRuntimeConfig::Demo,
+            RuntimeKind::OpenAi => AgentRuntimeConfig::OpenAi { system_prompt: None, model: None },
+            RuntimeKind::OpenCode => AgentRuntimeConfig::OpenCode { model: None },
+        }
+    }
+
+    /// Whether the default runtime or any listed agent uses `kind`.
+    pub fn uses(&self, kind: RuntimeKind) -> bool {
+        self.runtime == kind || self.agents.values().any(|agent| agent.kind() == kind)
+    }
+}
+
 impl Default for CloudConfig {
     fn default() -> Self {
-        Self { runtime: RuntimeChoice::Demo, demo_delta_interval: Duration::from_millis(150), session_concurrency: 16 }
+        Self {
+            runtime: RuntimeKind::Demo,
+            openai: OpenAiConfig::default(),
+            opencode: OpenCodeConfig::default(),
+            agents: BTreeMap::new(),
+            demo_delta_interval: Duration::from_millis(150),
+            session_concurrency: 16,
+        }
     }
 }
 
@@ -309,6 +397,7 @@ impl GatewayConfig {
             return Err(ConfigError::invalid("gateway.providers", "has no enabled provider"));
         }
         provider::validate_all(&self.providers)?;
+        runtime::validate(&self.cloud)?;
         operator::validate(self)?;
         for provider in &self.providers {
             // Attachments arrive inside the request body, so a larger limit could never be used.

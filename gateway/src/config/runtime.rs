@@ -1,7 +1,9 @@
-//! The agent runtime choice: `cloud.runtime` / `OPEN_COWORK_CLOUD_RUNTIME` (`demo`, `openai`,
-//! `opencode`) and the `openai` and `opencode` settings. Configuring a model endpoint selects the
-//! `openai` runtime, configuring an OpenCode server or binary the `opencode` runtime; the demo
-//! runtime is the default only when nothing is configured.
+//! The agent runtimes: the default one (`cloud.runtime` / `OPEN_COWORK_CLOUD_RUNTIME`: `demo`,
+//! `openai`, `opencode`), the `openai` and `opencode` settings (kept side by side), and
+//! `cloud.agents`, the runtime of each listed agent. Configuring a model endpoint makes `openai`
+//! the default, configuring an OpenCode server or binary `opencode` (the later of the two wins,
+//! and a runtime name beats both); the demo runtime is the default only when nothing is
+//! configured.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,31 +13,15 @@ use cowork_cloud::runtime::{DeclaredTool, check_declared_tools};
 use serde_json::Value;
 
 use super::reader::ObjectReader;
-use super::{ConfigError, OpenAiConfig, OpenCodeConfig, RuntimeChoice, Secret};
+use super::{AgentRuntimeConfig, CloudConfig, ConfigError, OpenCodeConfig, RuntimeKind, Secret};
 
-/// The OpenAI settings to change, starting from the current choice.
-fn openai_of(choice: &RuntimeChoice) -> OpenAiConfig {
-    match choice {
-        RuntimeChoice::OpenAi(config) => config.clone(),
-        RuntimeChoice::Demo | RuntimeChoice::OpenCode(_) => OpenAiConfig::default(),
-    }
-}
-
-/// The OpenCode settings to change, starting from the current choice.
-fn opencode_of(choice: &RuntimeChoice) -> OpenCodeConfig {
-    match choice {
-        RuntimeChoice::OpenCode(config) => config.clone(),
-        RuntimeChoice::Demo | RuntimeChoice::OpenAi(_) => OpenCodeConfig::default(),
-    }
-}
-
-/// Applies `cloud.opencode` from the config file.
+/// Applies `cloud.opencode` from the config file (which makes `opencode` the default runtime).
 pub(super) fn apply_file_opencode(
-    choice: &mut RuntimeChoice,
+    cloud: &mut CloudConfig,
     mut section: ObjectReader,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
-    let mut opencode = opencode_of(choice);
+    let opencode = &mut cloud.opencode;
     if let Some(url) = section.string("url")? {
         opencode.url = Some(url);
     }
@@ -61,17 +47,15 @@ pub(super) fn apply_file_opencode(
             Some(names.ok_or_else(|| ConfigError::invalid(&path, "must be an array of strings"))?);
     }
     section.finish(&[], warnings)?;
-    check_opencode(&opencode, "cloud.opencode")?;
-    *choice = RuntimeChoice::OpenCode(opencode);
+    check_opencode(opencode, "cloud.opencode")?;
+    cloud.runtime = RuntimeKind::OpenCode;
     Ok(())
 }
 
 /// Checks the OpenCode settings; errors name the setting under `prefix`.
 fn check_opencode(opencode: &OpenCodeConfig, prefix: &str) -> Result<(), ConfigError> {
-    if let Some(model) = &opencode.model
-        && !model.split_once('/').is_some_and(|(provider, id)| !provider.is_empty() && !id.is_empty())
-    {
-        return Err(ConfigError::invalid(&format!("{prefix}.model"), "must be `provider/model`"));
+    if let Some(model) = &opencode.model {
+        check_opencode_model(model, &format!("{prefix}.model"))?;
     }
     if let Some(url) = &opencode.url
         && let Err(reason) = cowork_providers::egress::operator_endpoint_allowed(url)
@@ -81,14 +65,23 @@ fn check_opencode(opencode: &OpenCodeConfig, prefix: &str) -> Result<(), ConfigE
     Ok(())
 }
 
-/// Applies `cloud.openai` from the config file.
+/// Checks an OpenCode model reference (`provider/model`), naming `path`.
+fn check_opencode_model(model: &str, path: &str) -> Result<(), ConfigError> {
+    if model.split_once('/').is_some_and(|(provider, id)| !provider.is_empty() && !id.is_empty()) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(path, "must be `provider/model`"))
+    }
+}
+
+/// Applies `cloud.openai` from the config file (which makes `openai` the default runtime).
 pub(super) fn apply_file_openai(
-    choice: &mut RuntimeChoice,
+    cloud: &mut CloudConfig,
     mut section: ObjectReader,
     env: &HashMap<String, String>,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
-    let mut openai = openai_of(choice);
+    let openai = &mut cloud.openai;
     if let Some(url) = section.string("baseUrl")? {
         openai.base_url = url;
     }
@@ -108,7 +101,7 @@ pub(super) fn apply_file_openai(
         openai.declared_tools = parse_declared_tools(&section.path_of("declaredTools"), declared, warnings)?;
     }
     section.finish(&[], warnings)?;
-    *choice = RuntimeChoice::OpenAi(openai);
+    cloud.runtime = RuntimeKind::OpenAi;
     Ok(())
 }
 
@@ -147,44 +140,93 @@ fn parse_declared_tools(
     Ok(tools)
 }
 
-/// Applies a runtime name (`path` names where it came from).
-pub(super) fn apply_name(choice: &mut RuntimeChoice, path: &str, name: &str) -> Result<(), ConfigError> {
-    *choice = match name.trim() {
-        "demo" => RuntimeChoice::Demo,
-        "openai" => RuntimeChoice::OpenAi(openai_of(choice)),
-        "opencode" => RuntimeChoice::OpenCode(opencode_of(choice)),
-        other => {
-            return Err(ConfigError::invalid(path, &format!("`{other}` is not a runtime (demo, openai or opencode)")));
-        }
-    };
+/// Parses a runtime name (`path` names where it came from).
+fn parse_name(path: &str, name: &str) -> Result<RuntimeKind, ConfigError> {
+    RuntimeKind::parse(name).ok_or_else(|| {
+        ConfigError::invalid(path, &format!("`{}` is not a runtime (demo, openai or opencode)", name.trim()))
+    })
+}
+
+/// Applies a default runtime name (`path` names where it came from).
+pub(super) fn apply_name(cloud: &mut CloudConfig, path: &str, name: &str) -> Result<(), ConfigError> {
+    cloud.runtime = parse_name(path, name)?;
     Ok(())
 }
 
-/// Applies the `OPEN_COWORK_CLOUD_OPENAI_*` variables, then `OPEN_COWORK_CLOUD_RUNTIME`.
-pub(super) fn apply_env(choice: &mut RuntimeChoice, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+/// Applies `cloud.agents`: `{ "<agent>": { "runtime", "systemPrompt"?, "model"? } }`. A setting
+/// that does not apply to the chosen runtime is refused rather than ignored, so a typo'd runtime
+/// cannot silently drop a prompt.
+pub(super) fn apply_file_agents(
+    cloud: &mut CloudConfig,
+    mut section: ObjectReader,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    for name in section.keys() {
+        let path = section.path_of(&name);
+        if name.trim().is_empty() || name.trim() != name {
+            return Err(ConfigError::invalid(&path, "is not an agent name (empty, or blanks around it)"));
+        }
+        let Some(value) = section.take(&name) else { continue };
+        let mut entry = ObjectReader::new(&path, value)?;
+        let runtime_path = entry.path_of("runtime");
+        let runtime = entry.string("runtime")?.ok_or_else(|| ConfigError::invalid(&runtime_path, "is required"))?;
+        let kind = parse_name(&runtime_path, &runtime)?;
+        let system_prompt = entry.string("systemPrompt")?;
+        let model = entry.string("model")?;
+        let refuse = |key: &str| {
+            let reason = format!("does not apply to the {} runtime", kind.as_str());
+            Err(ConfigError::invalid(&entry.path_of(key), &reason))
+        };
+        let agent = match kind {
+            RuntimeKind::Demo if system_prompt.is_some() => return refuse("systemPrompt"),
+            RuntimeKind::Demo if model.is_some() => return refuse("model"),
+            RuntimeKind::Demo => AgentRuntimeConfig::Demo,
+            RuntimeKind::OpenCode if system_prompt.is_some() => return refuse("systemPrompt"),
+            RuntimeKind::OpenCode => {
+                if let Some(model) = &model {
+                    check_opencode_model(model, &entry.path_of("model"))?;
+                }
+                AgentRuntimeConfig::OpenCode { model }
+            }
+            RuntimeKind::OpenAi => {
+                if model.as_deref().is_some_and(|model| model.trim().is_empty()) {
+                    return Err(ConfigError::invalid(&entry.path_of("model"), "must not be empty"));
+                }
+                AgentRuntimeConfig::OpenAi { system_prompt, model }
+            }
+        };
+        entry.finish(&[], warnings)?;
+        cloud.agents.insert(name, agent);
+    }
+    Ok(())
+}
+
+/// Applies the `OPEN_COWORK_CLOUD_OPENAI_*` and `_OPENCODE_*` variables, then
+/// `OPEN_COWORK_CLOUD_RUNTIME`.
+pub(super) fn apply_env(cloud: &mut CloudConfig, env: &HashMap<String, String>) -> Result<(), ConfigError> {
     let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let mut openai = openai_of(choice);
-    let mut configured = matches!(choice, RuntimeChoice::OpenAi(_));
+    let openai = &mut cloud.openai;
+    let mut openai_configured = false;
     if let Some(url) = get("OPEN_COWORK_CLOUD_OPENAI_BASE_URL") {
         openai.base_url = url.to_owned();
-        configured = true;
+        openai_configured = true;
     }
     if let Some(model) = get("OPEN_COWORK_CLOUD_OPENAI_MODEL") {
         openai.model = model.to_owned();
-        configured = true;
+        openai_configured = true;
     }
     if let Some(key) = get("OPEN_COWORK_CLOUD_OPENAI_API_KEY") {
         openai.api_key = Some(Secret::new(key.to_owned()));
-        configured = true;
+        openai_configured = true;
     }
     if let Some(prompt) = get("OPEN_COWORK_CLOUD_OPENAI_SYSTEM_PROMPT") {
         openai.system_prompt = Some(prompt.to_owned());
     }
-    if configured {
-        *choice = RuntimeChoice::OpenAi(openai);
+    if openai_configured {
+        cloud.runtime = RuntimeKind::OpenAi;
     }
-    let mut opencode = opencode_of(choice);
-    let mut opencode_configured = matches!(choice, RuntimeChoice::OpenCode(_));
+    let opencode = &mut cloud.opencode;
+    let mut opencode_configured = false;
     if let Some(url) = get("OPEN_COWORK_CLOUD_OPENCODE_URL") {
         opencode.url = Some(url.to_owned());
         opencode_configured = true;
@@ -202,19 +244,52 @@ pub(super) fn apply_env(choice: &mut RuntimeChoice, env: &HashMap<String, String
     if let Some(model) = get("OPEN_COWORK_CLOUD_OPENCODE_MODEL") {
         opencode.model = Some(model.to_owned());
     }
+    check_opencode(opencode, "OPEN_COWORK_CLOUD_OPENCODE")?;
     if opencode_configured {
-        check_opencode(&opencode, "OPEN_COWORK_CLOUD_OPENCODE")?;
-        *choice = RuntimeChoice::OpenCode(opencode);
+        cloud.runtime = RuntimeKind::OpenCode;
     }
     if let Some(name) = get("OPEN_COWORK_CLOUD_RUNTIME") {
-        apply_name(choice, "OPEN_COWORK_CLOUD_RUNTIME", name)?;
+        apply_name(cloud, "OPEN_COWORK_CLOUD_RUNTIME", name)?;
     }
-    // The conventional variable is the last resort for the key.
-    if let RuntimeChoice::OpenAi(openai) = choice
-        && openai.api_key.is_none()
+    // The conventional variable is the last resort for the key, taken only when the openai
+    // runtime runs, so a stray OPENAI_API_KEY configures nothing.
+    if cloud.uses(RuntimeKind::OpenAi)
+        && cloud.openai.api_key.is_none()
         && let Some(key) = get("OPENAI_API_KEY")
     {
-        openai.api_key = Some(Secret::new(key.to_owned()));
+        cloud.openai.api_key = Some(Secret::new(key.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks that each listed agent's runtime has the settings it needs (a default runtime keeps
+/// its defaults, as before agents could choose: a local OpenCode port, the OpenAI endpoint).
+pub(super) fn validate(cloud: &CloudConfig) -> Result<(), ConfigError> {
+    for (name, agent) in &cloud.agents {
+        let missing = match agent.kind() {
+            RuntimeKind::Demo => None,
+            // The public endpoint never answers without a key; other endpoints (a local
+            // Ollama) may need none.
+            RuntimeKind::OpenAi
+                if cloud.openai.api_key.is_none()
+                    && cloud.openai.base_url.trim().trim_end_matches('/')
+                        == cowork_cloud::runtime::DEFAULT_OPENAI_BASE_URL =>
+            {
+                Some(
+                    "is `openai`, but the openai runtime has neither an API key nor a base URL of its own \
+                     (cloud.openai.apiKey / baseUrl, OPEN_COWORK_CLOUD_OPENAI_API_KEY / _BASE_URL or OPENAI_API_KEY)",
+                )
+            }
+            RuntimeKind::OpenAi => None,
+            RuntimeKind::OpenCode if cloud.opencode.url.is_none() && cloud.opencode.binary.is_none() => Some(
+                "is `opencode`, but the opencode runtime has neither a server URL nor a binary \
+                 (cloud.opencode.url / binary, OPEN_COWORK_CLOUD_OPENCODE_URL / _BIN)",
+            ),
+            RuntimeKind::OpenCode => None,
+        };
+        if let Some(reason) = missing {
+            return Err(ConfigError::invalid(&format!("cloud.agents.{name}.runtime"), reason));
+        }
     }
     Ok(())
 }

@@ -205,19 +205,20 @@ fn loopback_bypass_is_refused_on_an_exposed_gateway() {
 #[test]
 fn the_runtime_is_demo_unless_a_model_is_configured() {
     let none = GatewayConfig::load(Path::new("/x"), &HashMap::new(), &Flags::default()).unwrap();
-    assert_eq!(none.cloud.runtime, RuntimeChoice::Demo);
+    assert_eq!(none.cloud.runtime, RuntimeKind::Demo);
     let key_only =
         GatewayConfig::load(Path::new("/x"), &env(&[("OPENAI_API_KEY", "sk-x")]), &Flags::default()).unwrap();
-    assert_eq!(key_only.cloud.runtime, RuntimeChoice::Demo, "a stray OPENAI_API_KEY does not switch runtimes");
+    assert_eq!(key_only.cloud.runtime, RuntimeKind::Demo, "a stray OPENAI_API_KEY does not switch runtimes");
     let vars = env(&[("OPEN_COWORK_CLOUD_OPENAI_BASE_URL", "http://127.0.0.1:11434/v1"), ("OPENAI_API_KEY", "sk-x")]);
     let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
-    let RuntimeChoice::OpenAi(openai) = &config.cloud.runtime else { panic!("openai expected") };
+    assert_eq!(config.cloud.runtime, RuntimeKind::OpenAi);
+    let openai = &config.cloud.openai;
     assert_eq!(openai.base_url, "http://127.0.0.1:11434/v1");
     assert_eq!(openai.api_key.as_ref().map(Secret::expose), Some("sk-x"), "OPENAI_API_KEY is the fallback key");
     let forced = env(&[("OPEN_COWORK_CLOUD_OPENAI_MODEL", "llama3"), ("OPEN_COWORK_CLOUD_RUNTIME", "demo")]);
     assert_eq!(
         GatewayConfig::load(Path::new("/x"), &forced, &Flags::default()).unwrap().cloud.runtime,
-        RuntimeChoice::Demo
+        RuntimeKind::Demo
     );
 }
 
@@ -229,7 +230,8 @@ fn the_runtime_is_read_from_the_file_and_refused_by_name() {
         r#"{"cloud": {"openai": {"model": "qwen2.5", "apiKey": "env:MY_KEY", "systemPrompt": "Be brief.", "tools": true}}}"#,
     );
     let config = GatewayConfig::load(dir.path(), &env(&[("MY_KEY", "k")]), &flags).unwrap();
-    let RuntimeChoice::OpenAi(openai) = &config.cloud.runtime else { panic!("openai expected") };
+    assert_eq!(config.cloud.runtime, RuntimeKind::OpenAi);
+    let openai = &config.cloud.openai;
     assert_eq!(
         (openai.model.as_str(), openai.system_prompt.as_deref(), openai.tools_enabled),
         ("qwen2.5", Some("Be brief."), true)
@@ -248,16 +250,15 @@ fn the_runtime_is_read_from_the_file_and_refused_by_name() {
 fn the_opencode_runtime_is_chosen_by_name_settings_file_or_binary() {
     let by_name =
         GatewayConfig::load(Path::new("/x"), &env(&[("OPEN_COWORK_CLOUD_RUNTIME", "opencode")]), &Flags::default());
-    assert_eq!(by_name.unwrap().cloud.runtime, RuntimeChoice::OpenCode(OpenCodeConfig::default()));
+    let by_name = by_name.unwrap().cloud;
+    assert_eq!((by_name.runtime, &by_name.opencode), (RuntimeKind::OpenCode, &OpenCodeConfig::default()));
     let vars = env(&[
         ("OPEN_COWORK_CLOUD_OPENCODE_BIN", "/opt/opencode"),
         ("OPEN_COWORK_CLOUD_OPENCODE_MODEL", "ollama/llama3.2"),
     ]);
-    let RuntimeChoice::OpenCode(opencode) =
-        GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap().cloud.runtime
-    else {
-        panic!("opencode expected")
-    };
+    let cloud = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap().cloud;
+    assert_eq!(cloud.runtime, RuntimeKind::OpenCode);
+    let opencode = cloud.opencode;
     assert_eq!(
         (opencode.binary.as_deref(), opencode.model.as_deref()),
         (Some(Path::new("/opt/opencode")), Some("ollama/llama3.2"))
@@ -267,11 +268,9 @@ fn the_opencode_runtime_is_chosen_by_name_settings_file_or_binary() {
         dir.path(),
         r#"{"cloud": {"opencode": {"url": "http://127.0.0.1:4500", "askPermissions": ["bash"], "stateDir": "/var/oc"}}}"#,
     );
-    let RuntimeChoice::OpenCode(opencode) =
-        GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap().cloud.runtime
-    else {
-        panic!("opencode expected")
-    };
+    let cloud = GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap().cloud;
+    assert_eq!(cloud.runtime, RuntimeKind::OpenCode);
+    let opencode = cloud.opencode;
     assert_eq!(opencode.url.as_deref(), Some("http://127.0.0.1:4500"));
     assert_eq!(opencode.ask_permissions, Some(vec!["bash".to_owned()]));
     for (json, expected) in [
@@ -287,14 +286,115 @@ fn the_opencode_runtime_is_chosen_by_name_settings_file_or_binary() {
 }
 
 #[test]
+fn openai_and_opencode_are_kept_side_by_side_and_the_runtime_name_picks_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = r#"{"cloud": {"openai": {"baseUrl": "http://127.0.0.1:11434/v1", "model": "llama3.2"},
+        "opencode": {"url": "http://127.0.0.1:4500"}}}"#;
+    let flags = write_config(dir.path(), both);
+    let cloud = GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap().cloud;
+    assert_eq!(cloud.runtime, RuntimeKind::OpenCode, "the section read last is the default, as before");
+    assert_eq!(
+        (cloud.openai.model.as_str(), cloud.opencode.url.as_deref()),
+        ("llama3.2", Some("http://127.0.0.1:4500"))
+    );
+    let cloud =
+        GatewayConfig::load(dir.path(), &env(&[("OPEN_COWORK_CLOUD_RUNTIME", "openai")]), &flags).unwrap().cloud;
+    assert_eq!(cloud.runtime, RuntimeKind::OpenAi);
+    assert_eq!(
+        cloud.opencode.url.as_deref(),
+        Some("http://127.0.0.1:4500"),
+        "naming a runtime keeps the other's settings"
+    );
+}
+
+#[test]
+fn agents_choose_their_runtime_and_the_rest_use_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = write_config(
+        dir.path(),
+        r#"{"cloud": {"runtime": "demo", "openai": {"baseUrl": "http://127.0.0.1:11434/v1", "model": "llama3.2"},
+            "opencode": {"binary": "/opt/opencode"},
+            "agents": {"writer": {"runtime": "openai", "systemPrompt": "Write tersely.", "model": "qwen2.5"},
+                       "coder": {"runtime": "opencode", "model": "ollama/qwen2.5-coder"},
+                       "greeter": {"runtime": "demo"}}}}"#,
+    );
+    let cloud = GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap().cloud;
+    assert_eq!(cloud.runtime, RuntimeKind::Demo);
+    assert_eq!(
+        cloud.runtime_of("writer"),
+        AgentRuntimeConfig::OpenAi { system_prompt: Some("Write tersely.".into()), model: Some("qwen2.5".into()) }
+    );
+    assert_eq!(cloud.runtime_of("coder"), AgentRuntimeConfig::OpenCode { model: Some("ollama/qwen2.5-coder".into()) });
+    assert_eq!(cloud.runtime_of("greeter"), AgentRuntimeConfig::Demo);
+    assert_eq!(cloud.runtime_of("build"), AgentRuntimeConfig::Demo, "an unlisted agent runs on the default");
+    assert!(cloud.uses(RuntimeKind::OpenCode) && cloud.uses(RuntimeKind::OpenAi));
+}
+
+#[test]
+fn the_fallback_openai_key_serves_an_agent_on_openai() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = write_config(dir.path(), r#"{"cloud": {"agents": {"writer": {"runtime": "openai"}}}}"#);
+    let config = GatewayConfig::load(dir.path(), &env(&[("OPENAI_API_KEY", "sk-x")]), &flags).unwrap();
+    assert_eq!(config.cloud.runtime, RuntimeKind::Demo);
+    assert_eq!(config.cloud.openai.api_key.as_ref().map(Secret::expose), Some("sk-x"));
+}
+
+#[test]
+fn bad_agent_settings_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (r#"{"writer": {"runtime": "gpt"}}"#, "cloud.agents.writer.runtime"),
+        (r#"{"writer": {"model": "x"}}"#, "cloud.agents.writer.runtime"),
+        (r#"{"writer": {"runtime": "openai", "temperature": 1}}"#, "cloud.agents.writer.temperature"),
+        (r#"{"writer": {"runtime": "demo", "systemPrompt": "Hi."}}"#, "cloud.agents.writer.systemPrompt"),
+        (r#"{"writer": {"runtime": "demo", "model": "m"}}"#, "cloud.agents.writer.model"),
+        (r#"{"coder": {"runtime": "opencode", "systemPrompt": "Hi."}}"#, "cloud.agents.coder.systemPrompt"),
+        (r#"{"coder": {"runtime": "opencode", "model": "llama3"}}"#, "cloud.agents.coder.model"),
+        (r#"{"writer": {"runtime": "openai", "model": ""}}"#, "cloud.agents.writer.model"),
+        (r#"{"writer": "openai"}"#, "cloud.agents.writer"),
+        (r#"{"": {"runtime": "demo"}}"#, "cloud.agents."),
+        (r#"["writer"]"#, "cloud.agents"),
+    ];
+    for (agents, expected) in cases {
+        let flags = write_config(dir.path(), &format!(r#"{{"cloud": {{"agents": {agents}}}}}"#));
+        let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
+        assert!(message.contains(&format!("`{expected}`")), "{agents}: {message}");
+    }
+}
+
+#[test]
+fn an_agent_on_a_runtime_without_its_settings_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (agents, expected) in [
+        (r#"{"coder": {"runtime": "opencode"}}"#, "OPEN_COWORK_CLOUD_OPENCODE_URL"),
+        (r#"{"writer": {"runtime": "openai"}}"#, "OPENAI_API_KEY"),
+    ] {
+        let flags = write_config(dir.path(), &format!(r#"{{"cloud": {{"agents": {agents}}}}}"#));
+        let message = error_text(GatewayConfig::load(dir.path(), &HashMap::new(), &flags));
+        let agent = if agents.contains("coder") { "coder" } else { "writer" };
+        assert!(
+            message.contains(&format!("`cloud.agents.{agent}.runtime`")) && message.contains(expected),
+            "{message}"
+        );
+    }
+    let flags = write_config(dir.path(), r#"{"cloud": {"agents": {"coder": {"runtime": "opencode"}}}}"#);
+    let vars = env(&[("OPEN_COWORK_CLOUD_OPENCODE_URL", "http://127.0.0.1:4096")]);
+    let config = GatewayConfig::load(dir.path(), &vars, &flags).unwrap();
+    assert_eq!(config.cloud.runtime, RuntimeKind::OpenCode, "configuring a server still picks the default");
+    let flags = write_config(dir.path(), r#"{"cloud": {"agents": {"writer": {"runtime": "openai"}}}}"#);
+    let vars = env(&[("OPEN_COWORK_CLOUD_OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")]);
+    assert!(GatewayConfig::load(dir.path(), &vars, &flags).is_ok(), "a local endpoint needs no key");
+}
+
+#[test]
 fn declared_tools_are_read_and_a_bad_one_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let tool = r#"{"name": "weather", "description": "The weather.", "url": "https://tools.example/w",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}, "timeoutMs": 5000}"#;
     let flags = write_config(dir.path(), &format!(r#"{{"cloud": {{"openai": {{"declaredTools": [{tool}]}}}}}}"#));
     let config = GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap();
-    let RuntimeChoice::OpenAi(openai) = &config.cloud.runtime else { panic!("openai expected") };
-    let declared = &openai.declared_tools[0];
+    assert_eq!(config.cloud.runtime, RuntimeKind::OpenAi);
+    let declared = &config.cloud.openai.declared_tools[0];
     assert_eq!((declared.name.as_str(), declared.timeout), ("weather", std::time::Duration::from_secs(5)));
     assert_eq!(declared.parameters["properties"]["city"]["type"], "string");
     assert!(!declared.allow_private);

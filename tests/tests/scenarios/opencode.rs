@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cowork_e2e::{DatabaseBackend, OPENAI_ANSWER, OpenAiMock, TestGateway, message, scenarios};
-use cowork_gateway::config::{OpenCodeConfig, RuntimeChoice};
+use cowork_gateway::config::{GatewayConfig, OpenCodeConfig, RuntimeKind};
 use serde_json::json;
 
 scenarios!(opencode_runtime_streams_the_agents_answer_into_the_chat);
@@ -67,15 +67,19 @@ async fn opencode_runtime_streams_the_agents_answer_into_the_chat(backend: Datab
     std::fs::write(&config_path, config.to_string()).expect("opencode.json");
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).expect("work dir");
-    let runtime = RuntimeChoice::OpenCode(OpenCodeConfig {
+    let opencode = OpenCodeConfig {
         binary: Some(binary),
         directory: Some(work),
         config_path: Some(config_path),
         state_dir: Some(dir.path().join("state")),
         model: Some("local/mock-model".into()),
         ..OpenCodeConfig::default()
-    });
-    let Some(gw) = TestGateway::builder(backend).configure(|c| c.cloud.runtime = runtime).start().await else { return };
+    };
+    let configure = |c: &mut GatewayConfig| {
+        c.cloud.runtime = RuntimeKind::OpenCode;
+        c.cloud.opencode = opencode;
+    };
+    let Some(gw) = TestGateway::builder(backend).configure(configure).start().await else { return };
     assert_eq!(gw.post_fake(message("oc1", "chat-oc", "hi agent")).await.0, 202);
     let answer = OPENAI_ANSWER.concat();
     gw.wait_for("chat-oc", "the agent's answer", Duration::ZERO, |t| t["messages"][0]["text"] == answer.as_str()).await;
