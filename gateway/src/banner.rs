@@ -77,3 +77,31 @@ fn describe(cloud: &CloudConfig, choice: &AgentRuntimeConfig) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RuntimeKind;
+
+    #[test]
+    fn the_banner_names_the_default_runtime_and_each_agents_runtime() {
+        let mut config = GatewayConfig::for_tests(Storage::DataDir("/tmp/gw".into()));
+        let addr = SocketAddr::from(([127, 0, 0, 1], 8790));
+        let alone = render(&config, addr);
+        assert!(alone.contains("  runtime:  demo runtime (") && !alone.contains("agent:"), "{alone}");
+
+        config.cloud.runtime = RuntimeKind::OpenAi;
+        config.cloud.openai.model = "llama3.2".into();
+        config.cloud.opencode.url = Some("http://127.0.0.1:4500".into());
+        let writer = AgentRuntimeConfig::OpenAi { system_prompt: Some("Be brief.".into()), model: Some("qwen".into()) };
+        config.cloud.agents.insert("writer".into(), writer);
+        config.cloud.agents.insert("build".into(), AgentRuntimeConfig::OpenCode { model: None });
+        let text = render(&config, addr);
+        assert!(
+            text.contains("runtime:  openai runtime (model llama3.2 at https://api.openai.com/v1), for agents"),
+            "{text}"
+        );
+        assert!(text.contains("agent:    build on the opencode runtime (server at http://127.0.0.1:4500;"), "{text}");
+        assert!(text.contains("agent:    writer on the openai runtime (model qwen at https://api.openai.com/v1; its own system prompt)"), "{text}");
+    }
+}

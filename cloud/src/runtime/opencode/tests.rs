@@ -274,3 +274,15 @@ async fn opencode_abort_stops_a_streaming_turn() {
     assert!(!events.iter().any(|e| e.body.type_name() == "runtime.error"), "{events:#?}");
     assert!(!s.runtime.base_url().is_empty());
 }
+
+#[tokio::test]
+async fn another_model_shares_the_server_and_is_checked() {
+    // Nothing listens on the discard port: an unmanaged server may come up later, so this starts.
+    let settings = OpenCodeSettings { base_url: "http://127.0.0.1:9".into(), ..OpenCodeSettings::default() };
+    let runtime = OpenCodeRuntime::start(settings).await.unwrap_or_else(|e| panic!("start: {e}"));
+    let coder = runtime.with_model(Some("ollama/qwen2.5-coder".into())).unwrap_or_else(|e| panic!("model: {e}"));
+    assert_eq!(coder.base_url(), runtime.base_url());
+    assert_eq!(coder.settings.model.as_deref(), Some("ollama/qwen2.5-coder"));
+    assert_eq!(runtime.settings.model, None, "the original keeps its model");
+    assert!(runtime.with_model(Some("qwen2.5".into())).is_err(), "not provider/model");
+}
