@@ -29,11 +29,11 @@ fn test_settings() -> CloudSettings {
 }
 
 /// A service with a manual clock, a provisioned binding and a sender identity.
-struct Harness {
-    service: CloudService,
-    worker: CommandWorker,
-    clock: ManualClock,
-    actor: IdentityId,
+pub(crate) struct Harness {
+    pub(crate) service: CloudService,
+    pub(crate) worker: CommandWorker,
+    pub(crate) clock: ManualClock,
+    pub(crate) actor: IdentityId,
 }
 
 impl Harness {
@@ -42,7 +42,8 @@ impl Harness {
         Self::with_runtime(db, runtime, ManualClock::at(1_000_000), test_settings()).await
     }
 
-    async fn with_runtime(
+    /// A service on `db` running `runtime` (runtime tests start here too).
+    pub(crate) async fn with_runtime(
         db: Database,
         runtime: Arc<dyn AgentRuntime>,
         clock: ManualClock,
@@ -54,7 +55,8 @@ impl Harness {
         Self { service, worker, clock, actor }
     }
 
-    async fn session(&self, thread: &str) -> SessionId {
+    /// The session of `thread` in chat `C1`.
+    pub(crate) async fn session(&self, thread: &str) -> SessionId {
         let request = BindThread {
             channel_binding_id: BINDING.into(),
             chat_id: "C1".into(),

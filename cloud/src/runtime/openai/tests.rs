@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cowork_cloud_client::{
-    BindThread, CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId,
-    ToolStatus,
+    CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId, ToolStatus,
 };
 use cowork_providers::egress::{EgressRules, StaticResolver};
 use serde_json::json;
@@ -18,11 +17,11 @@ use super::client::Turn;
 use super::{DeclaredTool, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE, UNAVAILABLE_MESSAGE};
 use crate::database::Database;
 use crate::runtime::sse::SseParser;
+use crate::tests::Harness;
 use crate::{CloudService, CloudSettings, CommandWorker, ManualClock};
 use mock::{MockModel, PAGE_TEXT, Reply, TOOL_ANSWER};
 
 const KEY: &str = "sk-test-secret-123";
-const BINDING: &str = "test-binding";
 
 /// Settings for a mock at `base_url`: tiny retry delays, a snapshot per delta.
 fn settings(base_url: String) -> OpenAiSettings {
@@ -73,18 +72,9 @@ impl Setup {
             .unwrap_or_else(|e| panic!("runtime: {e}"))
             .with_egress(Arc::new(resolver), rules);
         let cloud = CloudSettings { poll_interval: Duration::from_secs(3600), ..CloudSettings::default() };
-        let clock = Arc::new(ManualClock::at(1_000_000));
-        let (service, worker) = CloudService::new(db, cloud, Arc::new(runtime), clock);
-        service.provision_binding(BINDING, "fake", "build").await.unwrap_or_else(|e| panic!("provision: {e}"));
-        let actor = service.resolve_identity(BINDING, "U1").await.unwrap_or_else(|e| panic!("identity: {e}"));
-        let bind = BindThread {
-            channel_binding_id: BINDING.into(),
-            chat_id: "C1".into(),
-            thread_id: "T1".into(),
-            agent: String::new(),
-            title: "test".into(),
-        };
-        let session = service.bind_thread(bind).await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let h = Harness::with_runtime(db, Arc::new(runtime), ManualClock::at(1_000_000), cloud).await;
+        let session = h.session("T1").await;
+        let Harness { service, worker, actor, .. } = h;
         Self { service, worker, actor, session, model }
     }
 

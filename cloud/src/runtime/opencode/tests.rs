@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cowork_cloud_client::{
-    BindThread, CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId,
-    ToolStatus,
+    CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId, ToolStatus,
 };
 use serde_json::json;
 
@@ -16,10 +15,9 @@ use super::{ManagedServer, OpenCodeRuntime, OpenCodeSettings};
 use crate::abort::STOPPED_NOTICE;
 use crate::database::testing::TestDatabase;
 use crate::runtime::openai::tests::mock::{self, MockModel, Reply};
+use crate::tests::Harness;
 use crate::tests::wait_until;
 use crate::{CloudService, CloudSettings, CommandWorker, ManualClock};
-
-const BINDING: &str = "test-binding";
 
 /// The `opencode` binary: `OPEN_COWORK_OPENCODE_BIN`, else the one `tools/opencode` installs.
 fn binary() -> Option<PathBuf> {
@@ -85,18 +83,10 @@ impl Setup {
         let runtime = OpenCodeRuntime::start(settings).await.unwrap_or_else(|e| panic!("opencode: {e}"));
         let db = TestDatabase::sqlite().await;
         let cloud = CloudSettings { poll_interval: Duration::from_secs(3600), ..CloudSettings::default() };
-        let clock = Arc::new(ManualClock::at(1_000_000));
-        let (service, worker) = CloudService::new(db.db.clone(), cloud, Arc::new(runtime.clone()), clock);
-        service.provision_binding(BINDING, "fake", "build").await.unwrap_or_else(|e| panic!("provision: {e}"));
-        let actor = service.resolve_identity(BINDING, "U1").await.unwrap_or_else(|e| panic!("identity: {e}"));
-        let bind = BindThread {
-            channel_binding_id: BINDING.into(),
-            chat_id: "C1".into(),
-            thread_id: "T1".into(),
-            agent: String::new(),
-            title: "test".into(),
-        };
-        let session = service.bind_thread(bind).await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let h =
+            Harness::with_runtime(db.db.clone(), Arc::new(runtime.clone()), ManualClock::at(1_000_000), cloud).await;
+        let session = h.session("T1").await;
+        let Harness { service, worker, actor, .. } = h;
         Some(Self { service, worker, actor, session, model, runtime, _dir: dir, _db: db })
     }
 
