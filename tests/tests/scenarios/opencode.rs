@@ -24,7 +24,7 @@ fn binary() -> Option<PathBuf> {
         "CI=true but the opencode binary is missing at {}",
         path.display()
     );
-    eprintln!("SKIPPED: the opencode binary is not at {} (run `npm ci` in tools/opencode)", path.display());
+    eprintln!("SKIPPED: the opencode binary is not at {} (run `npm install` in tools/opencode)", path.display());
     None
 }
 

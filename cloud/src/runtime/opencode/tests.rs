@@ -28,9 +28,13 @@ fn binary() -> Option<PathBuf> {
         return Some(path);
     }
     let ci = std::env::var("CI").is_ok_and(|value| value == "true");
-    assert!(!ci, "CI=true but the opencode binary is missing at {} (run `npm ci` in tools/opencode)", path.display());
+    assert!(
+        !ci,
+        "CI=true but the opencode binary is missing at {} (run `npm install` in tools/opencode)",
+        path.display()
+    );
     eprintln!(
-        "SKIPPED: the opencode binary is not at {} (run `npm ci` in tools/opencode, or set OPEN_COWORK_OPENCODE_BIN)",
+        "SKIPPED: the opencode binary is not at {} (run `npm install` in tools/opencode, or set OPEN_COWORK_OPENCODE_BIN)",
         path.display()
     );
     None
