@@ -13,7 +13,7 @@ REQUESTS="${1:-100000}"
 CONCURRENCY="${2:-64}"
 PORT=8797
 PG_URL="${OPEN_COWORK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
-BIN=target/release/open-cowork-gateway
+BIN="${CARGO_TARGET_DIR:-target}/release/open-cowork-gateway"
 SECRET=bench-secret-not-for-production
 
 cargo build --release -p cowork-gateway --quiet
