@@ -127,7 +127,7 @@ impl GatewayStore {
                         .push_bind(row.event_id)
                         .push_bind(row.lane.as_str())
                         .push_bind(row.payload.as_str())
-                        .push_unseparated(", 'pending', 0, ")
+                        .push_unseparated(", 'new', 0, ")
                         .push_bind_unseparated(now)
                         .push_unseparated(", ")
                         .push_bind_unseparated(now)

@@ -12,7 +12,8 @@
 //! - Times are unix milliseconds passed in by the caller (`now`); the store never reads the
 //!   clock, except the fake transcript's `recorded_at`, which its trait leaves to the store.
 //! - JSON columns hold serde_json of the domain types; queue states are the lower-case strings
-//!   `pending`, `claimed`, `failed`, `dead`, plus `done` (inbox) and `sent` (outbox).
+//!   `pending`, `claimed`, `failed`, `dead`, plus `new` and `done` (inbox: accepted but not yet
+//!   in its lane, and processed) and `sent` (outbox).
 //!
 //! The queues (inbox and outbox) are ordered per lane: only a lane's head is ever claimed
 //! (see `queue.rs`).

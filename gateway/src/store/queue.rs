@@ -3,7 +3,8 @@
 //!
 //! A lane's head is its lowest id still open (`pending`, `claimed`, `failed`). Only a head is
 //! ever claimed, and only when it is due and not under a live lease, so a later row never
-//! overtakes an earlier one that is leased or waiting to retry.
+//! overtakes an earlier one that is leased or waiting to retry. The inbox is staged: accepted
+//! rows wait as `new` until a claim promotes them (see [`INBOX`]).
 //!
 //! Postgres claims with `FOR UPDATE SKIP LOCKED`; SQLite has one writer connection, so the same
 //! statement without the locking clause is already serialized. On Postgres, inserts take a
@@ -33,6 +34,9 @@ pub(super) struct QueueSql {
     pub dead_letter: &'static str,
     /// The earliest time a lane head becomes claimable (NULL when nothing is open).
     pub next_due: &'static str,
+    /// Moves rows accepted since the last claim into their lanes (see [`INBOX`]); run first in
+    /// every claim transaction.
+    pub promote: Option<&'static str>,
 }
 
 /// The rows still in their lane.
@@ -74,10 +78,24 @@ macro_rules! claim_sql {
     };
 }
 
-/// Builds the [`QueueSql`] of a table; `$columns` is what a claim returns.
+/// Builds the [`QueueSql`] of a table; `$columns` is what a claim returns. With `staged`, rows
+/// are inserted as `new`, outside every lane, and promoted to `pending` by the next claim.
 #[rustfmt::skip]
 macro_rules! queue_sql {
     ($table:literal, $columns:literal) => {
+        queue_sql!(@build $table, $columns, concat!("SELECT MIN", ready_at!(), " ", heads!($table)), None)
+    };
+    ($table:literal, $columns:literal, staged) => {
+        queue_sql!(
+            @build $table, $columns,
+            concat!(
+                "SELECT MIN(due) FROM (SELECT MIN", ready_at!(), " AS due ", heads!($table),
+                " UNION ALL SELECT MIN(next_attempt_at) AS due FROM ", $table, " WHERE state = 'new') d"
+            ),
+            Some(concat!("UPDATE ", $table, " SET state = 'pending' WHERE state = 'new'"))
+        )
+    };
+    (@build $table:literal, $columns:literal, $next_due:expr, $promote:expr) => {
         QueueSql {
             table: $table,
             claim_sqlite: claim_sql!($table, $columns, ""),
@@ -92,7 +110,8 @@ macro_rules! queue_sql {
                 "UPDATE ", $table, " SET state = 'dead', last_error = $1, lease_owner = NULL,",
                 " lease_expires_at = NULL, updated_at = $2 WHERE id = $3"
             ),
-            next_due: concat!("SELECT MIN", ready_at!(), " ", heads!($table)),
+            next_due: $next_due,
+            promote: $promote,
         }
     };
 }
@@ -101,7 +120,14 @@ macro_rules! queue_sql {
 pub(super) type InboxRow = (i64, String, String, String, i64);
 
 /// The inbox statements; claims return an [`InboxRow`].
-pub(super) const INBOX: QueueSql = queue_sql!("gw_inbox", "id, binding_id, provider_id, payload, attempts");
+///
+/// Staged: acceptance inserts rows as `new`, outside the per-lane index, and the next claim
+/// promotes every `new` row at once. A burst of accepted events then costs the ack path only
+/// appends (the table and the `new` index grow at their right edge), and the lane index takes
+/// the whole batch in one transaction, touching each lane's leaf once instead of once per event.
+/// Order holds: within a lane a `new` row is always later than every promoted one (ids grow,
+/// and on Postgres a lane's inserts commit in id order under its advisory lock).
+pub(super) const INBOX: QueueSql = queue_sql!("gw_inbox", "id, binding_id, provider_id, payload, attempts", staged);
 
 /// A claimed outbox row, in the column order [`OUTBOX`] returns.
 pub(super) type OutboxRow = (i64, String, String, String, String, Option<String>, Option<String>, String, i64);
@@ -160,6 +186,9 @@ where
     let expires = request.now.saturating_add(request.lease_ms);
     let mut items = with_writer!(db, |pool| {
         let mut tx = pool.begin().await?;
+        if let Some(promote) = sql.promote {
+            sqlx::query(promote).execute(&mut *tx).await?;
+        }
         let rows = sqlx::query_as::<_, T>(claim_sql)
             .bind(request.now)
             .bind(request.owner.0.as_str())

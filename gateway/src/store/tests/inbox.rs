@@ -97,6 +97,29 @@ async fn threads_of_one_chat_are_separate_lanes(db: Database) {
     assert_eq!(s.claim_inbox(&worker("w1"), T0, LEASE, 10).await.unwrap().len(), 2);
 }
 
+async fn events_accepted_behind_a_busy_head_keep_their_lane_order(db: Database) {
+    let s = store(db);
+    let head = s.accept_inbound(&[inbound("e1", chat("c1"))], T0).await.unwrap()[0].id;
+    assert_eq!(s.claim_inbox(&worker("w1"), T0, LEASE, 10).await.unwrap()[0].id, head);
+    // Accepted while the head is leased, and then while it waits to be retried.
+    let second = s.accept_inbound(&[inbound("e2", chat("c1")), inbound("x1", chat("c2"))], T0 + 1).await.unwrap();
+    assert_eq!(s.next_inbox_due().await.unwrap(), Some(T0 + 1), "accepted events are due at once");
+    let claimed = s.claim_inbox(&worker("w2"), T0 + 2, LEASE, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), vec![second[1].id], "only the other lane");
+    let retry = InboxOutcome::Retry { at: T0 + 100, error: "later".into() };
+    assert!(s.record_inbox(head, &worker("w1"), retry, T0 + 3).await.unwrap());
+    let third = s.accept_inbound(&[inbound("e3", chat("c1"))], T0 + 4).await.unwrap()[0].id;
+    assert!(s.claim_inbox(&worker("w2"), T0 + 5, LEASE, 10).await.unwrap().is_empty(), "the retrying head blocks");
+    let retried = s.claim_inbox(&worker("w2"), T0 + 100, LEASE, 10).await.unwrap();
+    assert_eq!(retried.iter().map(|i| i.id).collect::<Vec<_>>(), vec![head]);
+    assert!(s.record_inbox(head, &worker("w2"), InboxOutcome::Done, T0 + 101).await.unwrap());
+    let next = s.claim_inbox(&worker("w2"), T0 + 101, LEASE, 10).await.unwrap();
+    assert_eq!(next.iter().map(|i| i.id).collect::<Vec<_>>(), vec![second[0].id]);
+    assert!(s.record_inbox(second[0].id, &worker("w2"), InboxOutcome::Done, T0 + 102).await.unwrap());
+    let last = s.claim_inbox(&worker("w2"), T0 + 102, LEASE, 10).await.unwrap();
+    assert_eq!(last.iter().map(|i| i.id).collect::<Vec<_>>(), vec![third]);
+}
+
 async fn leased_head_is_not_reclaimed_before_expiry(db: Database) {
     let s = store(db);
     s.accept_inbound(&[inbound("e1", chat("c1"))], T0).await.unwrap();
@@ -280,6 +303,7 @@ cowork_cloud::backend_tests!(
     same_event_id_on_another_binding_is_distinct,
     lane_head_blocks_later_rows,
     lanes_are_claimed_oldest_first_up_to_max,
+    events_accepted_behind_a_busy_head_keep_their_lane_order,
     threads_of_one_chat_are_separate_lanes,
     leased_head_is_not_reclaimed_before_expiry,
     expired_lease_is_reclaimed,
