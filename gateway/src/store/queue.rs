@@ -92,7 +92,13 @@ macro_rules! queue_sql {
                 "SELECT MIN(due) FROM (SELECT MIN", ready_at!(), " AS due ", heads!($table),
                 " UNION ALL SELECT MIN(next_attempt_at) AS due FROM ", $table, " WHERE state = 'new') d"
             ),
-            Some(concat!("UPDATE ", $table, " SET state = 'pending' WHERE state = 'new'"))
+            // Oldest first and at most 4,096 per claim, so a backlog left by paused workers never
+            // holds the writer for long; `state = 'new'` is checked again on the row itself, so a
+            // concurrent claimer's promoted and claimed row is never set back to `pending`.
+            Some(concat!(
+                "UPDATE ", $table, " SET state = 'pending' WHERE state = 'new' AND id IN",
+                " (SELECT id FROM ", $table, " WHERE state = 'new' ORDER BY id LIMIT 4096)"
+            ))
         )
     };
     (@build $table:literal, $columns:literal, $next_due:expr, $promote:expr) => {
@@ -125,8 +131,9 @@ pub(super) type InboxRow = (i64, String, String, String, i64);
 /// promotes every `new` row at once. A burst of accepted events then costs the ack path only
 /// appends (the table and the `new` index grow at their right edge), and the lane index takes
 /// the whole batch in one transaction, touching each lane's leaf once instead of once per event.
-/// Order holds: within a lane a `new` row is always later than every promoted one (ids grow,
-/// and on Postgres a lane's inserts commit in id order under its advisory lock).
+/// Order holds: rows are promoted oldest first, so within a lane a `new` row is always later
+/// than every promoted one (ids grow, and on Postgres a lane's inserts commit in id order under
+/// its advisory lock).
 pub(super) const INBOX: QueueSql = queue_sql!("gw_inbox", "id, binding_id, provider_id, payload, attempts", staged);
 
 /// A claimed outbox row, in the column order [`OUTBOX`] returns.

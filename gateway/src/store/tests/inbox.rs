@@ -120,6 +120,22 @@ async fn events_accepted_behind_a_busy_head_keep_their_lane_order(db: Database) 
     assert_eq!(last.iter().map(|i| i.id).collect::<Vec<_>>(), vec![third]);
 }
 
+async fn a_large_backlog_is_promoted_oldest_first_a_batch_per_claim(db: Database) {
+    let s = store(db);
+    let backlog: Vec<NewInbound> = (0..4096).map(|i| inbound(&format!("a{i}"), chat("c1"))).collect();
+    let mut accepted = Vec::new();
+    for group in backlog.chunks(512) {
+        accepted.extend(s.accept_inbound(group, T0).await.unwrap());
+    }
+    let first = accepted[0].id;
+    let late = s.accept_inbound(&[inbound("b1", chat("c2"))], T0).await.unwrap()[0].id;
+    let claimed = s.claim_inbox(&worker("w1"), T0, LEASE, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), vec![first], "the later row waits as new");
+    assert_eq!(s.next_inbox_due().await.unwrap(), Some(T0), "and is still due");
+    let claimed = s.claim_inbox(&worker("w1"), T0, LEASE, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), vec![late], "promoted by the next claim");
+}
+
 async fn leased_head_is_not_reclaimed_before_expiry(db: Database) {
     let s = store(db);
     s.accept_inbound(&[inbound("e1", chat("c1"))], T0).await.unwrap();
@@ -304,6 +320,7 @@ cowork_cloud::backend_tests!(
     lane_head_blocks_later_rows,
     lanes_are_claimed_oldest_first_up_to_max,
     events_accepted_behind_a_busy_head_keep_their_lane_order,
+    a_large_backlog_is_promoted_oldest_first_a_batch_per_claim,
     threads_of_one_chat_are_separate_lanes,
     leased_head_is_not_reclaimed_before_expiry,
     expired_lease_is_reclaimed,
