@@ -50,11 +50,7 @@ pub fn clean_name(name: &str) -> Option<String> {
     if cleaned.is_empty() {
         return None;
     }
-    let mut end = cleaned.len().min(MAX_NAME_BYTES);
-    while !cleaned.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(cleaned[..end].to_owned())
+    Some(super::mail::within_bytes(cleaned, MAX_NAME_BYTES).to_owned())
 }
 
 /// The domain part of a lowercased address (`""` when there is no `@`).

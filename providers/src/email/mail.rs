@@ -110,15 +110,17 @@ impl LoopHeaders {
 
 /// A header value with folding undone, control characters turned to spaces, bounded.
 pub fn unfold(value: &str) -> String {
-    let mut out: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if out.len() > MAX_HEADER_BYTES {
-        let mut end = MAX_HEADER_BYTES;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
+    let out: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    within_bytes(&out, MAX_HEADER_BYTES).trim().to_owned()
+}
+
+/// The longest prefix of `text` that fits in `max` bytes without splitting a character.
+pub fn within_bytes(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
-    out.trim().to_owned()
+    &text[..end]
 }
 
 /// Checks the number of attachments.
@@ -148,11 +150,7 @@ pub fn clean_label(raw: &str) -> Option<String> {
     if cleaned.is_empty() {
         return None;
     }
-    let mut end = cleaned.len().min(MAX_FILENAME_BYTES);
-    while !cleaned.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(cleaned[..end].to_owned())
+    Some(within_bytes(cleaned, MAX_FILENAME_BYTES).to_owned())
 }
 
 /// Checks the decoded body size before any further work on it.
@@ -194,6 +192,13 @@ mod tests {
         assert_eq!(headers.auto_submitted.as_deref(), Some("auto-replied   (vacation)"));
         assert_eq!(headers.authentication_results, ["mx.example.net;   dmarc=pass", "other; dmarc=fail"]);
         assert!(headers.list_marker && headers.is_report && !headers.autoreply_marker);
+    }
+
+    #[test]
+    fn bounded_text_never_splits_a_character() {
+        assert_eq!(within_bytes("héllo", 2), "h");
+        assert_eq!(within_bytes("héllo", 3), "hé");
+        assert_eq!(within_bytes("short", 99), "short");
     }
 
     #[test]

@@ -159,15 +159,8 @@ pub(super) fn root_certificate(pem: &str) -> Result<Certificate, String> {
 
 /// The dispatcher's view of an SMTP failure.
 fn classify(error: &SmtpError) -> ProviderError {
-    let mut text = error.to_string();
-    if text.len() > MAX_ERROR_TEXT {
-        let mut end = MAX_ERROR_TEXT;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    let message = format!("SMTP delivery failed: {text}");
+    let text = error.to_string();
+    let message = format!("SMTP delivery failed: {}", super::mail::within_bytes(&text, MAX_ERROR_TEXT));
     match error.status().map(u16::from) {
         Some(530 | 534 | 535 | 538) => {
             ProviderError { kind: ProviderErrorKind::Unauthorized, retry_after: None, message }
