@@ -91,39 +91,41 @@ impl Builder {
         self
     }
 
+    /// Adds the providers of a `gateway.providers` array, parsed as the gateway parses
+    /// `OPEN_COWORK_GATEWAY_PROVIDERS`.
+    fn providers(mut self, entries: Value) -> Self {
+        let env = std::collections::HashMap::from([("OPEN_COWORK_GATEWAY_PROVIDERS".to_owned(), entries.to_string())]);
+        let parsed = GatewayConfig::load(std::path::Path::new("/nonexistent"), &env, &Default::default())
+            .unwrap_or_else(|e| panic!("test provider config: {e}"));
+        self.config.providers.extend(parsed.providers);
+        self
+    }
+
     /// Adds a webhook provider (id `webhook`, binding `webhook-binding`, secret [`WEBHOOK_SECRET`])
     /// delivering to `delivery_url` on loopback.
-    pub fn webhook(mut self, delivery_url: &str) -> Self {
+    pub fn webhook(self, delivery_url: &str) -> Self {
         let entry = serde_json::json!([{
             "id": "webhook", "kind": "webhook", "channelBindingId": "webhook-binding",
             "credentials": {"sharedSecret": WEBHOOK_SECRET},
             "settings": {"deliveryUrl": delivery_url, "allowPrivateDelivery": true, "maxAttachmentBytes": 4096},
         }]);
-        let env = std::collections::HashMap::from([("OPEN_COWORK_GATEWAY_PROVIDERS".to_owned(), entry.to_string())]);
-        let parsed = GatewayConfig::load(std::path::Path::new("/nonexistent"), &env, &Default::default())
-            .expect("webhook provider config");
-        self.config.providers.extend(parsed.providers);
-        self
+        self.providers(entry)
     }
 
     /// Adds a Slack provider (id `slack`, team [`SLACK_TEAM`], bot user `UBOT`) whose Web API is
     /// the mock at `api_base_url`.
-    pub fn slack(mut self, api_base_url: &str) -> Self {
+    pub fn slack(self, api_base_url: &str) -> Self {
         let entry = serde_json::json!([{
             "id": "slack", "kind": "slack", "channelBindingId": "slack-binding", "externalWorkspaceId": SLACK_TEAM,
             "credentials": {"botToken": SLACK_BOT_TOKEN, "signingSecret": SLACK_SIGNING_SECRET},
             "settings": {"apiBaseUrl": api_base_url, "botUserId": "UBOT"},
         }]);
-        let env = std::collections::HashMap::from([("OPEN_COWORK_GATEWAY_PROVIDERS".to_owned(), entry.to_string())]);
-        let parsed = GatewayConfig::load(std::path::Path::new("/nonexistent"), &env, &Default::default())
-            .expect("slack provider config");
-        self.config.providers.extend(parsed.providers);
-        self
+        self.providers(entry)
     }
 
     /// Adds an email provider (id `email`, binding `email-binding`, secret [`EMAIL_SECRET`],
     /// From [`EMAIL_FROM`]) sending over STARTTLS to the test SMTP server, whose CA it trusts.
-    pub fn email(mut self, smtp: &cowork_providers::email::test_smtp::TestSmtpServer) -> Self {
+    pub fn email(self, smtp: &cowork_providers::email::test_smtp::TestSmtpServer) -> Self {
         let entry = serde_json::json!([{
             "id": "email", "kind": "email", "channelBindingId": "email-binding",
             "credentials": {"inboundSecret": EMAIL_SECRET},
@@ -133,11 +135,7 @@ impl Builder {
                 "maxAttachmentBytes": EMAIL_MAX_ATTACHMENT_BYTES,
             },
         }]);
-        let env = std::collections::HashMap::from([("OPEN_COWORK_GATEWAY_PROVIDERS".to_owned(), entry.to_string())]);
-        let parsed = GatewayConfig::load(std::path::Path::new("/nonexistent"), &env, &Default::default())
-            .expect("email provider config");
-        self.config.providers.extend(parsed.providers);
-        self
+        self.providers(entry)
     }
 
     /// Starts the gateway, or `None` when Postgres is unavailable outside CI (a loud skip).
