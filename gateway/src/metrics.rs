@@ -78,7 +78,7 @@ struct ProviderStateLabels {
 
 /// `{provider, reason}` (refused requests, ignored events).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RejectedLabels {
+struct ReasonLabels {
     provider: String,
     reason: String,
 }
@@ -142,8 +142,8 @@ pub struct Metrics {
     dead_letters: Family<ProviderLabels, Counter>,
     sent: Family<ProviderLabels, Counter>,
     accepted: Family<ProviderLabels, Counter>,
-    rejected: Family<RejectedLabels, Counter>,
-    ignored: Family<RejectedLabels, Counter>,
+    rejected: Family<ReasonLabels, Counter>,
+    ignored: Family<ReasonLabels, Counter>,
     ack_seconds: Family<ProviderLabels, Histogram, fn() -> Histogram>,
     backlog: Family<BacklogLabels, Gauge>,
     oldest_open: Family<BindingLabels, Gauge<f64, AtomicU64>>,
@@ -222,13 +222,13 @@ impl Metrics {
     /// when the path named no configured provider.
     pub fn inbound_rejected(&self, provider: Option<&ProviderId>, reason: &str) {
         let provider = provider_labels(provider).provider;
-        self.rejected.get_or_create(&RejectedLabels { provider, reason: reason.to_owned() }).inc();
+        self.rejected.get_or_create(&ReasonLabels { provider, reason: reason.to_owned() }).inc();
     }
 
     /// An inbound event was recorded without prompting, for `reason`.
     pub fn inbound_ignored(&self, provider: &ProviderId, reason: &str) {
         let provider = provider.to_string();
-        self.ignored.get_or_create(&RejectedLabels { provider, reason: reason.to_owned() }).inc();
+        self.ignored.get_or_create(&ReasonLabels { provider, reason: reason.to_owned() }).inc();
     }
 
     /// A webhook request was answered after `elapsed`.
