@@ -13,6 +13,8 @@ pub use openai::{
     DEFAULT_OPENAI_BASE_URL, DeclaredTool, INTERRUPTED_MESSAGE, OpenAiRuntime, OpenAiSettings, REFUSED_MESSAGE,
     ToolDeclarationError, UNAVAILABLE_MESSAGE, check_declared_tools,
 };
+#[cfg(any(test, feature = "testing"))]
+pub use opencode::opencode_test_binary;
 pub use opencode::{
     DEFAULT_ASK_PERMISSIONS, DEFAULT_OPENCODE_URL, ManagedServer, OPENCODE_FAILED_MESSAGE,
     OPENCODE_UNAVAILABLE_MESSAGE, OpenCodeRuntime, OpenCodeSettings,

@@ -11,23 +11,6 @@ use serde_json::json;
 
 scenarios!(opencode_runtime_streams_the_agents_answer_into_the_chat);
 
-/// The `opencode` binary: `OPEN_COWORK_OPENCODE_BIN`, else the one `tools/opencode` installs.
-fn binary() -> Option<PathBuf> {
-    let path = std::env::var_os("OPEN_COWORK_OPENCODE_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/opencode/node_modules/.bin/opencode")
-    });
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but the opencode binary is missing at {}",
-        path.display()
-    );
-    eprintln!("SKIPPED: the opencode binary is not at {} (run `npm install` in tools/opencode)", path.display());
-    None
-}
-
 /// A scratch directory removed when dropped.
 struct Scratch(PathBuf);
 
@@ -51,7 +34,7 @@ impl Drop for Scratch {
 }
 
 async fn opencode_runtime_streams_the_agents_answer_into_the_chat(backend: DatabaseBackend) {
-    let Some(binary) = binary() else { return };
+    let Some(binary) = cowork_cloud::runtime::opencode_test_binary() else { return };
     let mock = OpenAiMock::start().await;
     let dir = Scratch::new(&format!("opencode-{backend:?}"));
     let config = json!({

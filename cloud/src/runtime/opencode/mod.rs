@@ -15,6 +15,8 @@ mod config;
 mod events;
 mod mapping;
 mod server;
+#[cfg(any(test, feature = "testing"))]
+mod test_binary;
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +29,8 @@ use cowork_cloud_client::{CommandBody, EventBody, SessionEvent};
 use tokio::time::Instant;
 
 pub use config::{DEFAULT_ASK_PERMISSIONS, DEFAULT_OPENCODE_URL, ManagedServer, OpenCodeSettings};
+#[cfg(any(test, feature = "testing"))]
+pub use test_binary::opencode_test_binary;
 
 use super::{AbortOutcome, AgentRuntime, CommandContext, EventSink, RuntimeError};
 use client::{ApiError, OpenCodeClient, PromptRequest};

@@ -2,7 +2,6 @@
 //! model is the local OpenAI-compatible mock. Without the binary the tests say so and skip;
 //! with `CI=true` a missing binary fails them.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,27 +18,6 @@ use crate::tests::Harness;
 use crate::tests::wait_until;
 use crate::{CloudService, CloudSettings, CommandWorker, ManualClock};
 
-/// The `opencode` binary: `OPEN_COWORK_OPENCODE_BIN`, else the one `tools/opencode` installs.
-fn binary() -> Option<PathBuf> {
-    let path = std::env::var_os("OPEN_COWORK_OPENCODE_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/opencode/node_modules/.bin/opencode")
-    });
-    if path.is_file() {
-        return Some(path);
-    }
-    let ci = std::env::var("CI").is_ok_and(|value| value == "true");
-    assert!(
-        !ci,
-        "CI=true but the opencode binary is missing at {} (run `npm install` in tools/opencode)",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED: the opencode binary is not at {} (run `npm install` in tools/opencode, or set OPEN_COWORK_OPENCODE_BIN)",
-        path.display()
-    );
-    None
-}
-
 struct Setup {
     service: CloudService,
     worker: CommandWorker,
@@ -54,7 +32,7 @@ struct Setup {
 impl Setup {
     /// A cloud on SQLite whose runtime starts OpenCode with the mock (answering `replies`) as its model.
     async fn start(replies: Vec<Reply>) -> Option<Self> {
-        let binary = binary()?;
+        let binary = super::opencode_test_binary()?;
         let model = MockModel::start(replies).await;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let config = json!({
