@@ -22,10 +22,13 @@ use crate::clock::duration_ms;
 use crate::error::StoreError;
 use crate::runtime::{CommandContext, EventSink, RuntimeError};
 use crate::service::Shared;
-use crate::store::{Claim, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome};
+use crate::store::{Claim, ClaimRequest, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome};
 
 /// The longest pause before retrying a transiently failed command.
 const MAX_RETRY_DELAY_MS: i64 = 60_000;
+
+/// Most aborts claimed in one transaction.
+const ABORT_BATCH: usize = 16;
 
 /// How long a stopped turn may take to record its last snapshot before it is dropped.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -80,17 +83,34 @@ impl CommandWorker {
     /// abort however many runs it has; a failed claim is logged and left to the next round.
     async fn claim_into(&self, tasks: &mut JoinSet<()>, limit: usize) {
         for scope in [ClaimScope::Any, ClaimScope::AbortsOnly] {
-            while scope == ClaimScope::AbortsOnly || tasks.len() < limit {
-                match self.claim(scope).await {
-                    Ok(Some(claimed)) => {
-                        tasks.spawn(execute(self.shared.clone(), claimed));
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "claiming commands failed; will poll again");
-                        return;
-                    }
-                }
+            if let Err(error) = self.fill(tasks, scope, limit).await {
+                tracing::warn!(%error, "claiming commands failed; will poll again");
+                return;
+            }
+        }
+    }
+
+    /// Claims in `scope` and spawns the runs into `tasks` until a claim comes back short (for
+    /// [`ClaimScope::Any`], or `tasks` holds `limit` runs); answers how many it started. Only a
+    /// short claim ends it, so due work is never left waiting for the poll.
+    async fn fill(&self, tasks: &mut JoinSet<()>, scope: ClaimScope, limit: usize) -> Result<usize, StoreError> {
+        let mut runs = 0;
+        loop {
+            let room = match scope {
+                ClaimScope::Any => limit.saturating_sub(tasks.len()),
+                ClaimScope::AbortsOnly => ABORT_BATCH,
+            };
+            if room == 0 {
+                return Ok(runs);
+            }
+            let claims = self.claim(scope, room).await?;
+            let full = claims.len() == room;
+            for claimed in self.started(claims) {
+                tasks.spawn(execute(self.shared.clone(), claimed));
+                runs += 1;
+            }
+            if !full {
+                return Ok(runs);
             }
         }
     }
@@ -103,20 +123,14 @@ impl CommandWorker {
         let mut tasks = JoinSet::new();
         let mut runs = 0;
         loop {
-            while tasks.len() < limit {
-                match self.claim(ClaimScope::Any).await {
-                    Ok(Some(claimed)) => {
-                        tasks.spawn(execute(self.shared.clone(), claimed));
-                        runs += 1;
+            match self.fill(&mut tasks, ClaimScope::Any, limit).await {
+                Ok(started) => runs += started,
+                Err(error) => {
+                    // Let the runs in flight finish before reporting the failure.
+                    while let Some(result) = tasks.join_next().await {
+                        report(result);
                     }
-                    Ok(None) => break,
-                    Err(error) => {
-                        // Let the runs in flight finish before reporting the failure.
-                        while let Some(result) = tasks.join_next().await {
-                            report(result);
-                        }
-                        return Err(error);
-                    }
+                    return Err(error);
                 }
             }
             match tasks.join_next().await {
@@ -126,22 +140,33 @@ impl CommandWorker {
         }
     }
 
-    /// Claims the next command in `scope`, giving up exhausted ones on the way.
-    async fn claim(&self, scope: ClaimScope) -> Result<Option<ClaimedCommand>, StoreError> {
+    /// Claims up to `max` runnable commands in `scope` (given-up ones included in the count).
+    async fn claim(&self, scope: ClaimScope, max: usize) -> Result<Vec<Claim>, StoreError> {
         let settings = &self.shared.settings;
-        loop {
-            let now = self.shared.clock.now_ms();
-            let lease_ms = duration_ms(settings.lease);
-            let store = &self.shared.store;
-            let claim = store.claim_next_command(&self.owner, now, lease_ms, settings.max_attempts, scope).await?;
-            match claim {
-                Claim::Command(claimed) => return Ok(Some(claimed)),
+        let request = ClaimRequest {
+            owner: &self.owner,
+            now: self.shared.clock.now_ms(),
+            lease_ms: duration_ms(settings.lease),
+            max_attempts: settings.max_attempts,
+            scope,
+            max,
+        };
+        self.shared.store.claim_commands(request).await
+    }
+
+    /// The commands to run among `claims`; the sessions of given-up ones are told of their new
+    /// event.
+    fn started(&self, claims: Vec<Claim>) -> Vec<ClaimedCommand> {
+        claims
+            .into_iter()
+            .filter_map(|claim| match claim {
+                Claim::Command(claimed) => Some(claimed),
                 Claim::GaveUp { session_id, .. } => {
                     let _ = self.shared.events.send(session_id);
+                    None
                 }
-                Claim::Empty => return Ok(None),
-            }
-        }
+            })
+            .collect()
     }
 }
 

@@ -113,7 +113,7 @@ async fn wait_until_idle(db: &cowork_cloud::database::Database) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let open: i64 = cowork_cloud::with_reader!(db, |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM cloud_commands WHERE state IN ('pending', 'running')")
+            sqlx::query_scalar("SELECT COUNT(*) FROM cloud_commands WHERE state IN ('queued', 'pending', 'running')")
                 .fetch_one(pool)
                 .await
                 .expect("count")

@@ -54,6 +54,12 @@ impl TestDatabase {
     /// A migrated Postgres schema of its own, or `None` (with a loud message) when the server
     /// is unreachable and `CI` is not `true`.
     pub async fn postgres() -> Option<Self> {
+        Self::postgres_with(&[]).await
+    }
+
+    /// [`TestDatabase::postgres`] with extra session settings on every connection (such as
+    /// `plan_cache_mode`, to hold the planner to one choice).
+    pub async fn postgres_with(settings: &[(&str, &str)]) -> Option<Self> {
         let base = postgres_url();
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut admin = match PgConnection::connect(&base).await {
@@ -73,7 +79,8 @@ impl TestDatabase {
         let _ = admin.close().await;
         let options = PgConnectOptions::from_str(&base)
             .unwrap_or_else(|e| panic!("test database URL: {e}"))
-            .options([("search_path", schema.as_str())]);
+            .options([("search_path", schema.as_str())])
+            .options(settings.iter().copied());
         let db =
             Database::open_postgres(options, &small_pool()).await.unwrap_or_else(|e| panic!("open postgres: {e:?}"));
         let separator = if base.contains('?') { '&' } else { '?' };

@@ -5,7 +5,7 @@
 use cowork_cloud_client::{CommandId, EventBody, SessionId};
 use sqlx::Row;
 
-use super::commands::ABORT_KIND;
+use super::commands::{ABORT_KIND, PROMOTE_SQL, promote_next};
 use super::events::{EncodedEvent, FENCE_SQL, append_in_tx, require_fence};
 use super::{AbortRecord, CloudStore, CommandFence, locked};
 use crate::error::StoreError;
@@ -29,7 +29,7 @@ impl CloudStore {
         let open_sql = locked(
             backend,
             "SELECT c.command_id, c.state, c.lease_expires_at FROM cloud_commands c \
-             WHERE c.session_id = $1 AND c.state IN ('pending', 'running') AND c.kind <> $2 \
+             WHERE c.session_id = $1 AND c.state IN ('queued', 'pending', 'running') AND c.kind <> $2 \
              AND c.seq < (SELECT a.seq FROM cloud_commands a WHERE a.command_id = $3) ORDER BY c.seq",
             "FOR UPDATE OF c",
         );
@@ -67,6 +67,9 @@ impl CloudStore {
             if record.stopped_anything() {
                 let event_id = aborted_event_id(&fence.command_id);
                 append_in_tx!(tx, backend, fence.session_id.as_str(), &event_id, &event, now)?;
+            }
+            if !record.cancelled.is_empty() {
+                promote_next!(tx, backend, fence.session_id.as_str(), now);
             }
             if record.running.is_empty() && !record.cancelled.is_empty() {
                 sqlx::query("UPDATE cloud_sessions SET status = 'idle', updated_at = $2 WHERE session_id = $1")

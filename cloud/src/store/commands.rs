@@ -6,25 +6,38 @@ use sqlx::Row;
 
 use super::events::{EncodedEvent, FENCE_SQL, append_in_tx, require_fence};
 use super::{
-    Claim, ClaimScope, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, CommandStatus, Submitted, locked,
+    Claim, ClaimRequest, ClaimScope, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, CommandStatus,
+    Submitted, locked,
 };
 use crate::error::StoreError;
 use crate::ids;
 
-/// The oldest runnable command: pending and due, or running under an expired lease (its worker
-/// died: crash recovery). Commands of a session run one at a time in order (only the head, its
-/// oldest open command, is runnable), except `abort`, which must not wait behind the turn it
-/// stops. `$2 = 1` restricts the claim to aborts.
+/// The oldest runnable commands: pending and due, or running under an expired lease (its worker
+/// died: crash recovery). Commands of a session run one at a time in order: a command behind
+/// another open command of its session waits as `queued` (see [`PROMOTE_SQL`]), so only session
+/// heads and aborts (which must not wait behind the turn they stop) are ever `pending`, and a
+/// claim reads the runnable rows alone, through the `(seq)` index of open rows, however many
+/// sessions have work queued. `$2 = 1` restricts the claim to aborts; `$3` is the limit.
 const CLAIM_SQL: &str = "SELECT c.seq, c.command_id, c.session_id, c.kind, c.payload, c.actor, c.attempts \
      FROM cloud_commands c \
      WHERE c.state IN ('pending', 'running') \
      AND ((c.state = 'pending' AND c.available_at <= $1) \
           OR (c.state = 'running' AND c.lease_expires_at <= $1)) \
      AND ($2 = 0 OR c.kind = 'abort') \
-     AND (c.kind = 'abort' OR NOT EXISTS (SELECT 1 FROM cloud_commands e \
-                     WHERE e.session_id = c.session_id AND e.state IN ('pending', 'running') \
-                     AND e.seq < c.seq)) \
-     ORDER BY c.seq LIMIT 1";
+     ORDER BY c.seq LIMIT $3";
+
+/// Makes the session's next command runnable once the one before it closed: its oldest open
+/// command, if that waits as `queued`, becomes `pending` and due now. Run in every transaction
+/// that closes a command, after the session row is locked (submits lock it too, so a command
+/// queued concurrently is either seen here or sees the closed command and starts `pending`).
+/// `$1` session, `$2` now.
+pub(super) const PROMOTE_SQL: &str = "UPDATE cloud_commands SET state = 'pending', available_at = $2, updated_at = $2 \
+     WHERE state = 'queued' AND seq = (SELECT MIN(o.seq) FROM cloud_commands o \
+     WHERE o.session_id = $1 AND o.state IN ('queued', 'pending', 'running'))";
+
+/// Whether the session has an open command (a new non-abort command then waits as `queued`).
+const HAS_OPEN_SQL: &str = "SELECT seq FROM cloud_commands \
+     WHERE session_id = $1 AND state IN ('queued', 'pending', 'running') LIMIT 1";
 
 /// The kind of an `abort` command as stored.
 pub(super) const ABORT_KIND: &str = "abort";
@@ -49,6 +62,18 @@ macro_rules! set_session_status {
     };
 }
 
+/// Inside the open transaction `$tx`, after a command of `$session` closed: locks the session
+/// row, then runs [`PROMOTE_SQL`].
+macro_rules! promote_next {
+    ($tx:expr, $backend:expr, $session:expr, $now:expr) => {{
+        let lock_sql =
+            locked($backend, "SELECT session_id FROM cloud_sessions WHERE session_id = $1", "FOR NO KEY UPDATE");
+        sqlx::query(&lock_sql).bind($session).fetch_optional(&mut *$tx).await?;
+        sqlx::query(PROMOTE_SQL).bind($session).bind($now).execute(&mut *$tx).await?;
+    }};
+}
+pub(super) use promote_next;
+
 impl CloudStore {
     /// Queues a command on a session. The same idempotency key answers the same command and
     /// creates nothing; the same key with another body is rejected.
@@ -69,10 +94,18 @@ impl CloudStore {
             if found.is_none() {
                 return Err(StoreError::NotFound(format!("session {session}")));
             }
+            // An abort is runnable at once; anything else waits behind the session's open command.
+            let behind = command.body != CommandBody::Abort
+                && sqlx::query_scalar::<_, i64>(HAS_OPEN_SQL)
+                    .bind(session.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            let state = if behind { "queued" } else { "pending" };
             let inserted = sqlx::query(
                 "INSERT INTO cloud_commands (command_id, session_id, idempotency_key, kind, \
                  payload, actor, state, attempts, available_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $8, 0, $7, $7, $7) \
                  ON CONFLICT (command_id) DO NOTHING",
             )
             .bind(command_id.as_str())
@@ -82,6 +115,7 @@ impl CloudStore {
             .bind(&payload)
             .bind(command.actor.as_str())
             .bind(now)
+            .bind(state)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -103,93 +137,96 @@ impl CloudStore {
         })
     }
 
-    /// Claims the oldest runnable command in `scope` for `owner` until `now + lease_ms`, or gives
-    /// one up that already used `max_attempts` (marking it failed with a `runtime.error` event).
-    pub async fn claim_next_command(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
-        max_attempts: u32,
-        scope: ClaimScope,
-    ) -> Result<Claim, StoreError> {
+    /// Claims up to `max` of the oldest runnable commands in `scope` for `owner` until
+    /// `now + lease_ms`, in one transaction; one that already used `max_attempts` (or cannot be
+    /// read) is given up instead, marked failed with a `runtime.error` event. An empty answer
+    /// means nothing is runnable now.
+    pub async fn claim_commands(&self, request: ClaimRequest<'_>) -> Result<Vec<Claim>, StoreError> {
         let backend = self.db.backend();
         let claim_sql = locked(backend, CLAIM_SQL, "FOR UPDATE SKIP LOCKED");
+        let ClaimRequest { owner, now, lease_ms, max_attempts, scope, max } = request;
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
         crate::with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let aborts_only = i64::from(scope == ClaimScope::AbortsOnly);
-            let Some(row) = sqlx::query(&claim_sql).bind(now).bind(aborts_only).fetch_optional(&mut *tx).await? else {
-                return Ok(Claim::Empty);
-            };
-            let seq: i64 = row.try_get("seq")?;
-            let command_id = CommandId::new(row.try_get::<String, _>("command_id")?);
-            let session_id = SessionId::new(row.try_get::<String, _>("session_id")?);
-            let attempts: i64 = row.try_get("attempts")?;
-            let is_abort = row.try_get::<String, _>("kind")? == ABORT_KIND;
-            let body = serde_json::from_str::<CommandBody>(&row.try_get::<String, _>("payload")?);
-            let give_up = match &body {
-                Err(error) => Some(format!("unreadable command payload: {error}")),
-                Ok(_) if attempts >= i64::from(max_attempts) => Some(format!("gave up after {attempts} attempts")),
-                Ok(_) => None,
-            };
-            if let Some(error) = give_up {
-                let event = EventBody::RuntimeError {
-                    command_id: Some(command_id.to_string()),
-                    message: GAVE_UP_MESSAGE.to_owned(),
+            let rows = sqlx::query(&claim_sql).bind(now).bind(aborts_only).bind(limit).fetch_all(&mut *tx).await?;
+            let mut claims = Vec::with_capacity(rows.len());
+            for row in rows {
+                let seq: i64 = row.try_get("seq")?;
+                let command_id = CommandId::new(row.try_get::<String, _>("command_id")?);
+                let session_id = SessionId::new(row.try_get::<String, _>("session_id")?);
+                let attempts: i64 = row.try_get("attempts")?;
+                let is_abort = row.try_get::<String, _>("kind")? == ABORT_KIND;
+                let body = serde_json::from_str::<CommandBody>(&row.try_get::<String, _>("payload")?);
+                let give_up = match &body {
+                    Err(error) => Some(format!("unreadable command payload: {error}")),
+                    Ok(_) if attempts >= i64::from(max_attempts) => Some(format!("gave up after {attempts} attempts")),
+                    Ok(_) => None,
                 };
-                let encoded = EncodedEvent::new(&event)?;
+                if let Some(error) = give_up {
+                    let event = EventBody::RuntimeError {
+                        command_id: Some(command_id.to_string()),
+                        message: GAVE_UP_MESSAGE.to_owned(),
+                    };
+                    let encoded = EncodedEvent::new(&event)?;
+                    sqlx::query(
+                        "UPDATE cloud_commands SET state = 'failed', lease_owner = NULL, \
+                         lease_expires_at = NULL, last_error = $2, updated_at = $3 WHERE seq = $1",
+                    )
+                    .bind(seq)
+                    .bind(&error)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    let event_id = error_event_id(&command_id);
+                    append_in_tx!(tx, backend, session_id.as_str(), &event_id, &encoded, now)?;
+                    set_session_status!(tx, session_id.as_str(), "errored", now);
+                    promote_next!(tx, backend, session_id.as_str(), now);
+                    tracing::warn!(command = %command_id, %error, "command given up");
+                    claims.push(Claim::GaveUp { command_id, session_id });
+                    continue;
+                }
+                let body = body.map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let attempt = attempts + 1;
+                let lease_expires_at = now.saturating_add(lease_ms);
                 sqlx::query(
-                    "UPDATE cloud_commands SET state = 'failed', lease_owner = NULL, \
-                     lease_expires_at = NULL, last_error = $2, updated_at = $3 WHERE seq = $1",
+                    "UPDATE cloud_commands SET state = 'running', attempts = $2, lease_owner = $3, \
+                     lease_expires_at = $4, updated_at = $5 WHERE seq = $1",
                 )
                 .bind(seq)
-                .bind(&error)
+                .bind(attempt)
+                .bind(owner)
+                .bind(lease_expires_at)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let event_id = error_event_id(&command_id);
-                append_in_tx!(tx, backend, session_id.as_str(), &event_id, &encoded, now)?;
-                set_session_status!(tx, session_id.as_str(), "errored", now);
-                tx.commit().await?;
-                tracing::warn!(command = %command_id, %error, "command given up");
-                return Ok(Claim::GaveUp { command_id, session_id });
+                let session = sqlx::query("SELECT agent, next_sequence FROM cloud_sessions WHERE session_id = $1")
+                    .bind(session_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (agent, since_sequence) = match session {
+                    Some(row) => (row.try_get::<String, _>("agent")?, row.try_get::<i64, _>("next_sequence")?),
+                    None => (String::new(), 1),
+                };
+                // An abort runs beside the turn it stops; the session's status is the turn's.
+                if !is_abort {
+                    set_session_status!(tx, session_id.as_str(), "running", now);
+                }
+                let actor: String = row.try_get("actor")?;
+                claims.push(Claim::Command(ClaimedCommand {
+                    fence: CommandFence { command_id, session_id, owner: owner.to_owned(), attempt },
+                    agent,
+                    body,
+                    actor: IdentityId::new(actor),
+                    lease_expires_at,
+                    since_sequence,
+                }));
             }
-            let body = body.map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let attempt = attempts + 1;
-            let lease_expires_at = now.saturating_add(lease_ms);
-            sqlx::query(
-                "UPDATE cloud_commands SET state = 'running', attempts = $2, lease_owner = $3, \
-                 lease_expires_at = $4, updated_at = $5 WHERE seq = $1",
-            )
-            .bind(seq)
-            .bind(attempt)
-            .bind(owner)
-            .bind(lease_expires_at)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let session = sqlx::query("SELECT agent, next_sequence FROM cloud_sessions WHERE session_id = $1")
-                .bind(session_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (agent, since_sequence) = match session {
-                Some(row) => (row.try_get::<String, _>("agent")?, row.try_get::<i64, _>("next_sequence")?),
-                None => (String::new(), 1),
-            };
-            // An abort runs beside the turn it stops; the session's status is the turn's.
-            if !is_abort {
-                set_session_status!(tx, session_id.as_str(), "running", now);
-            }
-            let actor: String = row.try_get("actor")?;
             tx.commit().await?;
-            Ok(Claim::Command(ClaimedCommand {
-                fence: CommandFence { command_id, session_id, owner: owner.to_owned(), attempt },
-                agent,
-                body,
-                actor: IdentityId::new(actor),
-                lease_expires_at,
-                since_sequence,
-            }))
+            Ok(claims)
         })
     }
 
@@ -274,6 +311,9 @@ impl CloudStore {
             // An abort that ran beside a turn leaves the session's status to that turn.
             if kind != ABORT_KIND {
                 set_session_status!(tx, fence.session_id.as_str(), session_status, now);
+            }
+            if state != "pending" {
+                promote_next!(tx, backend, fence.session_id.as_str(), now);
             }
             tx.commit().await?;
             Ok(appended)

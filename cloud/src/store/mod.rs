@@ -10,7 +10,8 @@ mod types;
 pub use aborts::aborted_event_id;
 pub use commands::{GAVE_UP_MESSAGE, error_event_id};
 pub use types::{
-    AbortRecord, Appended, Claim, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome, CommandStatus, Submitted,
+    AbortRecord, Appended, Claim, ClaimRequest, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome,
+    CommandStatus, Submitted,
 };
 
 use std::borrow::Cow;

@@ -66,15 +66,30 @@ pub enum Claim {
     /// A command to run.
     Command(ClaimedCommand),
     /// A command exhausted its attempt budget (or could not be read): it was marked failed and a
-    /// `runtime.error` event appended to its session. Claim again for the next command.
+    /// `runtime.error` event appended to its session.
     GaveUp {
         /// The failed command.
         command_id: CommandId,
         /// Its session, which got a new event.
         session_id: SessionId,
     },
-    /// Nothing is runnable now.
-    Empty,
+}
+
+/// Who claims commands, when, and how many.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimRequest<'a> {
+    /// The lease owner.
+    pub owner: &'a str,
+    /// The current time (unix milliseconds).
+    pub now: i64,
+    /// The lease length.
+    pub lease_ms: i64,
+    /// Attempts a command may use before it is given up.
+    pub max_attempts: u32,
+    /// Which commands may be taken.
+    pub scope: ClaimScope,
+    /// At most this many claims.
+    pub max: usize,
 }
 
 /// How a run of a command ended.

@@ -6,18 +6,26 @@ use cowork_cloud_client::{BackendError, BindThread, EventBody, SessionBackend, S
 
 use super::{BINDING, Harness, prompt};
 use crate::database::Database;
-use crate::store::{Claim, ClaimScope, ClaimedCommand, CloudStore, CommandOutcome, GAVE_UP_MESSAGE};
+use crate::store::{Claim, ClaimRequest, ClaimScope, ClaimedCommand, CloudStore, CommandOutcome, GAVE_UP_MESSAGE};
 use crate::{StoreError, ids};
 
 const LEASE_MS: i64 = 30_000;
 
-async fn claim(store: &CloudStore, owner: &str, now: i64) -> Claim {
-    store.claim_next_command(owner, now, LEASE_MS, 5, ClaimScope::Any).await.unwrap_or_else(|e| panic!("claim: {e}"))
+/// One claim step with an attempt budget of `max_attempts`; `None` when nothing is runnable.
+async fn claim_with(store: &CloudStore, owner: &str, now: i64, max_attempts: u32) -> Option<Claim> {
+    let request = ClaimRequest { owner, now, lease_ms: LEASE_MS, max_attempts, scope: ClaimScope::Any, max: 1 };
+    let mut claims = store.claim_commands(request).await.unwrap_or_else(|e| panic!("claim: {e}"));
+    assert!(claims.len() <= 1, "{claims:?}");
+    claims.pop()
+}
+
+async fn claim(store: &CloudStore, owner: &str, now: i64) -> Option<Claim> {
+    claim_with(store, owner, now, 5).await
 }
 
 async fn claimed(store: &CloudStore, owner: &str, now: i64) -> ClaimedCommand {
     match claim(store, owner, now).await {
-        Claim::Command(command) => command,
+        Some(Claim::Command(command)) => command,
         other => panic!("expected a command, got {other:?}"),
     }
 }
@@ -73,7 +81,7 @@ async fn commands_run_one_at_a_time_per_session_in_order(db: Database) {
     // a2 waits behind a1; the other session is free to run.
     let second = claimed(store, "w2", now).await;
     assert_eq!(second.fence.command_id, b1);
-    assert_eq!(claim(store, "w2", now).await, Claim::Empty);
+    assert_eq!(claim(store, "w2", now).await, None);
     store
         .finish_command(&first.fence, &CommandOutcome::Done, now + 1, 5)
         .await
@@ -122,7 +130,7 @@ async fn fenced_appends_are_refused_after_the_lease_is_lost(db: Database) {
     let old = claimed(store, "w1", now).await;
     assert!(store.append_event("e1", &idle(), &old.fence, now).await.is_ok());
     // While the lease lives nobody else may take the command.
-    assert_eq!(claim(store, "w2", now + LEASE_MS - 1).await, Claim::Empty);
+    assert_eq!(claim(store, "w2", now + LEASE_MS - 1).await, None);
     let new = claimed(store, "w2", now + LEASE_MS).await;
     assert_eq!(new.fence.attempt, 2);
     let refused = store.append_event("e2", &idle(), &old.fence, now + LEASE_MS).await;
@@ -142,7 +150,7 @@ async fn a_command_out_of_attempts_is_failed_with_an_error_event(db: Database) {
     let next = h.submit(&session, "k2", prompt("next")).await;
     let mut now = 1_000_000;
     for attempt in 1..=2 {
-        let run = store.claim_next_command("w", now, LEASE_MS, 2, ClaimScope::Any).await.ok();
+        let run = claim_with(store, "w", now, 2).await;
         let attempt_seen = match run {
             Some(Claim::Command(c)) => c.fence.attempt,
             other => panic!("expected a claim, got {other:?}"),
@@ -150,7 +158,7 @@ async fn a_command_out_of_attempts_is_failed_with_an_error_event(db: Database) {
         assert_eq!(attempt_seen, attempt);
         now += LEASE_MS; // the worker "crashed": its lease runs out
     }
-    let gave_up = store.claim_next_command("w", now, LEASE_MS, 2, ClaimScope::Any).await.ok();
+    let gave_up = claim_with(store, "w", now, 2).await;
     assert_eq!(gave_up, Some(Claim::GaveUp { command_id: command.clone(), session_id: session.clone() }));
     let status = store.command_status(&command).await.ok().flatten();
     assert_eq!(status.map(|s| (s.state, s.attempts)), Some(("failed".into(), 2)));
