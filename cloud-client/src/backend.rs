@@ -20,6 +20,24 @@ pub struct BindThread {
     pub title: String,
 }
 
+/// Session commands that are due and wait for a worker: how many, and for how long the oldest has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommandBacklog {
+    /// Commands due now that no worker runs (including runs whose lease expired).
+    pub runnable: u64,
+    /// How long the oldest of them has been due, in milliseconds (`None` when there is none).
+    pub oldest_runnable_age_ms: Option<u64>,
+    /// The age past which the backend reports its commands as stalled, in milliseconds.
+    pub stall_threshold_ms: u64,
+}
+
+impl CommandBacklog {
+    /// Whether the oldest due command has waited longer than the threshold.
+    pub fn stalled(&self) -> bool {
+        self.oldest_runnable_age_ms.is_some_and(|age| age > self.stall_threshold_ms)
+    }
+}
+
 /// Errors of the session backend, classified for the caller's retry decision.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -68,4 +86,10 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// A wake-up feed: the id of each session that got new events. Lagging receivers must
     /// re-read their sessions' logs; the log, not this feed, is the source of truth.
     fn subscribe(&self) -> broadcast::Receiver<SessionId>;
+
+    /// The commands waiting for a worker, for health reporting; `None` from a backend that
+    /// reports this elsewhere (a cloud serving its own metrics).
+    async fn command_backlog(&self) -> Result<Option<CommandBacklog>, BackendError> {
+        Ok(None)
+    }
 }

@@ -10,7 +10,7 @@ mod command;
 mod event;
 mod ids;
 
-pub use backend::{BackendError, BindThread, SessionBackend};
+pub use backend::{BackendError, BindThread, CommandBacklog, SessionBackend};
 pub use command::{CommandBody, NewCommand};
 pub use event::{EventBody, QuestionOption, QuestionSpec, SessionEvent, ToolStatus};
 pub use ids::{CommandId, IdentityId, SessionId};

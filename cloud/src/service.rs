@@ -5,14 +5,19 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use std::time::Duration;
+
 use cowork_cloud_client::{
-    BackendError, BindThread, CommandId, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId,
+    BackendError, BindThread, CommandBacklog, CommandId, IdentityId, NewCommand, SessionBackend, SessionEvent,
+    SessionId,
 };
 use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
 
 use crate::abort::RunningTurns;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, duration_ms};
 use crate::database::Database;
+use crate::error::StoreError;
 use crate::runtime::{AgentRuntime, DemoRuntime};
 use crate::settings::CloudSettings;
 use crate::store::CloudStore;
@@ -97,6 +102,52 @@ impl CloudService {
         &self.shared.settings
     }
 
+    /// The commands waiting for a worker now.
+    pub async fn backlog(&self) -> Result<CommandBacklog, StoreError> {
+        let now = self.shared.clock.now_ms();
+        let (runnable, oldest_due_at) = self.shared.store.runnable_commands(now).await?;
+        Ok(CommandBacklog {
+            runnable,
+            oldest_runnable_age_ms: oldest_due_at.map(|due| u64::try_from(now.saturating_sub(due)).unwrap_or(0)),
+            stall_threshold_ms: u64::try_from(duration_ms(self.shared.settings.stall_threshold)).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Watches the backlog until `shutdown`: while the oldest due command has waited longer
+    /// than the stall threshold, logs a `warn` line once per threshold, and an `info` line
+    /// when it drains. Runs beside the workers, so a worker that stopped claiming is reported.
+    pub async fn watch_backlog(self, shutdown: CancellationToken) {
+        let threshold = self.shared.settings.stall_threshold.max(Duration::from_secs(1));
+        let mut checks = tokio::time::interval(threshold / 4);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_warning: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = checks.tick() => {}
+            }
+            match self.backlog().await {
+                Ok(backlog) if backlog.stalled() => {
+                    if last_warning.is_none_or(|at| at.elapsed() >= threshold) {
+                        last_warning = Some(tokio::time::Instant::now());
+                        tracing::warn!(
+                            runnable = backlog.runnable,
+                            oldest_runnable_age_ms = backlog.oldest_runnable_age_ms,
+                            threshold_ms = backlog.stall_threshold_ms,
+                            "session commands are due but not being run"
+                        );
+                    }
+                }
+                Ok(_) => {
+                    if last_warning.take().is_some() {
+                        tracing::info!("session commands are being run again");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not read the command backlog"),
+            }
+        }
+    }
+
     /// Creates or updates a channel binding; the gateway calls it at start for each provider.
     pub async fn provision_binding(
         &self,
@@ -145,5 +196,9 @@ impl SessionBackend for CloudService {
 
     fn subscribe(&self) -> broadcast::Receiver<SessionId> {
         self.shared.events.subscribe()
+    }
+
+    async fn command_backlog(&self) -> Result<Option<CommandBacklog>, BackendError> {
+        Ok(Some(self.backlog().await?))
     }
 }

@@ -1,4 +1,5 @@
-//! Tunables of the cloud: worker concurrency, leases, attempt budget, demo pacing, polling.
+//! Tunables of the cloud: worker concurrency, leases, attempt budget, demo pacing, polling, the
+//! stall threshold.
 
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ pub struct CloudSettings {
     pub demo_delta_interval: Duration,
     /// How often an idle worker looks for work it was not woken for (expired leases, retries).
     pub poll_interval: Duration,
+    /// How long a due command may wait for a worker before the backlog is reported as stalled
+    /// (a `warn` line, `/ready` and `/diagnostics`).
+    pub stall_threshold: Duration,
 }
 
 impl Default for CloudSettings {
@@ -25,6 +29,7 @@ impl Default for CloudSettings {
             max_attempts: 5,
             demo_delta_interval: Duration::from_millis(120),
             poll_interval: Duration::from_millis(500),
+            stall_threshold: Duration::from_secs(60),
         }
     }
 }

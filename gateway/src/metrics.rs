@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use cowork_cloud_client::CommandBacklog;
 use cowork_providers::{ProviderId, ProviderKind};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text;
@@ -55,6 +56,14 @@ mod names {
     pub const BACKLOG: (&str, &str) = (
         "open_cowork_gateway_delivery_backlog",
         "Outbox rows per binding and state (pending, claimed, retrying, dead)",
+    );
+    pub const RUNNABLE_COMMANDS: (&str, &str) = (
+        "open_cowork_gateway_session_commands_runnable",
+        "Session commands due now that no worker runs (embedded cloud)",
+    );
+    pub const OLDEST_RUNNABLE: (&str, &str) = (
+        "open_cowork_gateway_session_command_oldest_runnable_age_seconds",
+        "How long the oldest due session command has waited for a worker (embedded cloud)",
     );
     pub const OLDEST_OPEN: (&str, &str) = (
         "open_cowork_gateway_delivery_oldest_open_age_seconds",
@@ -147,6 +156,8 @@ pub struct Metrics {
     ack_seconds: Family<ProviderLabels, Histogram, fn() -> Histogram>,
     backlog: Family<BacklogLabels, Gauge>,
     oldest_open: Family<BindingLabels, Gauge<f64, AtomicU64>>,
+    runnable_commands: Gauge,
+    oldest_runnable: Gauge<f64, AtomicU64>,
     /// The per-request series of each configured provider, resolved once so the ingress hot
     /// path neither allocates label sets nor hashes them: (accepted counter, ack histogram).
     per_provider: HashMap<String, (Counter, Histogram)>,
@@ -174,6 +185,8 @@ impl Metrics {
             ack_seconds: Family::new_with_constructor(ack_histogram as fn() -> Histogram),
             backlog: Family::default(),
             oldest_open: Family::default(),
+            runnable_commands: Gauge::default(),
+            oldest_runnable: Gauge::default(),
             per_provider: HashMap::new(),
             bindings: Vec::new(),
             states: Mutex::new(BTreeMap::new()),
@@ -190,6 +203,8 @@ impl Metrics {
         registry.register(names::ACK_SECONDS.0, names::ACK_SECONDS.1, metrics.ack_seconds.clone());
         registry.register(names::BACKLOG.0, names::BACKLOG.1, metrics.backlog.clone());
         registry.register(names::OLDEST_OPEN.0, names::OLDEST_OPEN.1, metrics.oldest_open.clone());
+        registry.register(names::RUNNABLE_COMMANDS.0, names::RUNNABLE_COMMANDS.1, metrics.runnable_commands.clone());
+        registry.register(names::OLDEST_RUNNABLE.0, names::OLDEST_RUNNABLE.1, metrics.oldest_runnable.clone());
         for provider in providers {
             let labels = ProviderLabels { provider: provider.id.to_string() };
             for family in [&metrics.retries, &metrics.dead_letters, &metrics.sent, &metrics.accepted] {
@@ -277,11 +292,21 @@ impl Metrics {
         }
     }
 
-    /// Refreshes the backlog gauges from the store and encodes everything as Prometheus text.
-    pub async fn render(&self, store: &GatewayStore, now: Millis) -> Result<String, StoreError> {
+    /// Refreshes the backlog gauges from the store (and the session commands' from `commands`,
+    /// when the backend reports them) and encodes everything as Prometheus text.
+    pub async fn render(
+        &self,
+        store: &GatewayStore,
+        commands: Option<CommandBacklog>,
+        now: Millis,
+    ) -> Result<String, StoreError> {
         let _one_at_a_time = self.scrape.lock().await;
         let backlog = store.delivery_backlog().await?;
         self.set_backlog(&backlog, now);
+        if let Some(commands) = commands {
+            self.runnable_commands.set(i64::try_from(commands.runnable).unwrap_or(i64::MAX));
+            self.oldest_runnable.set(commands.oldest_runnable_age_ms.unwrap_or(0) as f64 / 1000.0);
+        }
         Ok(self.encode())
     }
 

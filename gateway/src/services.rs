@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cowork_cloud_client::SessionBackend;
+use cowork_cloud_client::{CommandBacklog, SessionBackend};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -45,4 +45,28 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The one redaction function, knowing the configured secrets.
     pub redactor: Arc<Redactor>,
+}
+
+impl Services {
+    /// The session commands waiting for a worker, when the backend reports them; a failed read
+    /// is logged and reported as unknown, so health output never fails on it.
+    pub async fn command_backlog(&self) -> Option<CommandBacklog> {
+        match self.backend.command_backlog().await {
+            Ok(backlog) => backlog,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the session command backlog");
+                None
+            }
+        }
+    }
+}
+
+/// The session command backlog as `/ready` and `/diagnostics` show it.
+pub fn command_backlog_json(backlog: &CommandBacklog) -> serde_json::Value {
+    serde_json::json!({
+        "runnable": backlog.runnable,
+        "oldestRunnableAgeMs": backlog.oldest_runnable_age_ms,
+        "stallThresholdMs": backlog.stall_threshold_ms,
+        "stalled": backlog.stalled(),
+    })
 }

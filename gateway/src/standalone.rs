@@ -157,6 +157,7 @@ impl EmbeddedCloud {
             demo_delta_interval: config.cloud.demo_delta_interval,
             worker_concurrency: config.cloud.session_concurrency,
             lease: config.workers.lease,
+            stall_threshold: config.cloud.command_stall,
             ..cowork_cloud::CloudSettings::default()
         };
         let runtime = agent_runtime(&config.cloud).await?;
@@ -175,12 +176,13 @@ impl EmbeddedCloud {
         Arc::new(self.service.clone())
     }
 
-    /// The command worker's run loop (once).
+    /// The command worker's run loop (once), beside the watch on its backlog.
     pub fn worker_future(&self, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
         let worker = self.worker.lock().ok().and_then(|mut w| w.take());
+        let watch = self.service.clone().watch_backlog(shutdown.clone());
         Box::pin(async move {
             if let Some(worker) = worker {
-                worker.run(shutdown).await;
+                tokio::join!(worker.run(shutdown), watch);
             }
         })
     }

@@ -320,6 +320,22 @@ impl CloudStore {
         })
     }
 
+    /// The commands runnable at `now` and the oldest one's due time: pending and due, or running
+    /// under an expired lease (due since it expired).
+    pub async fn runnable_commands(&self, now: i64) -> Result<(u64, Option<i64>), StoreError> {
+        crate::with_reader!(&self.db, |pool| {
+            let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(CASE WHEN state = 'pending' THEN available_at ELSE lease_expires_at END) \
+                 FROM cloud_commands WHERE state IN ('pending', 'running') \
+                 AND ((state = 'pending' AND available_at <= $1) OR (state = 'running' AND lease_expires_at <= $1))",
+            )
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            Ok((u64::try_from(count).unwrap_or(0), oldest))
+        })
+    }
+
     /// The stored state of a command, or `None` when it does not exist.
     pub async fn command_status(&self, command: &CommandId) -> Result<Option<CommandStatus>, StoreError> {
         crate::with_reader!(&self.db, |pool| {

@@ -143,6 +143,9 @@ pub struct CloudConfig {
     pub demo_delta_interval: Duration,
     /// Sessions whose commands run at the same time (`OPEN_COWORK_CLOUD_SESSION_CONCURRENCY`).
     pub session_concurrency: usize,
+    /// How long a due command may wait for a worker before it is reported as stalled
+    /// (`OPEN_COWORK_CLOUD_COMMAND_STALL_MS`, `cloud.commandStallMs`).
+    pub command_stall: Duration,
 }
 
 impl CloudConfig {
@@ -176,6 +179,7 @@ impl Default for CloudConfig {
             agents: BTreeMap::new(),
             demo_delta_interval: Duration::from_millis(150),
             session_concurrency: 16,
+            command_stall: Duration::from_secs(60),
         }
     }
 }

@@ -102,6 +102,9 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(n) = integer(env, "OPEN_COWORK_CLOUD_SESSION_CONCURRENCY", 1..=256)? {
         config.cloud.session_concurrency = n as usize;
     }
+    if let Some(ms) = integer(env, "OPEN_COWORK_CLOUD_COMMAND_STALL_MS", 1_000..=86_400_000)? {
+        config.cloud.command_stall = Duration::from_millis(ms);
+    }
     super::runtime::apply_env(&mut config.cloud, env)?;
     if let Some(ms) = integer(env, "OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", 0..=60_000)? {
         config.cloud.demo_delta_interval = Duration::from_millis(ms);

@@ -145,6 +145,9 @@ fn apply_cloud(
     if let Some(n) = cloud.integer("sessionConcurrency", 1..=256)? {
         config.cloud.session_concurrency = n as usize;
     }
+    if let Some(ms) = cloud.integer("commandStallMs", 1_000..=86_400_000)? {
+        config.cloud.command_stall = Duration::from_millis(ms);
+    }
     if let Some(mut demo) = cloud.object("demo")? {
         if let Some(ms) = demo.integer("deltaIntervalMs", 0..=60_000)? {
             config.cloud.demo_delta_interval = Duration::from_millis(ms);

@@ -1,4 +1,5 @@
-//! `/health` (the process is up) and `/ready` (database reachable and every worker running).
+//! `/health` (the process is up) and `/ready` (database reachable and every worker running; it
+//! also reports whether due session commands wait longer than the stall threshold).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::services::command_backlog_json;
 
 /// Counts the background workers that are running.
 #[derive(Debug)]
@@ -49,7 +51,10 @@ pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Va
     let workers_ok = state.readiness.workers_running();
     let ok = database_ok && workers_ok;
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({
+    // A stalled command backlog is reported, not made a readiness failure: acceptance is
+    // durable and still works, and taking the gateway out of rotation would not drain it.
+    let commands = if database_ok { state.services.command_backlog().await } else { None };
+    let mut body = json!({
         "ok": ok,
         "status": if ok { "ready" } else { "not_ready" },
         "checks": {
@@ -58,5 +63,9 @@ pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Va
             "workers": if workers_ok { "ok" } else { "stopped" },
         },
     });
+    if let Some(commands) = &commands {
+        body["checks"]["sessionCommands"] = json!(if commands.stalled() { "stalled" } else { "ok" });
+        body["sessionCommands"] = command_backlog_json(commands);
+    }
     (status, Json(body))
 }

@@ -1,5 +1,5 @@
-//! `GET /diagnostics` (the redacted configuration, provider states, delivery circuits and the
-//! per-binding outbox backlog) and `GET /metrics` (Prometheus text).
+//! `GET /diagnostics` (the redacted configuration, provider states, delivery circuits, the
+//! per-binding outbox backlog and the session commands waiting for a worker) and `GET /metrics` (Prometheus text).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +12,7 @@ use crate::config::{GatewayConfig, ProviderSettings, Storage};
 use crate::dispatcher::circuit::CircuitState;
 use crate::metrics;
 use crate::redact::{MASK, Redactor};
+use crate::services::command_backlog_json;
 
 /// The diagnostics report.
 pub(super) async fn diagnostics(State(state): State<OperatorState>) -> Result<Json<Value>, OperatorError> {
@@ -41,19 +42,21 @@ pub(super) async fn diagnostics(State(state): State<OperatorState>) -> Result<Js
         .collect();
     let circuits: Vec<Value> =
         s.circuits.snapshot().into_iter().map(|(id, circuit)| circuit_json(&id, circuit)).collect();
+    let commands = s.command_backlog().await.as_ref().map(command_backlog_json);
     Ok(Json(json!({
         "ok": true,
         "config": *state.config_view,
         "providers": providers,
         "circuits": circuits,
         "backlog": backlog,
+        "sessionCommands": commands,
     })))
 }
 
 /// The metrics exposition, backlog gauges refreshed from the store.
 pub(super) async fn metrics(State(state): State<OperatorState>) -> Result<Response, OperatorError> {
     let s = &state.services;
-    let text = s.metrics.render(&s.store, s.clock.now_ms()).await?;
+    let text = s.metrics.render(&s.store, s.command_backlog().await, s.clock.now_ms()).await?;
     let mut response = text.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
     Ok(response)

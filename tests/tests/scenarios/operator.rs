@@ -18,6 +18,7 @@ scenarios!(
     diagnostics_show_redacted_config_providers_and_backlog,
     metrics_expose_every_declared_series_after_traffic,
     egress_explain_says_whether_and_why,
+    due_commands_waiting_past_the_threshold_are_reported_stalled,
 );
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
@@ -325,4 +326,65 @@ async fn egress_explain_says_whether_and_why(backend: DatabaseBackend) {
 
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// With one run slot held by a slow turn, a prompt in another thread is due but not run: the
+/// backlog shows it, and once it has waited past the threshold `/ready` (still 200: acceptance
+/// works), `/diagnostics` and `/metrics` say the commands are stalled; stopping the slow turn
+/// lets it run and clears the report.
+async fn due_commands_waiting_past_the_threshold_are_reported_stalled(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend)
+        .admin_token(TOKEN)
+        .configure(|config| {
+            config.cloud.session_concurrency = 1;
+            config.cloud.demo_delta_interval = Duration::from_secs(3600);
+            config.cloud.command_stall = Duration::from_secs(60);
+            // The slow turn's lease outlives the jump of the clock: it is running, not due.
+            config.workers.lease = Duration::from_secs(600);
+        })
+        .start()
+        .await
+    else {
+        return;
+    };
+    assert_eq!(gw.post_fake(message("slow", "chat-slow", "take your time")).await.0, 202);
+    gw.wait_for("chat-slow", "the first snapshot", Duration::ZERO, |t| !t["messages"][0]["text"].is_null()).await;
+    assert_eq!(gw.post_fake(message("due", "chat-due", "my turn")).await.0, 202);
+    let deadline = tokio::time::Instant::now() + cowork_e2e::DEADLINE;
+    loop {
+        let (_, body) = gw.get("/ready").await;
+        if body["sessionCommands"]["runnable"] == 1 {
+            assert_eq!(body["checks"]["sessionCommands"], "ok", "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the prompt never became due: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    gw.clock.advance(Duration::from_secs(61));
+    let (status, ready) = gw.get("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["checks"]["sessionCommands"], "stalled", "{ready}");
+    assert!(ready["sessionCommands"]["oldestRunnableAgeMs"].as_u64() >= Some(61_000), "{ready}");
+    let (_, diagnostics) = gw.admin_get("/diagnostics").await;
+    let commands = &diagnostics["sessionCommands"];
+    assert_eq!((commands["runnable"].as_u64(), commands["stalled"].as_bool()), (Some(1), Some(true)), "{commands}");
+    assert_eq!(commands["stallThresholdMs"], 60_000);
+    let (_, _, text) = gw.admin_text("/metrics").await;
+    assert!(text.contains("open_cowork_gateway_session_commands_runnable 1\n"), "{text}");
+    let age = text
+        .lines()
+        .find_map(|line| line.strip_prefix("open_cowork_gateway_session_command_oldest_runnable_age_seconds "))
+        .and_then(|value| value.parse::<f64>().ok());
+    assert!(age.is_some_and(|age| age >= 61.0), "{text}");
+
+    assert_eq!(gw.post_fake(message("stop", "chat-slow", "/stop")).await.0, 202);
+    let first_sentence = "You said: \"my turn\".";
+    gw.wait_for("chat-due", "the first sentence", Duration::ZERO, |t| t["messages"][0]["text"] == first_sentence).await;
+    let (_, ready) = gw.get("/ready").await;
+    assert_eq!(ready["checks"]["sessionCommands"], "ok", "{ready}");
+    assert_eq!(ready["sessionCommands"]["runnable"], 0, "{ready}");
+    assert_eq!(gw.post_fake(message("stop-due", "chat-due", "/stop")).await.0, 202);
+    gw.wait_for("chat-due", "the stop notice", Duration::ZERO, |t| t["messages"][1]["text"] == "Stopped.").await;
+    gw.stop().await;
 }

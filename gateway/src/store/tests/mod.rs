@@ -2,6 +2,7 @@
 //! and on Postgres (`sqlite::` and `postgres::` variants declared by `backend_tests!`).
 
 mod availability;
+mod burst;
 mod inbox;
 mod interactions;
 mod operator;
