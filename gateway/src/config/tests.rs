@@ -441,6 +441,24 @@ fn smtp_timeout_comes_from_env_or_file_within_bounds() {
 }
 
 #[test]
+fn the_command_stall_threshold_comes_from_env_or_file_within_bounds() {
+    let defaults = GatewayConfig::load(Path::new("/x"), &HashMap::new(), &Flags::default()).unwrap();
+    assert_eq!(defaults.cloud.command_stall.as_secs(), 60);
+    let vars = env(&[("OPEN_COWORK_CLOUD_COMMAND_STALL_MS", "5000")]);
+    let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
+    assert_eq!(config.cloud.command_stall.as_millis(), 5_000);
+    let dir = tempfile::tempdir().unwrap();
+    let flags = write_config(dir.path(), r#"{"cloud": {"commandStallMs": 120000}}"#);
+    let config = GatewayConfig::load(dir.path(), &HashMap::new(), &flags).unwrap();
+    assert_eq!(config.cloud.command_stall.as_secs(), 120);
+    for bad in ["999", "86400001", "soon"] {
+        let vars = env(&[("OPEN_COWORK_CLOUD_COMMAND_STALL_MS", bad)]);
+        let message = error_text(GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()));
+        assert!(message.contains("OPEN_COWORK_CLOUD_COMMAND_STALL_MS"), "{bad}: {message}");
+    }
+}
+
+#[test]
 fn email_providers_are_read_and_their_mistakes_named() {
     let entry = |credentials: &str, settings: &str| {
         let providers =
