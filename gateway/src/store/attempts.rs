@@ -9,7 +9,7 @@
 
 use cowork_cloud::{with_reader, with_writer};
 
-use super::queue::{OUTBOX, Outcome};
+use super::queue::{self, OUTBOX, Outcome};
 use super::{GatewayStore, Millis, OutboxId, StoreError, WorkerId};
 
 /// Records an attempt of outbox row `$1`: `$2` offset added to its `attempts`, `$3` time,
@@ -108,20 +108,10 @@ impl GatewayStore {
         attempt: AttemptOutcome,
         now: Millis,
     ) -> Result<bool, StoreError> {
+        let backend = self.db.backend();
         let changed = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let changed = sqlx::query(OUTBOX.record)
-                .bind(outcome.state)
-                .bind(outcome.attempts)
-                .bind(outcome.next_attempt_at)
-                .bind(outcome.last_error.as_deref())
-                .bind(now)
-                .bind(id.0)
-                .bind(owner.0.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                > 0;
+            let changed = queue::record_in_tx!(tx, backend, &OUTBOX, id.0, owner, &outcome, now);
             if changed {
                 sqlx::query(INSERT_ATTEMPT)
                     .bind(id.0)

@@ -2,13 +2,16 @@
 //! attempt budget), dead-letter one, redrive many by filter (with a dry run), and count the
 //! backlog per binding.
 //!
-//! State changes are single guarded statements (`... WHERE state IN (...)`), so an operator
-//! action can never overwrite a row the dispatcher moved meanwhile: it answers "conflict"
-//! instead. A retried or redriven row rejoins its lane, ahead of later rows still open there.
+//! State changes are guarded statements (`... WHERE state IN (...)`), so an operator action can
+//! never overwrite a row the dispatcher moved meanwhile: it answers "conflict" instead. The same
+//! transaction keeps the lane's head right: a dead-lettered head hands over to the next row, and
+//! a retried or redriven row rejoins its lane, ahead of later rows still open there. A row queued
+//! behind its lane's head shows as `pending`.
 
 use cowork_cloud::{with_reader, with_writer};
 use cowork_providers::{BindingId, ChatRef, ProviderId};
 
+use super::queue::{self, OUTBOX};
 use super::{GatewayStore, Millis, OutboxId, PlannedOp, StoreError};
 
 /// The columns of a [`DeliveryRecord`], in [`DeliveryRow`] order.
@@ -22,7 +25,8 @@ macro_rules! delivery_columns {
 const LIST: &str = concat!(
     "SELECT ",
     delivery_columns!(),
-    " FROM gw_outbox WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR binding_id = $2) ORDER BY id DESC LIMIT $3"
+    " FROM gw_outbox WHERE ($1 IS NULL OR state = $1 OR ($1 = 'pending' AND state = 'queued'))",
+    " AND ($2 IS NULL OR binding_id = $2) ORDER BY id DESC LIMIT $3"
 );
 
 const GET: &str = concat!("SELECT ", delivery_columns!(), " FROM gw_outbox WHERE id = $1");
@@ -33,14 +37,14 @@ const STATE_OF: &str = "SELECT state FROM gw_outbox WHERE id = $1";
 const RETRY: &str = concat!(
     "UPDATE gw_outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, last_error = NULL, ",
     "lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 ",
-    "WHERE id = $2 AND state IN ('failed', 'dead') RETURNING ",
+    "WHERE id = $2 AND state IN ('failed', 'dead') RETURNING lane, ",
     delivery_columns!()
 );
 
-/// Gives up on a pending or failed row: `$1` reason, `$2` now, `$3` id.
+/// Gives up on a pending (queued or heading its lane) or failed row: `$1` reason, `$2` now, `$3` id.
 const DEAD_LETTER: &str = concat!(
     "UPDATE gw_outbox SET state = 'dead', last_error = $1, lease_owner = NULL, lease_expires_at = NULL, ",
-    "updated_at = $2 WHERE id = $3 AND state IN ('pending', 'failed') RETURNING ",
+    "updated_at = $2 WHERE id = $3 AND state IN ('queued', 'pending', 'failed') RETURNING lane, ",
     delivery_columns!()
 );
 
@@ -58,11 +62,11 @@ const REDRIVE: &str = concat!(
     "UPDATE gw_outbox SET state = 'pending', attempts = 0, next_attempt_at = $4, last_error = NULL, ",
     "lease_owner = NULL, lease_expires_at = NULL, updated_at = $4 WHERE state = $1 AND id IN (",
     redrive_selection!(),
-    ") RETURNING id"
+    ") RETURNING id, lane"
 );
 
 const BACKLOG: &str = "SELECT binding_id, state, COUNT(*), MIN(created_at) FROM gw_outbox \
-     WHERE state IN ('pending', 'claimed', 'failed', 'dead') GROUP BY binding_id, state ORDER BY binding_id";
+     WHERE state IN ('queued', 'pending', 'claimed', 'failed', 'dead') GROUP BY binding_id, state ORDER BY binding_id";
 
 /// An outbox row's state as the operator API shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -100,6 +104,14 @@ impl DeliveryState {
             return Some(Self::Failed);
         }
         Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// The state of a stored row: a row queued behind its lane's head is pending to operators.
+    fn stored(value: &str) -> Option<Self> {
+        match value {
+            "queued" => Some(Self::Pending),
+            other => Self::ALL.into_iter().find(|s| s.as_str() == other),
+        }
     }
 }
 
@@ -184,6 +196,14 @@ pub struct BindingBacklog {
     pub oldest_open_created_at: Option<Millis>,
 }
 
+/// A changed row and its lane.
+#[derive(sqlx::FromRow)]
+struct ChangedRow {
+    lane: String,
+    #[sqlx(flatten)]
+    row: DeliveryRow,
+}
+
 #[derive(sqlx::FromRow)]
 struct DeliveryRow {
     id: i64,
@@ -203,7 +223,7 @@ struct DeliveryRow {
 
 impl DeliveryRow {
     fn decode(self) -> Result<DeliveryRecord, StoreError> {
-        let state = DeliveryState::parse(&self.state)
+        let state = DeliveryState::stored(&self.state)
             .ok_or_else(|| StoreError::Corrupt(format!("outbox row {} has state `{}`", self.id, self.state)))?;
         let operation = match serde_json::from_str::<PlannedOp>(&self.operation) {
             Ok(PlannedOp::Send { .. }) => "send",
@@ -251,10 +271,18 @@ impl GatewayStore {
         row.map(DeliveryRow::decode).transpose()
     }
 
-    /// Retries a failed or dead row now with a fresh attempt budget (`attempts` back to 0).
+    /// Retries a failed or dead row now with a fresh attempt budget (`attempts` back to 0); it
+    /// rejoins its lane ahead of later rows still open there.
     pub async fn retry_delivery(&self, id: OutboxId, now: Millis) -> Result<OperatorChange, StoreError> {
+        let backend = self.db.backend();
         let row = with_writer!(&self.db, |pool| {
-            sqlx::query_as::<_, DeliveryRow>(RETRY).bind(now).bind(id.0).fetch_optional(pool).await?
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query_as::<_, ChangedRow>(RETRY).bind(now).bind(id.0).fetch_optional(&mut *tx).await?;
+            if let Some(changed) = &changed {
+                queue::reopen_lane!(tx, backend, &OUTBOX, &changed.lane);
+            }
+            tx.commit().await?;
+            changed.map(|changed| changed.row)
         });
         self.applied_or_why_not(id, row).await
     }
@@ -266,8 +294,20 @@ impl GatewayStore {
         reason: &str,
         now: Millis,
     ) -> Result<OperatorChange, StoreError> {
+        let backend = self.db.backend();
         let row = with_writer!(&self.db, |pool| {
-            sqlx::query_as::<_, DeliveryRow>(DEAD_LETTER).bind(reason).bind(now).bind(id.0).fetch_optional(pool).await?
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query_as::<_, ChangedRow>(DEAD_LETTER)
+                .bind(reason)
+                .bind(now)
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(changed) = &changed {
+                queue::close_head!(tx, backend, &OUTBOX, &changed.lane);
+            }
+            tx.commit().await?;
+            changed.map(|changed| changed.row)
         });
         self.applied_or_why_not(id, row).await
     }
@@ -278,6 +318,7 @@ impl GatewayStore {
         let state = request.state.as_str();
         let binding = request.binding_id.as_ref().map(BindingId::as_str);
         let limit = i64::from(request.limit);
+        let backend = self.db.backend();
         let mut ids = if request.dry_run {
             with_reader!(&self.db, |pool| {
                 sqlx::query_scalar::<_, i64>(REDRIVE_DRY_RUN)
@@ -289,13 +330,23 @@ impl GatewayStore {
             })
         } else {
             with_writer!(&self.db, |pool| {
-                sqlx::query_scalar::<_, i64>(REDRIVE)
+                let mut tx = pool.begin().await?;
+                let rows = sqlx::query_as::<_, (i64, String)>(REDRIVE)
                     .bind(state)
                     .bind(binding)
                     .bind(limit)
                     .bind(now)
-                    .fetch_all(pool)
-                    .await?
+                    .fetch_all(&mut *tx)
+                    .await?;
+                // Lanes in one order, so concurrent redrives lock them without deadlock.
+                let lanes: std::collections::BTreeSet<&str> = rows.iter().map(|(_, lane)| lane.as_str()).collect();
+                let mut lanes: Vec<&str> = lanes.into_iter().collect();
+                lanes.sort_by_key(|lane| queue::lane_lock_key(lane));
+                for lane in lanes {
+                    queue::reopen_lane!(tx, backend, &OUTBOX, lane);
+                }
+                tx.commit().await?;
+                rows.into_iter().map(|(id, _)| id).collect()
             })
         };
         ids.sort_unstable();
@@ -315,14 +366,14 @@ impl GatewayStore {
             let Some(backlog) = out.last_mut() else { continue };
             let count = u64::try_from(count).unwrap_or(0);
             let open = match state.as_str() {
-                "pending" => Some(&mut backlog.pending),
+                "pending" | "queued" => Some(&mut backlog.pending),
                 "claimed" => Some(&mut backlog.claimed),
                 "failed" => Some(&mut backlog.retrying),
                 _ => None,
             };
             match open {
                 Some(counter) => {
-                    *counter = count;
+                    *counter += count;
                     backlog.oldest_open_created_at = match (backlog.oldest_open_created_at, oldest) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
@@ -342,7 +393,7 @@ impl GatewayStore {
         let state = with_reader!(&self.db, |pool| {
             sqlx::query_scalar::<_, String>(STATE_OF).bind(id.0).fetch_optional(pool).await?
         });
-        Ok(match state.as_deref().map(DeliveryState::parse) {
+        Ok(match state.as_deref().map(DeliveryState::stored) {
             None => OperatorChange::NotFound,
             Some(Some(state)) => OperatorChange::Conflict(state),
             Some(None) => return Err(StoreError::Corrupt(format!("outbox row {} has an unknown state", id.0))),

@@ -12,7 +12,7 @@ use super::{
 
 const MARK_SENT: &str = "UPDATE gw_outbox SET state = 'sent', provider_message_id = $1, \
      lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 \
-     WHERE id = $3 AND state <> 'sent' RETURNING binding_id, message_key, operation";
+     WHERE id = $3 AND state <> 'sent' RETURNING binding_id, message_key, operation, lane";
 
 const SET_MESSAGE_ID: &str = "INSERT INTO gw_message_refs (binding_id, message_key, \
      provider_message_id) VALUES ($1, $2, $3) ON CONFLICT (binding_id, message_key) \
@@ -62,7 +62,7 @@ impl GatewayStore {
         let found = with_reader!(&self.db, |pool| {
             sqlx::query_scalar::<_, i64>(
                 "SELECT id FROM gw_outbox WHERE lane = $1 AND id > $2 AND message_key = $3 \
-                 AND state IN ('pending', 'claimed', 'failed') LIMIT 1",
+                 AND state IN ('queued', 'pending', 'claimed', 'failed') LIMIT 1",
             )
             .bind(lane)
             .bind(item.id.0)
@@ -113,17 +113,19 @@ impl GatewayStore {
     }
 
     async fn mark_sent(&self, id: OutboxId, provider_message_id: &str, now: Millis) -> Result<bool, StoreError> {
+        let backend = self.db.backend();
         let changed = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query_as::<_, (String, Option<String>, String)>(MARK_SENT)
+            let row = sqlx::query_as::<_, (String, Option<String>, String, String)>(MARK_SENT)
                 .bind(provider_message_id)
                 .bind(now)
                 .bind(id.0)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some((binding_id, message_key, operation)) = row else {
+            let Some((binding_id, message_key, operation, lane)) = row else {
                 return Ok(false);
             };
+            queue::close_head!(tx, backend, &OUTBOX, &lane);
             if let Some(key) = sends_message(id, message_key, &operation) {
                 sqlx::query(SET_MESSAGE_ID)
                     .bind(binding_id)

@@ -1,16 +1,24 @@
 //! The lane-queue machinery the inbox and the outbox share: head-of-lane claims under a lease,
 //! outcomes recorded only by the lease holder, the next due time, and per-lane insert locks.
 //!
-//! A lane's head is its lowest id still open (`pending`, `claimed`, `failed`). Only a head is
-//! ever claimed, and only when it is due and not under a live lease, so a later row never
-//! overtakes an earlier one that is leased or waiting to retry. The inbox is staged: accepted
-//! rows wait as `new` until a claim promotes them (see [`INBOX`]).
+//! A lane's head is its lowest id still open. Heads are marked by their state: a head is
+//! `pending`, `claimed` or `failed`, and every later open row of its lane waits as `queued`. Only
+//! a head is ever claimed, and only when it is due and not under a live lease, so a later row
+//! never overtakes an earlier one that is leased or waiting to retry. A claim reads heads alone,
+//! in id order, so its cost does not grow with the rows queued behind them or with the number of
+//! lanes, whatever plan the database picks. Whoever closes a head (sent, done or dead) makes the
+//! next row of its lane the head in the same transaction ([`QueueSql::promote_next`]). The inbox
+//! is staged: accepted rows wait as `new` until a claim moves them into their lanes (see
+//! [`INBOX`]).
 //!
 //! Postgres claims with `FOR UPDATE SKIP LOCKED`; SQLite has one writer connection, so the same
 //! statement without the locking clause is already serialized. On Postgres, inserts take a
 //! transaction-scoped advisory lock per lane first: ids are allocated at insert time but become
 //! visible at commit, and without the lock a later id of a lane could commit (and be claimed)
-//! before an earlier one.
+//! before an earlier one. Closing a head takes the same lock before it promotes the next row, so
+//! a row inserted meanwhile is either seen by the promotion or sees the closed head and starts as
+//! the head itself. The inbox's move of `new` rows into their lanes takes one exclusive lock for
+//! the inbox, and inbox closes take it shared, for the same reason.
 
 use cowork_cloud::database::{Backend, Database};
 use cowork_cloud::with_writer;
@@ -28,19 +36,53 @@ pub(super) struct QueueSql {
     pub claim_sqlite: &'static str,
     /// The same with `FOR UPDATE SKIP LOCKED`.
     pub claim_postgres: &'static str,
-    /// Records an outcome while the owner holds the claim (see [`Outcome`] for the binds).
+    /// Records an outcome while the owner holds the claim (see [`Outcome`] for the binds);
+    /// returns the lane.
     pub record: &'static str,
-    /// Marks one row dead regardless of its lease: `$1` reason, `$2` now, `$3` id.
+    /// Marks one row dead regardless of its lease: `$1` reason, `$2` now, `$3` id; returns the
+    /// lane.
     pub dead_letter: &'static str,
     /// The earliest time a lane head becomes claimable (NULL when nothing is open).
     pub next_due: &'static str,
     /// Moves rows accepted since the last claim into their lanes (see [`INBOX`]); run first in
     /// every claim transaction.
     pub promote: Option<&'static str>,
+    /// Makes the oldest open row of lane `$1` its head if it is queued (after a head closed).
+    pub promote_next: &'static str,
+    /// Queues every head of lane `$1` behind its oldest open row (after a closed row reopened).
+    pub demote_behind: &'static str,
+    /// What a transaction that changes a lane's head locks first on Postgres.
+    pub close_lock: CloseLock,
 }
 
-/// The rows still in their lane.
+/// The Postgres lock that orders a change of a lane's head with the inserts into that lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CloseLock {
+    /// The lane's advisory lock, the one its inserts take (the outbox).
+    Lane,
+    /// The inbox's lock, shared (its moves of `new` rows take it exclusively).
+    InboxShared,
+}
+
+/// The advisory lock of one lane (its key from [`lane_lock_key`]).
+pub(super) const LANE_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+/// The two-key advisory lock of the inbox's moves of `new` rows (two-key locks do not collide
+/// with the one-key lane locks).
+const INBOX_MOVE_LOCK: &str = "SELECT pg_advisory_xact_lock(7201, 1)";
+/// The same lock, shared.
+pub(super) const INBOX_MOVE_LOCK_SHARED: &str = "SELECT pg_advisory_xact_lock_shared(7201, 1)";
+/// Whether any row waits to be moved into its lane.
+const ANY_NEW: &str = "SELECT id FROM gw_inbox WHERE state = 'new' LIMIT 1";
+
+/// The rows still in their lane: the head and those queued behind it.
 macro_rules! open {
+    ($alias:literal) => {
+        concat!($alias, ".state IN ('queued', 'pending', 'claimed', 'failed')")
+    };
+}
+
+/// The rows that head their lane.
+macro_rules! head {
     ($alias:literal) => {
         concat!($alias, ".state IN ('pending', 'claimed', 'failed')")
     };
@@ -53,15 +95,11 @@ macro_rules! ready_at {
     };
 }
 
-/// Rows of table `q` that head their lane.
+/// The lowest open id of lane `$1`.
 #[rustfmt::skip]
-macro_rules! heads {
+macro_rules! lane_min {
     ($table:literal) => {
-        concat!(
-            "FROM ", $table, " q WHERE ", open!("q"),
-            " AND NOT EXISTS (SELECT 1 FROM ", $table, " e",
-            " WHERE e.lane = q.lane AND e.id < q.id AND ", open!("e"), ")"
-        )
+        concat!("(SELECT MIN(o.id) FROM ", $table, " o WHERE o.lane = $1 AND ", open!("o"), ")")
     };
 }
 
@@ -71,7 +109,7 @@ macro_rules! claim_sql {
     ($table:literal, $columns:literal, $lock:literal) => {
         concat!(
             "UPDATE ", $table, " SET state = 'claimed', lease_owner = $2, lease_expires_at = $3, updated_at = $1",
-            " WHERE id IN (SELECT q.id ", heads!($table), " AND ", ready_at!(), " <= $1",
+            " WHERE id IN (SELECT q.id FROM ", $table, " q WHERE ", head!("q"), " AND ", ready_at!(), " <= $1",
             " ORDER BY q.id LIMIT $4", $lock, ")",
             " RETURNING ", $columns
         )
@@ -79,29 +117,35 @@ macro_rules! claim_sql {
 }
 
 /// Builds the [`QueueSql`] of a table; `$columns` is what a claim returns. With `staged`, rows
-/// are inserted as `new`, outside every lane, and promoted to `pending` by the next claim.
+/// are inserted as `new`, outside every lane, and moved into their lanes by the next claim.
 #[rustfmt::skip]
 macro_rules! queue_sql {
-    ($table:literal, $columns:literal) => {
-        queue_sql!(@build $table, $columns, concat!("SELECT MIN", ready_at!(), " ", heads!($table)), None)
+    ($table:literal, $columns:literal, $close_lock:expr) => {
+        queue_sql!(@build $table, $columns, concat!("SELECT MIN", ready_at!(), " FROM ", $table, " q WHERE ", head!("q")), None, $close_lock)
     };
-    ($table:literal, $columns:literal, staged) => {
+    ($table:literal, $columns:literal, $close_lock:expr, staged) => {
         queue_sql!(
             @build $table, $columns,
             concat!(
-                "SELECT MIN(due) FROM (SELECT MIN", ready_at!(), " AS due ", heads!($table),
+                "SELECT MIN(due) FROM (SELECT MIN", ready_at!(), " AS due FROM ", $table, " q WHERE ", head!("q"),
                 " UNION ALL SELECT MIN(next_attempt_at) AS due FROM ", $table, " WHERE state = 'new') d"
             ),
             // Oldest first and at most 4,096 per claim, so a backlog left by paused workers never
-            // holds the writer for long; `state = 'new'` is checked again on the row itself, so a
-            // concurrent claimer's promoted and claimed row is never set back to `pending`.
+            // holds the writer for long. In each lane the first moved row heads it unless an
+            // earlier row is open there (`o.id < p.id` keeps the answer the same whatever order
+            // the engine updates rows in); the rest queue behind it. `state = 'new'` is checked
+            // again on the row itself, so a row moved by a concurrent claimer is left alone.
             Some(concat!(
-                "UPDATE ", $table, " SET state = 'pending' WHERE state = 'new' AND id IN",
-                " (SELECT id FROM ", $table, " WHERE state = 'new' ORDER BY id LIMIT 4096)"
-            ))
+                "WITH picked AS (SELECT id, lane FROM ", $table, " WHERE state = 'new' ORDER BY id LIMIT 4096),",
+                " ranked AS (SELECT id, lane, ROW_NUMBER() OVER (PARTITION BY lane ORDER BY id) AS n FROM picked)",
+                " UPDATE ", $table, " SET state = CASE WHEN p.n > 1 OR EXISTS (SELECT 1 FROM ", $table, " o",
+                " WHERE o.lane = p.lane AND o.id < p.id AND ", open!("o"), ") THEN 'queued' ELSE 'pending' END",
+                " FROM ranked p WHERE ", $table, ".id = p.id AND ", $table, ".state = 'new'"
+            )),
+            $close_lock
         )
     };
-    (@build $table:literal, $columns:literal, $next_due:expr, $promote:expr) => {
+    (@build $table:literal, $columns:literal, $next_due:expr, $promote:expr, $close_lock:expr) => {
         QueueSql {
             table: $table,
             claim_sqlite: claim_sql!($table, $columns, ""),
@@ -110,14 +154,22 @@ macro_rules! queue_sql {
                 "UPDATE ", $table, " SET state = $1, attempts = attempts + $2,",
                 " next_attempt_at = COALESCE($3, next_attempt_at), last_error = COALESCE($4, last_error),",
                 " lease_owner = NULL, lease_expires_at = NULL, updated_at = $5",
-                " WHERE id = $6 AND state = 'claimed' AND lease_owner = $7"
+                " WHERE id = $6 AND state = 'claimed' AND lease_owner = $7 RETURNING lane"
             ),
             dead_letter: concat!(
                 "UPDATE ", $table, " SET state = 'dead', last_error = $1, lease_owner = NULL,",
-                " lease_expires_at = NULL, updated_at = $2 WHERE id = $3"
+                " lease_expires_at = NULL, updated_at = $2 WHERE id = $3 RETURNING lane"
             ),
             next_due: $next_due,
             promote: $promote,
+            promote_next: concat!(
+                "UPDATE ", $table, " SET state = 'pending' WHERE state = 'queued' AND id = ", lane_min!($table)
+            ),
+            demote_behind: concat!(
+                "UPDATE ", $table, " SET state = 'queued' WHERE lane = $1 AND state IN ('pending', 'failed')",
+                " AND id > ", lane_min!($table)
+            ),
+            close_lock: $close_lock,
         }
     };
 }
@@ -134,7 +186,8 @@ pub(super) type InboxRow = (i64, String, String, String, i64);
 /// Order holds: rows are promoted oldest first, so within a lane a `new` row is always later
 /// than every promoted one (ids grow, and on Postgres a lane's inserts commit in id order under
 /// its advisory lock).
-pub(super) const INBOX: QueueSql = queue_sql!("gw_inbox", "id, binding_id, provider_id, payload, attempts", staged);
+pub(super) const INBOX: QueueSql =
+    queue_sql!("gw_inbox", "id, binding_id, provider_id, payload, attempts", CloseLock::InboxShared, staged);
 
 /// A claimed outbox row, in the column order [`OUTBOX`] returns.
 pub(super) type OutboxRow = (i64, String, String, String, String, Option<String>, Option<String>, String, i64);
@@ -142,7 +195,8 @@ pub(super) type OutboxRow = (i64, String, String, String, String, Option<String>
 /// The outbox statements; claims return an [`OutboxRow`].
 pub(super) const OUTBOX: QueueSql = queue_sql!(
     "gw_outbox",
-    "id, dedupe_key, binding_id, provider_id, chat_id, thread_id, message_key, operation, attempts"
+    "id, dedupe_key, binding_id, provider_id, chat_id, thread_id, message_key, operation, attempts",
+    CloseLock::Lane
 );
 
 /// Who claims, when, for how long, and how many.
@@ -171,6 +225,81 @@ pub(super) struct Outcome {
     pub last_error: Option<String>,
 }
 
+impl Outcome {
+    /// Whether the row leaves its lane (delivered, done or dead).
+    pub(super) fn closes(&self) -> bool {
+        matches!(self.state, "done" | "sent" | "dead")
+    }
+}
+
+/// Inside the open transaction `$tx`, after the head of `$lane` in `$sql`'s table closed: takes
+/// the table's [`CloseLock`] on Postgres, then makes the next open row of the lane its head.
+macro_rules! close_head {
+    ($tx:expr, $backend:expr, $sql:expr, $lane:expr) => {{
+        let lane: &str = $lane;
+        $crate::store::queue::lock_for_close!($tx, $backend, $sql, lane);
+        sqlx::query($sql.promote_next).bind(lane).execute(&mut *$tx).await?;
+    }};
+}
+pub(super) use close_head;
+
+/// Inside the open transaction `$tx`, after closed rows of `$lane` reopened: takes the table's
+/// [`CloseLock`] on Postgres, queues the lane's heads behind its oldest open row and makes that
+/// row the head (a reopened row rejoins its lane ahead of later rows still open there).
+macro_rules! reopen_lane {
+    ($tx:expr, $backend:expr, $sql:expr, $lane:expr) => {{
+        let lane: &str = $lane;
+        $crate::store::queue::lock_for_close!($tx, $backend, $sql, lane);
+        sqlx::query($sql.demote_behind).bind(lane).execute(&mut *$tx).await?;
+        sqlx::query($sql.promote_next).bind(lane).execute(&mut *$tx).await?;
+    }};
+}
+pub(super) use reopen_lane;
+
+/// Takes the [`CloseLock`] of `$sql` for `$lane` inside `$tx` (Postgres only).
+macro_rules! lock_for_close {
+    ($tx:expr, $backend:expr, $sql:expr, $lane:expr) => {
+        if $backend == cowork_cloud::database::Backend::Postgres {
+            match $sql.close_lock {
+                $crate::store::queue::CloseLock::Lane => {
+                    sqlx::query($crate::store::queue::LANE_LOCK)
+                        .bind($crate::store::queue::lane_lock_key($lane))
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                $crate::store::queue::CloseLock::InboxShared => {
+                    sqlx::query($crate::store::queue::INBOX_MOVE_LOCK_SHARED).execute(&mut *$tx).await?;
+                }
+            }
+        }
+    };
+}
+pub(super) use lock_for_close;
+
+/// Inside the open transaction `$tx`: applies `$outcome` to row `$id` of `$sql`'s table while
+/// `$owner` holds its claim, handing the lane to its next row when the outcome closes the row;
+/// evaluates to whether the row changed.
+macro_rules! record_in_tx {
+    ($tx:expr, $backend:expr, $sql:expr, $id:expr, $owner:expr, $outcome:expr, $now:expr) => {{
+        let outcome: &$crate::store::queue::Outcome = $outcome;
+        let lane: Option<String> = sqlx::query_scalar($sql.record)
+            .bind(outcome.state)
+            .bind(outcome.attempts)
+            .bind(outcome.next_attempt_at)
+            .bind(outcome.last_error.as_deref())
+            .bind($now)
+            .bind($id)
+            .bind($owner.0.as_str())
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if let (Some(lane), true) = (&lane, outcome.closes()) {
+            $crate::store::queue::close_head!($tx, $backend, $sql, lane);
+        }
+        lane.is_some()
+    }};
+}
+pub(super) use record_in_tx;
+
 /// Claims due lane heads, oldest first. A row that `decode` rejects is dead-lettered in the
 /// same transaction and skipped, so one undecodable row never blocks the queue.
 pub(super) async fn claim<T, I>(
@@ -191,10 +320,17 @@ where
     };
     let limit = i64::try_from(request.max).unwrap_or(i64::MAX);
     let expires = request.now.saturating_add(request.lease_ms);
+    let backend = db.backend();
     let mut items = with_writer!(db, |pool| {
         let mut tx = pool.begin().await?;
         if let Some(promote) = sql.promote {
-            sqlx::query(promote).execute(&mut *tx).await?;
+            let waiting = sqlx::query_scalar::<_, i64>(ANY_NEW).fetch_optional(&mut *tx).await?.is_some();
+            if waiting {
+                if backend == Backend::Postgres {
+                    sqlx::query(INBOX_MOVE_LOCK).execute(&mut *tx).await?;
+                }
+                sqlx::query(promote).execute(&mut *tx).await?;
+            }
         }
         let rows = sqlx::query_as::<_, T>(claim_sql)
             .bind(request.now)
@@ -209,12 +345,13 @@ where
                 (id, Ok(item)) => items.push((id, item)),
                 (id, Err(error)) => {
                     tracing::warn!(table = sql.table, id, %error, "dead-lettered an undecodable queue row");
-                    sqlx::query(sql.dead_letter)
+                    let lane: String = sqlx::query_scalar(sql.dead_letter)
                         .bind(format!("undecodable row: {error}"))
                         .bind(request.now)
                         .bind(id)
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                    close_head!(tx, backend, sql, &lane);
                 }
             }
         }
@@ -225,7 +362,8 @@ where
     Ok(items.into_iter().map(|(_, item)| item).collect())
 }
 
-/// Applies `outcome` to row `id` while `owner` holds its claim; false when it does not.
+/// Applies `outcome` to row `id` while `owner` holds its claim; false when it does not. An
+/// outcome that closes the row makes the next row of its lane the head.
 pub(super) async fn record(
     db: &Database,
     sql: &QueueSql,
@@ -234,20 +372,14 @@ pub(super) async fn record(
     outcome: Outcome,
     now: Millis,
 ) -> Result<bool, StoreError> {
+    let backend = db.backend();
     let changed = with_writer!(db, |pool| {
-        sqlx::query(sql.record)
-            .bind(outcome.state)
-            .bind(outcome.attempts)
-            .bind(outcome.next_attempt_at)
-            .bind(outcome.last_error.as_deref())
-            .bind(now)
-            .bind(id)
-            .bind(owner.0.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected()
+        let mut tx = pool.begin().await?;
+        let changed = record_in_tx!(tx, backend, sql, id, owner, &outcome, now);
+        tx.commit().await?;
+        changed
     });
-    Ok(changed > 0)
+    Ok(changed)
 }
 
 /// The earliest time a lane head of the table becomes claimable; `None` when nothing is open.
@@ -262,7 +394,7 @@ pub(super) async fn next_due(db: &Database, sql: &QueueSql) -> Result<Option<Mil
 pub(super) fn lane_lock_sql(backend: Backend) -> Option<&'static str> {
     match backend {
         Backend::Sqlite => None,
-        Backend::Postgres => Some("SELECT pg_advisory_xact_lock($1)"),
+        Backend::Postgres => Some(LANE_LOCK),
     }
 }
 
@@ -276,7 +408,7 @@ pub(super) fn lane_lock_keys<'a>(lanes: impl IntoIterator<Item = &'a str>) -> Ve
 }
 
 /// FNV-1a of the lane: a fixed algorithm, so every replica and version locks the same key.
-fn lane_lock_key(lane: &str) -> i64 {
+pub(super) fn lane_lock_key(lane: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in lane.bytes() {
         hash ^= u64::from(byte);

@@ -21,10 +21,14 @@ const CURSOR_COLUMNS: &str = "SELECT session_id, binding_id, provider_id, chat_i
 const ADVANCE_CURSOR: &str = "UPDATE gw_render_cursors SET last_sequence = $1, updated_at = $2 \
      WHERE session_id = $3 AND last_sequence = $4";
 
+/// A row heads its lane unless an open row is there already (the lane's lock is held, so the
+/// answer stays true until commit); then it queues behind it.
 const INSERT_OUTBOUND: &str = "INSERT INTO gw_outbox (dedupe_key, binding_id, provider_id, \
      lane, chat_id, thread_id, message_key, operation, state, attempts, next_attempt_at, \
-     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9, $9) \
-     ON CONFLICT (dedupe_key) DO NOTHING";
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+     CASE WHEN EXISTS (SELECT 1 FROM gw_outbox o WHERE o.lane = $4 \
+     AND o.state IN ('queued', 'pending', 'claimed', 'failed')) THEN 'queued' ELSE 'pending' END, \
+     0, $9, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING";
 
 const INSERT_MESSAGE_REF: &str = "INSERT INTO gw_message_refs (binding_id, message_key, \
      provider_message_id) VALUES ($1, $2, NULL) ON CONFLICT (binding_id, message_key) DO NOTHING";
