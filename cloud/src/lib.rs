@@ -6,6 +6,7 @@
 
 mod abort;
 pub mod clock;
+pub mod config;
 pub mod database;
 mod error;
 pub mod ids;

@@ -1,12 +1,14 @@
 //! Agent runtimes: the trait a runtime implements to run one command, the context it gets, and
 //! the fenced event sink it writes its output through.
 
+mod assemble;
 mod by_agent;
 mod demo;
 pub(crate) mod openai;
 mod opencode;
 mod sse;
 
+pub use assemble::assemble;
 pub use by_agent::AgentRuntimes;
 pub use demo::{DEMO_FAILURE_MESSAGE, DemoRuntime};
 pub use openai::{

@@ -4,31 +4,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::reader::check_range;
 use super::{ConfigError, GatewayConfig, Secret, Storage};
-
-fn get<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    env.get(name).map(String::as_str).map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn integer(
-    env: &HashMap<String, String>,
-    name: &str,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<Option<u64>, ConfigError> {
-    let Some(raw) = get(env, name) else { return Ok(None) };
-    let n = raw.parse::<u64>().map_err(|_| ConfigError::invalid(name, "must be a whole number"))?;
-    check_range(name, n, range).map(Some)
-}
-
-fn boolean(env: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ConfigError> {
-    match get(env, name).map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(None),
-        Some("true" | "1" | "yes") => Ok(Some(true)),
-        Some("false" | "0" | "no") => Ok(Some(false)),
-        Some(_) => Err(ConfigError::invalid(name, "must be true or false")),
-    }
-}
+use cowork_cloud::config::reader::{env_boolean as boolean, env_get as get, env_integer as integer};
 
 /// Applies the variables onto `config`.
 pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -> Result<(), ConfigError> {
@@ -99,15 +76,6 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
             .map_err(|e| ConfigError::invalid("OPEN_COWORK_GATEWAY_PROVIDERS", &format!("is not valid JSON: {e}")))?;
         config.providers = super::file::parse_providers("OPEN_COWORK_GATEWAY_PROVIDERS", value, env)?;
     }
-    if let Some(n) = integer(env, "OPEN_COWORK_CLOUD_SESSION_CONCURRENCY", 1..=256)? {
-        config.cloud.session_concurrency = n as usize;
-    }
-    if let Some(ms) = integer(env, "OPEN_COWORK_CLOUD_COMMAND_STALL_MS", 1_000..=86_400_000)? {
-        config.cloud.command_stall = Duration::from_millis(ms);
-    }
-    super::runtime::apply_env(&mut config.cloud, env)?;
-    if let Some(ms) = integer(env, "OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", 0..=60_000)? {
-        config.cloud.demo_delta_interval = Duration::from_millis(ms);
-    }
+    config.cloud.apply_env(env)?;
     Ok(())
 }

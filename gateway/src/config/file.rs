@@ -8,42 +8,25 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::provider::ProviderConfig;
-use super::reader::ObjectReader;
 use super::{ConfigError, Flags, GatewayConfig};
+use cowork_cloud::config::ObjectReader;
 
 /// Open Cowork gateway settings accepted with a warning until this version implements them.
 const DEFERRED_GATEWAY: &[&str] = &["mode", "productMode", "instanceId", "branding", "metrics", "diagnostics", "cloud"];
 const DEFERRED_TIMEOUTS: &[&str] = &["webhookDeliveryMs", "cloudRequestMs"];
-const DEFERRED_CLOUD: &[&str] =
-    &["runtime", "profiles", "auth", "abuse", "storage", "retention", "workers", "sse", "deploymentTier", "baseUrl"];
-
-/// Finds the config file: `--config` / `OPEN_COWORK_CONFIG_PATH`, then
-/// `$OPEN_COWORK_CONFIG_DIR/{open-cowork.config,config}.json`, then `./open-cowork.config.json`.
+/// Finds the config file (see [`cowork_cloud::config::locate_file`]).
 pub(super) fn locate(cwd: &Path, env: &HashMap<String, String>, flags: &Flags) -> Option<PathBuf> {
-    if let Some(path) = &flags.config_path {
-        return Some(path.clone());
-    }
-    if let Some(path) = env.get("OPEN_COWORK_CONFIG_PATH").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
-    }
-    if let Some(dir) = env.get("OPEN_COWORK_CONFIG_DIR").filter(|p| !p.is_empty()) {
-        let dir = PathBuf::from(dir);
-        return ["open-cowork.config.json", "config.json"].iter().map(|name| dir.join(name)).find(|p| p.is_file());
-    }
-    Some(cwd.join("open-cowork.config.json")).filter(|p| p.is_file())
+    cowork_cloud::config::locate_file(cwd, env, flags.config_path.as_deref())
 }
 
 /// Applies the file at `path` onto `config`.
 pub(super) fn apply(config: &mut GatewayConfig, path: &Path, env: &HashMap<String, String>) -> Result<(), ConfigError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-    let value: Value = serde_json::from_str(&text).map_err(|source| ConfigError::Parse { path: shown, source })?;
-    let mut root = ObjectReader::new("", value)?;
+    let mut root = cowork_cloud::config::read_file(path)?;
     if let Some(gateway) = root.object("gateway")? {
         apply_gateway(config, gateway, env)?;
     }
     if let Some(cloud) = root.object("cloud")? {
-        apply_cloud(config, cloud, env)?;
+        config.cloud.apply_file(cloud, env, &mut config.warnings, |_, _| Ok(()))?;
     }
     Ok(())
 }
@@ -70,7 +53,7 @@ fn apply_gateway(
             config.max_request_body_bytes = bytes as usize;
         }
         if let Some(token) = server.string("adminToken")? {
-            let token = super::provider::resolve_reference("gateway.server.adminToken", token, env)?;
+            let token = cowork_cloud::config::reader::resolve_reference("gateway.server.adminToken", token, env)?;
             config.operator.set_token(token.expose().to_owned());
         }
         if let Some(allow) = server.boolean("allowLoopbackOperatorBypass")? {
@@ -123,38 +106,6 @@ fn apply_gateway(
         delivery.finish(&[], &mut config.warnings)?;
     }
     gateway.finish(DEFERRED_GATEWAY, &mut config.warnings)
-}
-
-fn apply_cloud(
-    config: &mut GatewayConfig,
-    mut cloud: ObjectReader,
-    env: &HashMap<String, String>,
-) -> Result<(), ConfigError> {
-    if let Some(openai) = cloud.object("openai")? {
-        super::runtime::apply_file_openai(&mut config.cloud, openai, env, &mut config.warnings)?;
-    }
-    if let Some(opencode) = cloud.object("opencode")? {
-        super::runtime::apply_file_opencode(&mut config.cloud, opencode, &mut config.warnings)?;
-    }
-    if let Some(name) = cloud.string("runtime")? {
-        super::runtime::apply_name(&mut config.cloud, "cloud.runtime", &name)?;
-    }
-    if let Some(agents) = cloud.object("agents")? {
-        super::runtime::apply_file_agents(&mut config.cloud, agents, &mut config.warnings)?;
-    }
-    if let Some(n) = cloud.integer("sessionConcurrency", 1..=256)? {
-        config.cloud.session_concurrency = n as usize;
-    }
-    if let Some(ms) = cloud.integer("commandStallMs", 1_000..=86_400_000)? {
-        config.cloud.command_stall = Duration::from_millis(ms);
-    }
-    if let Some(mut demo) = cloud.object("demo")? {
-        if let Some(ms) = demo.integer("deltaIntervalMs", 0..=60_000)? {
-            config.cloud.demo_delta_interval = Duration::from_millis(ms);
-        }
-        demo.finish(&[], &mut config.warnings)?;
-    }
-    cloud.finish(DEFERRED_CLOUD, &mut config.warnings)
 }
 
 /// Parses a providers array (from the file or `OPEN_COWORK_GATEWAY_PROVIDERS`).

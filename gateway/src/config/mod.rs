@@ -2,65 +2,25 @@
 //! defaults, then `open-cowork.config.json`, then `OPEN_COWORK_GATEWAY_*` / `OPEN_COWORK_CLOUD_*`
 //! variables, then command-line flags; then validated. Nothing reads the environment afterwards.
 
-mod cloud;
 mod env;
 mod file;
 mod operator;
 mod provider;
-mod reader;
-mod runtime;
-mod secret;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use cloud::{AgentRuntimeConfig, CloudConfig, OpenAiConfig, OpenCodeConfig, RuntimeKind};
+pub use cowork_cloud::config::{
+    AgentRuntimeConfig, CloudConfig, ConfigError, OpenAiConfig, OpenCodeConfig, RuntimeKind, Secret,
+};
 pub use operator::OperatorConfig;
 pub use provider::{ProviderConfig, ProviderSettings};
-pub use secret::Secret;
 
 use crate::backoff::RetryPolicy;
 use crate::dispatcher::circuit::CircuitSettings;
 use crate::ingress::{IngressLimits, ServerLimits};
-
-/// A configuration problem, naming the setting.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A setting has a bad value.
-    #[error("invalid configuration: `{path}` {reason}")]
-    Invalid {
-        /// The setting (config path or variable name).
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The config file could not be read.
-    #[error("cannot read config file {path}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The config file is not JSON.
-    #[error("config file {path} is not valid JSON: {source}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// The cause.
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
-impl ConfigError {
-    pub(crate) fn invalid(path: &str, reason: &str) -> Self {
-        Self::Invalid { path: path.to_owned(), reason: reason.to_owned() }
-    }
-}
 
 /// Where the gateway keeps its state.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,7 +186,7 @@ impl GatewayConfig {
             return Err(ConfigError::invalid("gateway.providers", "has no enabled provider"));
         }
         provider::validate_all(&self.providers)?;
-        runtime::validate(&self.cloud)?;
+        self.cloud.validate()?;
         operator::validate(self)?;
         for provider in &self.providers {
             // Attachments arrive inside the request body, so a larger limit could never be used.

@@ -10,8 +10,9 @@ use cowork_providers::webhook::WebhookSettings;
 use cowork_providers::{BindingId, ProviderId, ProviderKind};
 use serde_json::Value;
 
-use super::reader::ObjectReader;
 use super::{ConfigError, Secret};
+use cowork_cloud::config::ObjectReader;
+use cowork_cloud::config::reader::resolve_reference;
 
 /// Kinds Open Cowork has that this build does not implement yet.
 const LATER_KINDS: &[&str] = &["telegram", "discord", "whatsapp", "signal", "cli"];
@@ -197,25 +198,6 @@ fn parse_credentials(
         out.insert(key, resolved);
     }
     Ok(out)
-}
-
-/// Resolves an `env:NAME` / `{env:NAME}` reference (or keeps a literal value) as a secret.
-pub(super) fn resolve_reference(
-    path: &str,
-    value: String,
-    env: &HashMap<String, String>,
-) -> Result<Secret, ConfigError> {
-    let name =
-        value.strip_prefix("env:").or_else(|| value.strip_prefix("{env:").and_then(|rest| rest.strip_suffix('}')));
-    match name {
-        None => Ok(Secret::new(value)),
-        Some(name) => match env.get(name).filter(|v| !v.is_empty()) {
-            Some(found) => Ok(Secret::new(found.clone())),
-            None => {
-                Err(ConfigError::invalid(path, &format!("refers to environment variable {name}, which is not set")))
-            }
-        },
-    }
 }
 
 /// Cross-entry rules: id shape, id matches kind, unique ids.

@@ -111,13 +111,13 @@ pub struct OpenAiConfig {
     pub tools_enabled: bool,
     /// `cloud.openai.declaredTools`: tools whose arguments are POSTed to an endpoint (each call
     /// needs an approval); validated at load.
-    pub declared_tools: Vec<cowork_cloud::runtime::DeclaredTool>,
+    pub declared_tools: Vec<crate::runtime::DeclaredTool>,
 }
 
 impl Default for OpenAiConfig {
     fn default() -> Self {
         Self {
-            base_url: cowork_cloud::runtime::DEFAULT_OPENAI_BASE_URL.to_owned(),
+            base_url: crate::runtime::DEFAULT_OPENAI_BASE_URL.to_owned(),
             model: "gpt-4o-mini".to_owned(),
             api_key: None,
             system_prompt: None,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cowork_cloud::runtime::{DeclaredTool, check_declared_tools};
+use crate::runtime::{DeclaredTool, check_declared_tools};
 use serde_json::Value;
 
 use super::reader::ObjectReader;
@@ -89,7 +89,7 @@ pub(super) fn apply_file_openai(
         openai.model = model;
     }
     if let Some(key) = section.string("apiKey")? {
-        openai.api_key = Some(super::provider::resolve_reference("cloud.openai.apiKey", key, env)?);
+        openai.api_key = Some(super::reader::resolve_reference("cloud.openai.apiKey", key, env)?);
     }
     if let Some(prompt) = section.string("systemPrompt")? {
         openai.system_prompt = Some(prompt);
@@ -273,7 +273,7 @@ pub(super) fn validate(cloud: &CloudConfig) -> Result<(), ConfigError> {
             RuntimeKind::OpenAi
                 if cloud.openai.api_key.is_none()
                     && cloud.openai.base_url.trim().trim_end_matches('/')
-                        == cowork_cloud::runtime::DEFAULT_OPENAI_BASE_URL =>
+                        == crate::runtime::DEFAULT_OPENAI_BASE_URL =>
             {
                 Some(
                     "is `openai`, but the openai runtime has neither an API key nor a base URL of its own \
