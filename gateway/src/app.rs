@@ -21,10 +21,9 @@ use crate::inbox::{Inbox, InboxWorker};
 use crate::ingress::{self, AppState, Protection, Readiness};
 use crate::metrics::{Metrics, ProviderState};
 use crate::operator;
-use crate::redact::Redactor;
+use crate::redact;
 use crate::registry::{ProviderRegistry, ProviderWrapper};
 use crate::renderer::Renderer;
-use crate::request_log;
 use crate::retention::RetentionJob;
 use crate::services::{Services, Wakers};
 use crate::standalone;
@@ -66,15 +65,12 @@ impl RunningGateway {
     }
 }
 
+/// The SQLite file the gateway keeps in its data dir.
+pub const SQLITE_FILE: &str = "gateway.db";
+
 /// Opens the configured database (creating and migrating it).
 pub async fn open_database(storage: &Storage) -> anyhow::Result<Database> {
-    let settings = PoolSettings::default();
-    match storage {
-        Storage::DataDir(dir) => Database::open_data_dir(dir, &settings)
-            .await
-            .with_context(|| format!("opening SQLite database in {}", dir.display())),
-        Storage::Url(url) => Database::open_url(url.expose(), &settings).await.context("opening the database URL"),
-    }
+    storage.open(SQLITE_FILE, &PoolSettings::default()).await
 }
 
 /// Starts the gateway on `listener` with its database opened from the config.
@@ -115,7 +111,7 @@ pub async fn start_with_database(
         circuits: Circuits::new(config.workers.circuit),
         pacer: Pacer::default(),
         metrics,
-        redactor: Arc::new(Redactor::from_config(&config)),
+        redactor: Arc::new(redact::for_config(&config)),
     });
     let shutdown = CancellationToken::new();
     let (inbox, writer) = Inbox::new(store.clone(), options.clock.clone(), services.wake.inbox.clone());
@@ -151,7 +147,7 @@ pub async fn start_with_database(
     let app = ingress::router(state)
         .merge(operator::router(services.clone(), &config))
         .layer(tower_http::catch_panic::CatchPanicLayer::new());
-    let app = request_log::layer(app);
+    let app = cowork_cloud::http::request_log::layer(ingress::request_timeout(app, config.server.request_timeout));
     let server_shutdown = shutdown.clone();
     let drain = config.shutdown_drain;
     let server_limits = config.server;

@@ -6,19 +6,14 @@ use std::net::SocketAddr;
 
 use cowork_cloud::runtime::DEFAULT_OPENCODE_URL;
 
-use crate::config::{AgentRuntimeConfig, CloudConfig, GatewayConfig, ProviderSettings, Storage};
+use crate::config::{AgentRuntimeConfig, CloudConfig, GatewayConfig, ProviderSettings};
 
 /// The banner printed once the gateway is ready.
 pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
     let base = format!("http://{addr}");
     let mut out = String::new();
     let _ = writeln!(out, "Open Cowork Gateway (standalone) is listening on {base}");
-    let storage = match &config.storage {
-        Storage::DataDir(dir) => format!("SQLite at {}", dir.join("gateway.db").display()),
-        Storage::Url(url) if url.expose().starts_with("sqlite:") => "SQLite (database URL)".to_owned(),
-        Storage::Url(_) => "Postgres (database URL)".to_owned(),
-    };
-    let _ = writeln!(out, "  storage:  {storage}");
+    let _ = writeln!(out, "  storage:  {}", config.storage.describe(crate::app::SQLITE_FILE));
     let default = describe(&config.cloud, &config.cloud.default_runtime());
     let scope = if config.cloud.agents.is_empty() { "" } else { ", for agents not listed below" };
     let _ = writeln!(out, "  runtime:  {default}{scope}");
@@ -81,7 +76,7 @@ fn describe(cloud: &CloudConfig, choice: &AgentRuntimeConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RuntimeKind;
+    use crate::config::{RuntimeKind, Storage};
 
     #[test]
     fn the_banner_names_the_default_runtime_and_each_agents_runtime() {

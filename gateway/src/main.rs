@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use cowork_gateway::app::{self, RunOptions};
 use cowork_gateway::banner;
 use cowork_gateway::config::{Flags, GatewayConfig};
-use cowork_gateway::redact::Redactor;
+use cowork_gateway::redact;
 
 /// Open Cowork Gateway: chat with AI agents from Slack, email and webhooks.
 #[derive(Parser)]
@@ -95,7 +95,7 @@ fn main() -> ExitCode {
         }
     };
     // JSON logs on stderr; every line passes through the redactor, which knows the configured secrets.
-    cowork_gateway::logging::install(&config.log_level, Redactor::from_config(&config));
+    cowork_gateway::logging::install(&config.log_level, redact::for_config(&config));
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

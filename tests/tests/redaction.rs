@@ -122,7 +122,7 @@ async fn no_secret_reaches_logs_errors_or_operator_output(backend: DatabaseBacke
             c.workers.delivery_retry.attempt_budget = FAILING_SENDS;
         })
         .wrap_providers(Arc::new(leaky));
-    let logs = capture_logs(Redactor::from_config(builder.config()));
+    let logs = capture_logs(cowork_gateway::redact::for_config(builder.config()));
     let Some(gw) = builder.start().await else { return };
 
     // Error bodies: a payload the parser quotes back, and a failed admin login.

@@ -54,11 +54,11 @@ impl Default for PoolSettings {
 }
 
 impl Database {
-    /// Opens (creating if needed) the SQLite file `gateway.db` in `data_dir`, migrated.
-    pub async fn open_data_dir(data_dir: &Path, settings: &PoolSettings) -> Result<Self, DatabaseError> {
+    /// Opens (creating if needed) the SQLite file `file` in `data_dir`, migrated.
+    pub async fn open_data_dir(data_dir: &Path, file: &str, settings: &PoolSettings) -> Result<Self, DatabaseError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| DatabaseError::DataDir { path: data_dir.display().to_string(), source })?;
-        let options = SqliteConnectOptions::new().filename(data_dir.join("gateway.db"));
+        let options = SqliteConnectOptions::new().filename(data_dir.join(file));
         Self::open_sqlite(options, settings).await
     }
 

@@ -10,7 +10,42 @@ pub mod testing;
 
 pub use connect::{DatabaseError, PoolSettings};
 
+use std::path::PathBuf;
+
 use sqlx::{PgPool, SqlitePool};
+
+use crate::config::Secret;
+
+/// Where a service keeps its state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Storage {
+    /// A SQLite file inside this directory (`gateway.db` for the gateway, `cloud.db` for the cloud).
+    DataDir(PathBuf),
+    /// A `sqlite:` or `postgres://` URL.
+    Url(Secret),
+}
+
+impl Storage {
+    /// Opens the database (creating and migrating it); `sqlite_file` names the file in a data dir.
+    pub async fn open(&self, sqlite_file: &str, settings: &PoolSettings) -> anyhow::Result<Database> {
+        use anyhow::Context;
+        match self {
+            Self::DataDir(dir) => Database::open_data_dir(dir, sqlite_file, settings)
+                .await
+                .with_context(|| format!("opening SQLite database in {}", dir.display())),
+            Self::Url(url) => Database::open_url(url.expose(), settings).await.context("opening the database URL"),
+        }
+    }
+
+    /// How banners name it, without the URL (which may hold a password).
+    pub fn describe(&self, sqlite_file: &str) -> String {
+        match self {
+            Self::DataDir(dir) => format!("SQLite at {}", dir.join(sqlite_file).display()),
+            Self::Url(url) if url.expose().starts_with("sqlite:") => "SQLite (database URL)".to_owned(),
+            Self::Url(_) => "Postgres (database URL)".to_owned(),
+        }
+    }
+}
 
 /// Which engine a [`Database`] runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,21 +15,13 @@ use std::time::Duration;
 pub use cowork_cloud::config::{
     AgentRuntimeConfig, CloudConfig, ConfigError, OpenAiConfig, OpenCodeConfig, RuntimeKind, Secret,
 };
+pub use cowork_cloud::database::Storage;
 pub use operator::OperatorConfig;
 pub use provider::{ProviderConfig, ProviderSettings};
 
 use crate::backoff::RetryPolicy;
 use crate::dispatcher::circuit::CircuitSettings;
 use crate::ingress::{IngressLimits, ServerLimits};
-
-/// Where the gateway keeps its state.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Storage {
-    /// SQLite `gateway.db` inside this directory.
-    DataDir(PathBuf),
-    /// A `sqlite:` or `postgres://` URL.
-    Url(Secret),
-}
 
 /// Command-line flags that override everything else.
 #[derive(Clone, Debug, Default)]

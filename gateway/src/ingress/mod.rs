@@ -7,7 +7,6 @@ mod fake;
 mod health;
 mod inbound_metrics;
 mod protect;
-mod serve;
 mod source;
 mod webhook;
 
@@ -18,10 +17,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 
+pub use cowork_cloud::http::{ServerLimits, request_timeout, serve};
 pub use error::IngressError;
 pub use health::Readiness;
 pub use protect::{IngressLimits, Protection};
-pub use serve::{ServerLimits, serve};
 pub use source::ProxyTrust;
 
 use crate::inbox::Inbox;

@@ -23,7 +23,8 @@ use tower::ServiceExt;
 pub struct ServerLimits {
     /// Time allowed to send the request headers.
     pub header_read_timeout: Duration,
-    /// Time allowed for a whole request (body read and handling).
+    /// Time allowed for a whole request (body read and handling); applied with
+    /// [`request_timeout`] to the routes that are not long-lived streams.
     pub request_timeout: Duration,
     /// Connections served at once; more wait in the accept queue.
     pub max_connections: usize,
@@ -39,11 +40,14 @@ impl Default for ServerLimits {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown`, then waits for open requests to finish.
+/// `app` with each request cut off (408) after `timeout`.
+pub fn request_timeout(app: Router, timeout: Duration) -> Router {
+    app.layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+}
+
+/// Serves `app` on `listener` until `shutdown`, then waits for open requests to finish
+/// (long-lived responses must end on `shutdown` themselves).
 pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shutdown: CancellationToken) {
-    let timeout =
-        tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout);
-    let app = app.layer(timeout);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     loop {

@@ -62,7 +62,7 @@ impl<W: Write> Drop for RedactingWriter<'_, W> {
     }
 }
 
-/// The gateway's subscriber: JSON lines filtered by `level` (an `EnvFilter` directive; `info`
+/// The service's subscriber: JSON lines filtered by `level` (an `EnvFilter` directive; `info`
 /// when it does not parse), redacted, written to `writer`.
 pub fn json_subscriber<W>(level: &str, redactor: Redactor, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
@@ -80,7 +80,7 @@ where
 pub fn install(level: &str, redactor: Redactor) {
     let subscriber = json_subscriber(level, redactor, std::io::stderr);
     if tracing::subscriber::set_global_default(subscriber).is_err() {
-        eprintln!("open-cowork-gateway: a log subscriber was already installed");
+        eprintln!("a log subscriber was already installed");
     }
 }
 
