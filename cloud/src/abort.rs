@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use cowork_cloud_client::{CommandId, EventBody, SessionId};
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::{AbortOutcome, CommandContext, EventSink, RuntimeError};
+use crate::runtime::{AbortOutcome, AgentRuntime, CommandContext, EventSink, RuntimeError};
 use crate::service::Shared;
 use crate::store::aborted_event_id;
 
@@ -69,7 +69,12 @@ impl Drop for Registration {
 
 /// Runs an `abort` command: records it (cancelling what had not started), trips the turns it
 /// stops that run here, asks the runtime to stop what it keeps going, and appends the notice.
-pub(crate) async fn run(shared: &Shared, command: &CommandContext, sink: &EventSink) -> Result<(), RuntimeError> {
+pub(crate) async fn run(
+    shared: &Shared,
+    agents: &dyn AgentRuntime,
+    command: &CommandContext,
+    sink: &EventSink,
+) -> Result<(), RuntimeError> {
     let now = shared.clock.now_ms();
     let record = shared.store.record_abort(sink.fence(), now).await?;
     if record.stopped_anything() {
@@ -80,7 +85,7 @@ pub(crate) async fn run(shared: &Shared, command: &CommandContext, sink: &EventS
             tracing::info!(command = %running, abort = %command.command_id, "turn stopped by an abort");
         }
     }
-    let runtime = shared.runtime.abort(command, sink).await?;
+    let runtime = agents.abort(command, sink).await?;
     let stopped = record.stopped_anything() || runtime == AbortOutcome::Stopped;
     if stopped {
         // Already there when the store recorded running commands; appended once either way.

@@ -5,6 +5,9 @@
 //! [`CloudService::new`] (or `start` on the system clock) gives the service and a [`CommandWorker`] to spawn.
 
 mod abort;
+pub mod api;
+pub mod app;
+pub mod banner;
 pub mod clock;
 pub mod config;
 pub mod database;

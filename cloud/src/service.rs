@@ -29,7 +29,6 @@ const EVENT_FEED_CAPACITY: usize = 1024;
 /// State shared by the service and its workers.
 pub(crate) struct Shared {
     pub(crate) store: CloudStore,
-    pub(crate) runtime: Arc<dyn AgentRuntime>,
     pub(crate) events: broadcast::Sender<SessionId>,
     pub(crate) wake: Notify,
     pub(crate) clock: Arc<dyn Clock>,
@@ -41,6 +40,8 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub struct CloudService {
     shared: Arc<Shared>,
+    /// The agents commands run on; `None` in a process that only queues them (the web role).
+    runtime: Option<Arc<dyn AgentRuntime>>,
 }
 
 impl fmt::Debug for CloudService {
@@ -62,18 +63,26 @@ impl CloudService {
         runtime: Arc<dyn AgentRuntime>,
         clock: Arc<dyn Clock>,
     ) -> (Self, CommandWorker) {
+        let service = Self { shared: Self::shared(db, settings, clock), runtime: Some(runtime.clone()) };
+        let worker = CommandWorker::new(service.shared.clone(), runtime);
+        (service, worker)
+    }
+
+    /// A service that queues commands for workers in other processes and runs none itself.
+    pub fn without_workers(db: Database, settings: CloudSettings, clock: Arc<dyn Clock>) -> Self {
+        Self { shared: Self::shared(db, settings, clock), runtime: None }
+    }
+
+    fn shared(db: Database, settings: CloudSettings, clock: Arc<dyn Clock>) -> Arc<Shared> {
         let (events, _) = broadcast::channel(EVENT_FEED_CAPACITY);
-        let shared = Arc::new(Shared {
+        Arc::new(Shared {
             store: CloudStore::new(db),
-            runtime,
             events,
             wake: Notify::new(),
             clock,
             settings,
             running: Arc::default(),
-        });
-        let worker = CommandWorker::new(shared.clone());
-        (Self { shared }, worker)
+        })
     }
 
     /// [`CloudService::new`] on the system clock.
@@ -87,9 +96,10 @@ impl CloudService {
         Self::start(db, settings, runtime)
     }
 
-    /// Another worker on the same service (it gets its own lease owner name).
-    pub fn worker(&self) -> CommandWorker {
-        CommandWorker::new(self.shared.clone())
+    /// Another worker on the same service (it gets its own lease owner name); `None` for a
+    /// service built [`without_workers`](Self::without_workers).
+    pub fn worker(&self) -> Option<CommandWorker> {
+        self.runtime.clone().map(|runtime| CommandWorker::new(self.shared.clone(), runtime))
     }
 
     /// The store behind the service.

@@ -20,7 +20,7 @@ use cowork_cloud_client::{CommandBody, EventBody};
 use crate::abort;
 use crate::clock::duration_ms;
 use crate::error::StoreError;
-use crate::runtime::{CommandContext, EventSink, RuntimeError};
+use crate::runtime::{AgentRuntime, CommandContext, EventSink, RuntimeError};
 use crate::service::Shared;
 use crate::store::{Claim, ClaimRequest, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome};
 
@@ -36,13 +36,14 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Runs queued commands; get one from [`CloudService::new`](crate::CloudService::new).
 pub struct CommandWorker {
     shared: Arc<Shared>,
+    runtime: Arc<dyn AgentRuntime>,
     owner: String,
 }
 
 impl CommandWorker {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, runtime: Arc<dyn AgentRuntime>) -> Self {
         let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
-        Self { shared, owner }
+        Self { shared, runtime, owner }
     }
 
     /// The lease owner name of this worker.
@@ -106,7 +107,7 @@ impl CommandWorker {
             let claims = self.claim(scope, room).await?;
             let full = claims.len() == room;
             for claimed in self.started(claims) {
-                tasks.spawn(execute(self.shared.clone(), claimed));
+                tasks.spawn(execute(self.shared.clone(), self.runtime.clone(), claimed));
                 runs += 1;
             }
             if !full {
@@ -178,12 +179,13 @@ fn report(result: Result<(), JoinError>) {
 }
 
 /// Runs one claimed command to its end, renewing the lease meanwhile, and records the outcome.
-async fn execute(shared: Arc<Shared>, claimed: ClaimedCommand) {
+async fn execute(shared: Arc<Shared>, runtime: Arc<dyn AgentRuntime>, claimed: ClaimedCommand) {
     let fence = claimed.fence.clone();
     let context = CommandContext::from_claim(&claimed);
     let sink = EventSink::new(shared.store.clone(), fence.clone(), shared.clock.clone(), shared.events.clone());
     let result = if claimed.body == CommandBody::Abort {
-        match with_lease(&shared, &context, &fence, None, abort::run(&shared, &context, &sink)).await {
+        match with_lease(&shared, &context, &fence, None, abort::run(&shared, runtime.as_ref(), &context, &sink)).await
+        {
             Driven::Finished(result) => result,
             Driven::Dropped => Ok(()),
         }
@@ -191,7 +193,7 @@ async fn execute(shared: Arc<Shared>, claimed: ClaimedCommand) {
         let _registration = shared.running.register(&context);
         // A re-run after a crash, or a turn claimed just as an abort was recorded, stops at once.
         check_abort(&shared, &context, claimed.since_sequence).await;
-        let run = shared.runtime.run(&context, &sink);
+        let run = runtime.run(&context, &sink);
         match with_lease(&shared, &context, &fence, Some(claimed.since_sequence), run).await {
             Driven::Finished(result) => result,
             // The runtime did not wind down: end its turn for it, under the id runtimes use.

@@ -121,14 +121,7 @@ pub async fn start_with_database(
     if options.run_workers {
         let token = shutdown.clone();
         let spawn = |workers: &mut JoinSet<()>, name: &'static str, fut: futures::future::BoxFuture<'static, ()>| {
-            let readiness = readiness.clone();
-            workers.spawn(async move {
-                readiness.worker_started();
-                tracing::debug!(worker = name, "worker started");
-                fut.await;
-                readiness.worker_stopped();
-                tracing::debug!(worker = name, "worker stopped");
-            });
+            workers.spawn(readiness.track(name, fut));
         };
         spawn(&mut workers, "inbox", Box::pin(InboxWorker::new(services.clone()).run(token.clone())));
         spawn(&mut workers, "renderer", Box::pin(Renderer::new(services.clone()).run(token.clone())));

@@ -4,9 +4,7 @@
 use std::fmt::Write;
 use std::net::SocketAddr;
 
-use cowork_cloud::runtime::DEFAULT_OPENCODE_URL;
-
-use crate::config::{AgentRuntimeConfig, CloudConfig, GatewayConfig, ProviderSettings};
+use crate::config::{GatewayConfig, ProviderSettings};
 
 /// The banner printed once the gateway is ready.
 pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
@@ -14,12 +12,7 @@ pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Open Cowork Gateway (standalone) is listening on {base}");
     let _ = writeln!(out, "  storage:  {}", config.storage.describe(crate::app::SQLITE_FILE));
-    let default = describe(&config.cloud, &config.cloud.default_runtime());
-    let scope = if config.cloud.agents.is_empty() { "" } else { ", for agents not listed below" };
-    let _ = writeln!(out, "  runtime:  {default}{scope}");
-    for (agent, choice) in &config.cloud.agents {
-        let _ = writeln!(out, "  agent:    {agent} on the {}", describe(&config.cloud, choice));
-    }
+    out.push_str(&cowork_cloud::banner::runtime_lines(&config.cloud));
     for provider in &config.providers {
         let _ = writeln!(
             out,
@@ -49,34 +42,10 @@ pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
     out
 }
 
-/// One runtime as the banner names it, with the settings an agent may change.
-fn describe(cloud: &CloudConfig, choice: &AgentRuntimeConfig) -> String {
-    match choice {
-        AgentRuntimeConfig::Demo => {
-            "demo runtime (a scripted reply; cue words: approve, question, report, fail)".to_owned()
-        }
-        AgentRuntimeConfig::OpenAi { system_prompt, model } => {
-            let model = model.as_deref().unwrap_or(&cloud.openai.model);
-            let prompt = if system_prompt.is_some() { "; its own system prompt" } else { "" };
-            format!("openai runtime (model {model} at {}{prompt})", cloud.openai.base_url)
-        }
-        AgentRuntimeConfig::OpenCode { model } => {
-            let opencode = &cloud.opencode;
-            let model = model.as_deref().or(opencode.model.as_deref()).unwrap_or("its configured model");
-            match (&opencode.binary, &opencode.url) {
-                (Some(binary), _) => format!("opencode runtime ({} serve, started here; {model})", binary.display()),
-                (None, url) => {
-                    format!("opencode runtime (server at {}; {model})", url.as_deref().unwrap_or(DEFAULT_OPENCODE_URL))
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{RuntimeKind, Storage};
+    use crate::config::{AgentRuntimeConfig, RuntimeKind, Storage};
 
     #[test]
     fn the_banner_names_the_default_runtime_and_each_agents_runtime() {

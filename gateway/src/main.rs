@@ -151,31 +151,10 @@ async fn run(config: GatewayConfig) -> anyhow::Result<()> {
     let gateway = app::start(config, listener, options).await?;
     println!("{banner_text}");
     tracing::info!(addr = %gateway.local_addr, "gateway ready");
-    wait_for_signal().await;
+    cowork_cloud::http::shutdown_signal().await;
     tracing::info!("shutting down: no new requests, draining in-flight work");
     gateway.shutdown();
     gateway.wait().await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }

@@ -6,6 +6,7 @@
 pub mod reader;
 mod runtime;
 mod secret;
+pub mod server;
 mod types;
 
 use std::collections::HashMap;

@@ -34,7 +34,7 @@ async fn an_abort_cancels_the_commands_queued_before_it(db: Database) {
     let h = slow_demo(db, test_settings()).await;
     let session = h.session("T1").await;
     let first = h.submit(&session, "k1", prompt("a long story")).await;
-    let worker = h.service.worker();
+    let worker = h.service.worker().unwrap();
     let turn = tokio::spawn(async move { worker.run_until_idle().await });
     let message = format!("{first}:assistant");
     wait_until("the first sentence", || async { !texts(&h.events(&session).await, &message).is_empty() }).await;
@@ -60,7 +60,7 @@ async fn an_abort_recorded_by_another_process_stops_the_turn_at_its_next_renewal
     let h = slow_demo(db.clone(), settings.clone()).await;
     let session = h.session("T1").await;
     let first = h.submit(&session, "k1", prompt("a long story")).await;
-    let worker = h.service.worker();
+    let worker = h.service.worker().unwrap();
     let turn = tokio::spawn(async move { worker.run_until_idle().await });
     let message = format!("{first}:assistant");
     wait_until("the first sentence", || async { !texts(&h.events(&session).await, &message).is_empty() }).await;

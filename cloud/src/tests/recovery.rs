@@ -30,7 +30,7 @@ async fn an_expired_run_is_rerun_without_duplicate_deltas(db: Database) {
     let crashed = Harness::with_runtime(db, slow, clock.clone(), test_settings()).await;
     let session = crashed.session("crash").await;
     let command = crashed.submit(&session, "k", prompt(text)).await;
-    let worker = crashed.service.worker();
+    let worker = crashed.service.worker().unwrap();
     let handle = tokio::spawn(worker.run(CancellationToken::new()));
     wait_until("the first snapshot", || async { crashed.events(&session).await.len() >= 2 }).await;
     handle.abort();
@@ -95,7 +95,7 @@ async fn the_worker_loop_wakes_on_submit_and_stops_on_shutdown(db: Database) {
     let mut feed = h.service.subscribe();
     let shutdown = CancellationToken::new();
     // Polling is an hour apart in the test settings: only the submit's wake-up can start work.
-    let handle = tokio::spawn(h.service.worker().run(shutdown.clone()));
+    let handle = tokio::spawn(h.service.worker().unwrap().run(shutdown.clone()));
     h.submit(&session, "k", prompt("wake up")).await;
     let woken = tokio::time::timeout(Duration::from_secs(10), feed.recv()).await;
     assert!(matches!(&woken, Ok(Ok(id)) if *id == session), "{woken:?}");

@@ -1,7 +1,6 @@
 //! `/health` (the process is up) and `/ready` (database reachable and every worker running; it
 //! also reports whether due session commands wait longer than the stall threshold).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -11,35 +10,6 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::services::command_backlog_json;
-
-/// Counts the background workers that are running.
-#[derive(Debug)]
-pub struct Readiness {
-    expected: usize,
-    running: AtomicUsize,
-}
-
-impl Readiness {
-    /// Expects `expected` workers.
-    pub fn new(expected: usize) -> Self {
-        Self { expected, running: AtomicUsize::new(0) }
-    }
-
-    /// A worker started.
-    pub fn worker_started(&self) {
-        self.running.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// A worker stopped.
-    pub fn worker_stopped(&self) {
-        self.running.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// True when every expected worker runs.
-    pub fn workers_running(&self) -> bool {
-        self.running.load(Ordering::SeqCst) >= self.expected
-    }
-}
 
 pub(super) async fn health() -> Json<Value> {
     Json(json!({"ok": true, "status": "ok"}))

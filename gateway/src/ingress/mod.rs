@@ -17,9 +17,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 
+pub use cowork_cloud::http::Readiness;
 pub use cowork_cloud::http::{ServerLimits, request_timeout, serve};
 pub use error::IngressError;
-pub use health::Readiness;
 pub use protect::{IngressLimits, Protection};
 pub use source::ProxyTrust;
 

@@ -292,7 +292,7 @@ async fn an_abort_drops_the_stream_and_keeps_the_text_so_far(db: Database) {
     let s = Setup::new(db, vec![mock::hold(&["Partial ", "answer"])], false).await;
     let prompt =
         submit(&s, "k1", CommandBody::Prompt { text: "Write a long essay".into(), agent: "build".into() }).await;
-    let turn_worker = s.service.worker();
+    let turn_worker = s.service.worker().unwrap();
     let turn = tokio::spawn(async move { turn_worker.run_until_idle().await });
     let message = format!("{prompt}:assistant");
     crate::tests::wait_until("the streamed text", || async {

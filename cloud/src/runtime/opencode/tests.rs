@@ -222,7 +222,7 @@ async fn opencode_questions_are_asked_in_the_channel_and_answered() {
 async fn opencode_abort_stops_a_streaming_turn() {
     let Some(s) = Setup::start(vec![mock::hold(&["Partial ", "answer"])]).await else { return };
     let turn_prompt = s.submit("k1", prompt("Write a long essay")).await;
-    let worker = s.service.worker();
+    let worker = s.service.worker().unwrap();
     let turn = tokio::spawn(async move { worker.run_until_idle().await });
     wait_until("the streamed text", || async {
         answers(&s.events().await, &turn_prompt).last().is_some_and(|(content, _)| content == "Partial answer")

@@ -1,0 +1,88 @@
+//! Assembles and runs `open-cowork-cloud serve`: the database, the session service, this role's
+//! loops (command workers, the backlog watch) and the HTTP server; on shutdown it stops accepting,
+//! ends open streams, lets running commands finish within the drain timeout and closes the
+//! database. A command still running at the deadline keeps its lease until it expires, and a
+//! worker anywhere runs it again.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::CloudService;
+use crate::api::{self, ApiState};
+use crate::clock::Clock;
+use crate::config::server::{SQLITE_FILE, ServeConfig};
+use crate::database::PoolSettings;
+use crate::http::{self, Readiness, ServerLimits};
+
+/// The profile the health routes name (this cloud has one).
+pub const PROFILE_NAME: &str = "default";
+
+/// A running cloud.
+pub struct RunningCloud {
+    /// The bound HTTP address.
+    pub local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningCloud {
+    /// Starts shutting down.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the cloud has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("cloud task panicked")?
+    }
+}
+
+/// Opens the database, starts this role's loops and serves on `listener`.
+pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Clock>) -> anyhow::Result<RunningCloud> {
+    let local_addr = listener.local_addr().context("reading the listen address")?;
+    let db = config.storage.open(SQLITE_FILE, &PoolSettings::default()).await?;
+    let settings = config.service_settings();
+    let role = config.role;
+    let (service, worker) = if role.runs_commands() {
+        let runtime = crate::runtime::assemble(&config.cloud).await?;
+        let (service, worker) = CloudService::new(db.clone(), settings, runtime, clock);
+        (service, Some(worker))
+    } else {
+        (CloudService::without_workers(db.clone(), settings, clock), None)
+    };
+    let shutdown = CancellationToken::new();
+    // Every role watches the backlog: a web process is the one to notice that no worker runs.
+    let readiness = Arc::new(Readiness::new(1 + usize::from(worker.is_some())));
+    let mut loops = JoinSet::new();
+    loops.spawn(readiness.track("backlog", service.clone().watch_backlog(shutdown.clone())));
+    if let Some(worker) = worker {
+        loops.spawn(readiness.track("commands", worker.run(shutdown.clone())));
+    }
+    let state =
+        ApiState { service, role, profile_name: PROFILE_NAME.to_owned(), readiness, shutdown: shutdown.clone() };
+    let app = api::health_router(state).layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let app = http::request_log::layer(app);
+    let limits = ServerLimits::default();
+    let server_shutdown = shutdown.clone();
+    let drain = config.shutdown_drain;
+    let task = tokio::spawn(async move {
+        http::serve(listener, app, limits, server_shutdown).await;
+        drain_loops(loops, drain).await;
+        db.close().await;
+        Ok(())
+    });
+    Ok(RunningCloud { local_addr, shutdown, task })
+}
+
+async fn drain_loops(mut loops: JoinSet<()>, drain: Duration) {
+    let all_done = async { while loops.join_next().await.is_some() {} };
+    if tokio::time::timeout(drain, all_done).await.is_err() {
+        tracing::warn!(timeout_ms = drain.as_millis() as u64, "drain timeout reached; stopping remaining work");
+    }
+}

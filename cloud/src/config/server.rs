@@ -1,0 +1,266 @@
+//! The `open-cowork-cloud serve` settings: where it listens and stores, which roles it runs,
+//! logging and draining, on top of the shared [`CloudConfig`]. Precedence: flags, then
+//! `OPEN_COWORK_CLOUD_*` variables, then the config file's `cloud` section, then defaults.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::reader::{env_get, env_integer};
+use super::{CloudConfig, ConfigError, Secret};
+use crate::database::Storage;
+
+/// The cloud's default port.
+pub const DEFAULT_PORT: u16 = 8787;
+
+/// The SQLite file the cloud keeps in its data dir.
+pub const SQLITE_FILE: &str = "cloud.db";
+
+/// What one `open-cowork-cloud serve` process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Role {
+    /// The HTTP API and the command workers.
+    #[default]
+    All,
+    /// The HTTP API only: it queues commands that worker processes run.
+    Web,
+    /// The command workers only, with the health routes on its port.
+    Worker,
+}
+
+impl Role {
+    /// The wire name (`all`, `web`, `worker`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Web => "web",
+            Self::Worker => "worker",
+        }
+    }
+
+    /// Whether this role serves the API.
+    pub fn serves_api(self) -> bool {
+        matches!(self, Self::All | Self::Web)
+    }
+
+    /// Whether this role runs session commands.
+    pub fn runs_commands(self) -> bool {
+        matches!(self, Self::All | Self::Worker)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ConfigError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "all" | "all-in-one" => Ok(Self::All),
+            "web" => Ok(Self::Web),
+            "worker" => Ok(Self::Worker),
+            _ => Err(ConfigError::invalid("role", "must be one of all, web, worker")),
+        }
+    }
+}
+
+/// Command-line flags that beat every other source.
+#[derive(Clone, Debug, Default)]
+pub struct ServeFlags {
+    /// `--listen ADDR:PORT`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--config`.
+    pub config_path: Option<PathBuf>,
+    /// `--role`.
+    pub role: Option<Role>,
+}
+
+/// Everything `open-cowork-cloud serve` runs with.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// The listen address (default 127.0.0.1:8787).
+    pub listen: SocketAddr,
+    /// Where the sessions live (default `./.open-cowork-cloud/cloud.db`).
+    pub storage: Storage,
+    /// What this process runs.
+    pub role: Role,
+    /// Runtimes and the session worker's tuning.
+    pub cloud: CloudConfig,
+    /// How long a claimed command stays leased without renewal.
+    pub lease: Duration,
+    /// How long shutdown waits for running commands and open requests.
+    pub shutdown_drain: Duration,
+    /// The largest request body the API reads (default 1 MiB).
+    pub max_request_body_bytes: usize,
+    /// The log filter (`OPEN_COWORK_CLOUD_LOG_LEVEL`, default `info`).
+    pub log_level: String,
+    /// The config file read, if any.
+    pub config_file: Option<PathBuf>,
+    /// Settings accepted with a warning (Open Cowork keys this version does not implement).
+    pub warnings: Vec<String>,
+}
+
+impl ServeConfig {
+    /// The defaults, storing under `cwd`.
+    pub fn defaults(cwd: &Path) -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
+            storage: Storage::DataDir(cwd.join(".open-cowork-cloud")),
+            role: Role::All,
+            cloud: CloudConfig::default(),
+            lease: Duration::from_secs(30),
+            shutdown_drain: Duration::from_secs(10),
+            max_request_body_bytes: 1024 * 1024,
+            log_level: "info".to_owned(),
+            config_file: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Loads the file (if any), then the variables, then the flags, and validates the result.
+    pub fn load(cwd: &Path, env: &HashMap<String, String>, flags: &ServeFlags) -> Result<Self, ConfigError> {
+        let mut config = Self::defaults(cwd);
+        if let Some(path) = super::locate_file(cwd, env, flags.config_path.as_deref()) {
+            let mut root = super::read_file(&path)?;
+            if let Some(cloud) = root.object("cloud")? {
+                config.cloud.apply_file(cloud, env, &mut config.warnings, |_, _| Ok(()))?;
+            }
+            // The gateway's section and anything else are other programs' settings.
+            config.config_file = Some(path);
+        }
+        config.apply_env(env)?;
+        config.apply_flags(flags);
+        config.cloud.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        if let Some(host) = env_get(env, "OPEN_COWORK_CLOUD_HOST") {
+            let ip = if host == "localhost" { "127.0.0.1" } else { host };
+            let ip = ip.parse().map_err(|_| ConfigError::invalid("OPEN_COWORK_CLOUD_HOST", "must be an IP address"))?;
+            self.listen.set_ip(ip);
+        }
+        if let Some(port) = env_integer(env, "OPEN_COWORK_CLOUD_PORT", 0..=65535)? {
+            self.listen.set_port(port as u16);
+        }
+        if let Some(url) = env_get(env, "OPEN_COWORK_CLOUD_DATABASE_URL") {
+            self.storage = Storage::Url(Secret::new(url.to_owned()));
+        } else if let Some(dir) = env_get(env, "OPEN_COWORK_CLOUD_DATA_DIR") {
+            self.storage = Storage::DataDir(PathBuf::from(dir));
+        }
+        if let Some(role) = env_get(env, "OPEN_COWORK_CLOUD_ROLE") {
+            self.role = role
+                .parse()
+                .map_err(|_| ConfigError::invalid("OPEN_COWORK_CLOUD_ROLE", "must be one of all, web, worker"))?;
+        }
+        if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_WORKER_LEASE_MS", 3_000..=600_000)? {
+            self.lease = Duration::from_millis(ms);
+        }
+        if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_SHUTDOWN_DRAIN_TIMEOUT_MS", 100..=120_000)? {
+            self.shutdown_drain = Duration::from_millis(ms);
+        }
+        if let Some(bytes) = env_integer(env, "OPEN_COWORK_CLOUD_MAX_REQUEST_BODY_BYTES", 1024..=64 * 1024 * 1024)? {
+            self.max_request_body_bytes = bytes as usize;
+        }
+        if let Some(level) = env_get(env, "OPEN_COWORK_CLOUD_LOG_LEVEL") {
+            self.log_level = level.to_owned();
+        }
+        self.cloud.apply_env(env)
+    }
+
+    fn apply_flags(&mut self, flags: &ServeFlags) {
+        if let Some(listen) = flags.listen {
+            self.listen = listen;
+        }
+        if let Some(url) = &flags.database_url {
+            self.storage = Storage::Url(Secret::new(url.clone()));
+        } else if let (Some(dir), Storage::DataDir(_)) = (&flags.data_dir, &self.storage) {
+            // A database URL from the environment names the database; a data dir does not beat it.
+            self.storage = Storage::DataDir(dir.clone());
+        }
+        if let Some(role) = flags.role {
+            self.role = role;
+        }
+    }
+
+    /// The engine settings the command workers run with.
+    pub fn service_settings(&self) -> crate::CloudSettings {
+        self.cloud.service_settings(self.lease)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8787_with_sqlite_in_a_data_dir() {
+        let config = ServeConfig::load(Path::new("/srv"), &env(&[]), &ServeFlags::default()).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8787".parse().unwrap());
+        assert_eq!(config.storage, Storage::DataDir(PathBuf::from("/srv/.open-cowork-cloud")));
+        assert_eq!(config.role, Role::All);
+        assert_eq!(config.max_request_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn variables_then_flags_override() {
+        let vars = env(&[
+            ("OPEN_COWORK_CLOUD_HOST", "0.0.0.0"),
+            ("OPEN_COWORK_CLOUD_PORT", "9000"),
+            ("OPEN_COWORK_CLOUD_DATABASE_URL", "postgres://u:p@db/x"),
+            ("OPEN_COWORK_CLOUD_ROLE", "worker"),
+        ]);
+        let config = ServeConfig::load(Path::new("/srv"), &vars, &ServeFlags::default()).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.role, Role::Worker);
+        assert!(matches!(config.storage, Storage::Url(_)));
+        let flags = ServeFlags {
+            role: Some(Role::Web),
+            data_dir: Some("/data".into()),
+            listen: Some("127.0.0.1:1".parse().unwrap()),
+            ..ServeFlags::default()
+        };
+        let config = ServeConfig::load(Path::new("/srv"), &vars, &flags).unwrap();
+        assert_eq!((config.role, config.listen.port()), (Role::Web, 1));
+        // A flag's data dir does not beat the variable's URL: the URL names the database.
+        assert!(matches!(config.storage, Storage::Url(_)));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (name, value) in [
+            ("OPEN_COWORK_CLOUD_ROLE", "scheduler"),
+            ("OPEN_COWORK_CLOUD_PORT", "70000"),
+            ("OPEN_COWORK_CLOUD_HOST", "example.com"),
+            ("OPEN_COWORK_CLOUD_SHUTDOWN_DRAIN_TIMEOUT_MS", "5"),
+        ] {
+            let error = ServeConfig::load(Path::new("/srv"), &env(&[(name, value)]), &ServeFlags::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains(name), "{name}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn roles_parse_with_the_open_cowork_alias() {
+        assert_eq!("all-in-one".parse::<Role>().ok(), Some(Role::All));
+        assert!(Role::Web.serves_api() && !Role::Web.runs_commands());
+        assert!(!Role::Worker.serves_api() && Role::Worker.runs_commands());
+    }
+}

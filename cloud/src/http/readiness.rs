@@ -1,0 +1,55 @@
+//! Counts the background workers that run, for readiness: a process whose workers stopped is
+//! alive but not ready.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How many of the expected background workers are running.
+#[derive(Debug)]
+pub struct Readiness {
+    expected: usize,
+    running: AtomicUsize,
+}
+
+impl Readiness {
+    /// Expects `expected` workers.
+    pub fn new(expected: usize) -> Self {
+        Self { expected, running: AtomicUsize::new(0) }
+    }
+
+    /// A worker started.
+    pub fn worker_started(&self) {
+        self.running.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A worker stopped.
+    pub fn worker_stopped(&self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// True when every expected worker runs.
+    pub fn workers_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst) >= self.expected
+    }
+
+    /// How many run, out of how many expected.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.running.load(Ordering::SeqCst), self.expected)
+    }
+
+    /// `worker` wrapped so it counts as running from its start to its end.
+    pub fn track(
+        self: &Arc<Self>,
+        name: &'static str,
+        worker: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let readiness = self.clone();
+        async move {
+            readiness.worker_started();
+            tracing::debug!(worker = name, "worker started");
+            worker.await;
+            readiness.worker_stopped();
+            tracing::debug!(worker = name, "worker stopped");
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The `open-cowork-cloud` binary: `serve` runs the cloud (API, command workers, or both) until
+//! SIGTERM or Ctrl-C and exits 0 after draining.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use cowork_cloud::config::server::{Role, ServeConfig, ServeFlags};
+use cowork_cloud::database::Storage;
+use cowork_cloud::redact::Redactor;
+use cowork_cloud::{SystemClock, app, banner, logging};
+
+/// Open Cowork Cloud: agent sessions for channel gateways, over HTTP and SSE.
+#[derive(Parser)]
+#[command(name = "open-cowork-cloud", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the cloud: the API, the command workers, or both (the default).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// What this process runs: all, web (the API) or worker (the commands).
+    #[arg(long, value_parser = parse_role)]
+    role: Option<Role>,
+    /// Listen address, e.g. 127.0.0.1:8787 (default from OPEN_COWORK_CLOUD_HOST/_PORT).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// The open-cowork.config.json to read.
+    #[arg(long, env = "OPEN_COWORK_CONFIG_PATH", value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+/// Where the database is; shared by every subcommand.
+#[derive(clap::Args)]
+struct StorageArgs {
+    /// Directory of the SQLite database (default ./.open-cowork-cloud).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A postgres:// or sqlite: URL; beats --data-dir and OPEN_COWORK_CLOUD_DATABASE_URL.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    value.parse().map_err(|_| "must be one of all, web, worker".to_owned())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match cli.command {
+        Command::Serve(args) => serve(&cwd, &env, args),
+    }
+}
+
+fn serve(cwd: &std::path::Path, env: &HashMap<String, String>, args: ServeArgs) -> ExitCode {
+    let flags = ServeFlags {
+        listen: args.listen,
+        data_dir: args.storage.data_dir,
+        database_url: args.storage.database_url,
+        config_path: args.config,
+        role: args.role,
+    };
+    let config = match ServeConfig::load(cwd, env, &flags) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("open-cowork-cloud: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::install(&config.log_level, redactor(&config));
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    block_on(run(config))
+}
+
+/// Every secret the configuration holds, for the log redactor.
+fn redactor(config: &ServeConfig) -> Redactor {
+    let redactor = Redactor::new(config.cloud.openai.api_key.iter());
+    match &config.storage {
+        Storage::Url(url) => redactor.with_database_url(url),
+        Storage::DataDir(_) => redactor,
+    }
+}
+
+fn block_on(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("open-cowork-cloud: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "cloud stopped with an error");
+            eprintln!("open-cowork-cloud: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let banner_text = banner::render(&config, listener.local_addr()?);
+    let cloud = app::start(config, listener, Arc::new(SystemClock)).await?;
+    println!("{banner_text}");
+    tracing::info!(addr = %cloud.local_addr, "cloud ready");
+    cowork_cloud::http::shutdown_signal().await;
+    tracing::info!("shutting down: no new requests, draining running commands");
+    cloud.shutdown();
+    cloud.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Tests that run the real `open-cowork-cloud` binary over loopback HTTP, on SQLite and Postgres.
+
+mod harness;
+mod serve;
