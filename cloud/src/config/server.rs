@@ -101,8 +101,6 @@ pub struct ServeConfig {
     pub lease: Duration,
     /// How long shutdown waits for running commands and open requests.
     pub shutdown_drain: Duration,
-    /// The largest request body the API reads (default 1 MiB).
-    pub max_request_body_bytes: usize,
     /// The log filter (`OPEN_COWORK_CLOUD_LOG_LEVEL`, default `info`).
     pub log_level: String,
     /// The config file read, if any.
@@ -121,7 +119,6 @@ impl ServeConfig {
             cloud: CloudConfig::default(),
             lease: Duration::from_secs(30),
             shutdown_drain: Duration::from_secs(10),
-            max_request_body_bytes: 1024 * 1024,
             log_level: "info".to_owned(),
             config_file: None,
             warnings: Vec::new(),
@@ -170,9 +167,6 @@ impl ServeConfig {
         if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_SHUTDOWN_DRAIN_TIMEOUT_MS", 100..=120_000)? {
             self.shutdown_drain = Duration::from_millis(ms);
         }
-        if let Some(bytes) = env_integer(env, "OPEN_COWORK_CLOUD_MAX_REQUEST_BODY_BYTES", 1024..=64 * 1024 * 1024)? {
-            self.max_request_body_bytes = bytes as usize;
-        }
         if let Some(level) = env_get(env, "OPEN_COWORK_CLOUD_LOG_LEVEL") {
             self.log_level = level.to_owned();
         }
@@ -214,7 +208,6 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:8787".parse().unwrap());
         assert_eq!(config.storage, Storage::DataDir(PathBuf::from("/srv/.open-cowork-cloud")));
         assert_eq!(config.role, Role::All);
-        assert_eq!(config.max_request_body_bytes, 1024 * 1024);
     }
 
     #[test]
