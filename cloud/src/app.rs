@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -19,9 +18,6 @@ use crate::clock::Clock;
 use crate::config::server::{SQLITE_FILE, ServeConfig};
 use crate::database::PoolSettings;
 use crate::http::{self, Readiness, ServerLimits};
-
-/// The profile the health routes name (this cloud has one).
-pub const PROFILE_NAME: &str = "default";
 
 /// A running cloud.
 pub struct RunningCloud {
@@ -64,8 +60,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     if let Some(worker) = worker {
         loops.spawn(readiness.track("commands", worker.run(shutdown.clone())));
     }
-    let state =
-        ApiState { service, role, profile_name: PROFILE_NAME.to_owned(), readiness, shutdown: shutdown.clone() };
+    let state = ApiState { service, role, readiness, shutdown: shutdown.clone() };
     let app = api::health_router(state).layer(tower_http::catch_panic::CatchPanicLayer::new());
     let app = http::request_log::layer(app);
     let limits = ServerLimits::default();
@@ -73,16 +68,9 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     let drain = config.shutdown_drain;
     let task = tokio::spawn(async move {
         http::serve(listener, app, limits, server_shutdown).await;
-        drain_loops(loops, drain).await;
+        http::drain_workers(loops, drain).await;
         db.close().await;
         Ok(())
     });
     Ok(RunningCloud { local_addr, shutdown, task })
-}
-
-async fn drain_loops(mut loops: JoinSet<()>, drain: Duration) {
-    let all_done = async { while loops.join_next().await.is_some() {} };
-    if tokio::time::timeout(drain, all_done).await.is_err() {
-        tracing::warn!(timeout_ms = drain.as_millis() as u64, "drain timeout reached; stopping remaining work");
-    }
 }

@@ -35,22 +35,15 @@ struct ServeArgs {
     /// Listen address, e.g. 127.0.0.1:8787 (default from OPEN_COWORK_CLOUD_HOST/_PORT).
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
-    #[command(flatten)]
-    storage: StorageArgs,
-    /// The open-cowork.config.json to read.
-    #[arg(long, env = "OPEN_COWORK_CONFIG_PATH", value_name = "PATH")]
-    config: Option<PathBuf>,
-}
-
-/// Where the database is; shared by every subcommand.
-#[derive(clap::Args)]
-struct StorageArgs {
     /// Directory of the SQLite database (default ./.open-cowork-cloud).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// A postgres:// or sqlite: URL; beats --data-dir and OPEN_COWORK_CLOUD_DATABASE_URL.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// The open-cowork.config.json to read.
+    #[arg(long, env = "OPEN_COWORK_CONFIG_PATH", value_name = "PATH")]
+    config: Option<PathBuf>,
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
@@ -69,8 +62,8 @@ fn main() -> ExitCode {
 fn serve(cwd: &std::path::Path, env: &HashMap<String, String>, args: ServeArgs) -> ExitCode {
     let flags = ServeFlags {
         listen: args.listen,
-        data_dir: args.storage.data_dir,
-        database_url: args.storage.database_url,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
         config_path: args.config,
         role: args.role,
     };

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use cowork_cloud::database::{Database, PoolSettings};
@@ -148,17 +147,9 @@ pub async fn start_with_database(
         ingress::serve(listener, app, server_limits, server_shutdown).await;
         // The server is done, so no request holds an inbox handle any more: the writer drains.
         let _ = writer_task.await;
-        drain_workers(workers, drain).await;
+        cowork_cloud::http::drain_workers(workers, drain).await;
         db.close().await;
         Ok(())
     });
     Ok(RunningGateway { local_addr, shutdown, task })
-}
-
-async fn drain_workers(mut workers: JoinSet<()>, drain: Duration) {
-    let all_done = async { while workers.join_next().await.is_some() {} };
-    if tokio::time::timeout(drain, all_done).await.is_err() {
-        // Whatever is still running holds a lease that expires; the next start redoes it.
-        tracing::warn!(timeout_ms = drain.as_millis() as u64, "drain timeout reached; stopping remaining work");
-    }
 }

@@ -15,7 +15,7 @@ use super::ApiState;
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) async fn livez(State(state): State<ApiState>) -> Json<Value> {
-    Json(json!({ "ok": true, "role": state.role.as_str(), "profileName": state.profile_name }))
+    Json(json!({ "ok": true, "role": state.role.as_str(), "profileName": super::PROFILE_NAME }))
 }
 
 pub(super) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
@@ -41,7 +41,7 @@ pub(super) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<V
     let body = json!({
         "ok": ok,
         "role": state.role.as_str(),
-        "profileName": state.profile_name,
+        "profileName": super::PROFILE_NAME,
         "checks": checks,
     });
     (status, Json(body))
@@ -79,13 +79,7 @@ mod tests {
         let service =
             CloudService::without_workers(test_db.db.clone(), CloudSettings::default(), Arc::new(SystemClock));
         let readiness = Arc::new(Readiness::new(1));
-        let state = ApiState {
-            service,
-            role: Role::Web,
-            profile_name: "default".into(),
-            readiness: readiness.clone(),
-            shutdown: Default::default(),
-        };
+        let state = ApiState { service, role: Role::Web, readiness: readiness.clone(), shutdown: Default::default() };
         let (status, body) = ready(state.clone()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no loop runs yet: {body}");
         assert_eq!(body["checks"][1]["status"], "error", "{body}");

@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 
+/// The profile the health routes name (this cloud has one).
+pub const PROFILE_NAME: &str = "default";
+
 use crate::CloudService;
 use crate::config::server::Role;
 use crate::http::Readiness;
@@ -23,8 +26,6 @@ pub struct ApiState {
     pub service: CloudService,
     /// What this process runs.
     pub role: Role,
-    /// The profile `/livez` and `/readyz` name.
-    pub profile_name: String,
     /// The background loops this role runs.
     pub readiness: Arc<Readiness>,
     /// Cancelled when shutdown starts: readiness fails and streams end.

@@ -6,6 +6,6 @@ pub mod request_log;
 mod serve;
 mod signal;
 
-pub use readiness::Readiness;
+pub use readiness::{Readiness, drain_workers};
 pub use serve::{ServerLimits, request_timeout, serve};
 pub use signal::shutdown_signal;

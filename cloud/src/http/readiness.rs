@@ -1,8 +1,11 @@
-//! Counts the background workers that run, for readiness: a process whose workers stopped is
-//! alive but not ready.
+//! Background workers: the count of those running, for readiness (a process whose workers
+//! stopped is alive but not ready), and draining them at shutdown within a deadline.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
 
 /// How many of the expected background workers are running.
 #[derive(Debug)]
@@ -51,5 +54,14 @@ impl Readiness {
             readiness.worker_stopped();
             tracing::debug!(worker = name, "worker stopped");
         }
+    }
+}
+
+/// Waits up to `deadline` for `workers` to finish, then drops (aborts) the rest: whatever still
+/// runs holds a lease that expires, and a worker redoes it.
+pub async fn drain_workers(mut workers: JoinSet<()>, deadline: Duration) {
+    let all_done = async { while workers.join_next().await.is_some() {} };
+    if tokio::time::timeout(deadline, all_done).await.is_err() {
+        tracing::warn!(timeout_ms = deadline.as_millis() as u64, "drain timeout reached; stopping remaining work");
     }
 }
