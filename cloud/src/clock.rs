@@ -58,3 +58,35 @@ impl Clock for ManualClock {
 pub fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// Unix milliseconds as an ISO 8601 UTC timestamp with milliseconds (`2026-12-03T12:00:00.000Z`),
+/// the form Open Cowork's API uses for every time.
+pub fn iso8601(ms: i64) -> String {
+    use time::macros::format_description;
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&format).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_owned())
+}
+
+/// Parses an RFC 3339 timestamp (`2026-12-03T12:00:00Z`, any offset) into unix milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let at = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod iso_tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_in_open_coworks_form() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_796_299_200_123), "2026-12-03T12:00:00.123Z");
+        assert_eq!(parse_rfc3339("2026-12-03T12:00:00.123Z"), Some(1_796_299_200_123));
+        assert_eq!(parse_rfc3339("2026-12-03T13:00:00+01:00"), Some(1_796_299_200_000));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2026-13-03T12:00:00Z"), None);
+    }
+}

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use cowork_cloud_client::{CommandId, IdentityId, SessionId};
 
 /// `prefix` + the first 32 hex digits of sha256 over `parts` joined by NUL.
-fn stable_id(prefix: &str, parts: &[&str]) -> String {
+pub(crate) fn stable_id(prefix: &str, parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for (index, part) in parts.iter().enumerate() {
         // NUL cannot occur in the ids we hash, so joining by it cannot make two inputs collide.

@@ -5,8 +5,10 @@
 //! [`CloudService::new`] (or `start` on the system clock) gives the service and a [`CommandWorker`] to spawn.
 
 mod abort;
+pub mod admin;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod banner;
 pub mod clock;
 pub mod config;

@@ -8,7 +8,8 @@
 //!   JSON `"key": "value"` form, escaped JSON included (a JSON log line holding a JSON body);
 //! - `Bearer …` and `Basic …` credentials;
 //! - `v0=` / `v1=` hex signatures (Slack and the generic webhook);
-//! - Slack tokens (`xoxa-`, `xoxb-`, `xoxp-`, `xoxr-`);
+//! - Slack tokens (`xoxa-`, `xoxb-`, `xoxp-`, `xoxr-`), Open Cowork API and interaction tokens
+//!   (`occ_…`, `occi_…`) and OpenAI-style keys (`sk-…`);
 //! - URL userinfo (`scheme://user:pass@host` becomes `scheme://***@host`);
 //! - every secret value the process was configured with (tokens, provider credentials, the
 //!   database password), wherever it appears.
@@ -51,6 +52,8 @@ static PATTERNS: LazyLock<Option<Vec<(Regex, &'static str)>>> = LazyLock::new(||
         (r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*", "$1 ***"),
         (r"\b(v[01])=[0-9a-fA-F]{16,}", "$1=***"),
         (r"\b(xox[abpr])-[A-Za-z0-9-]+", "$1-***"),
+        (r"\b(occi?)_[A-Za-z0-9_-]{16,}", "${1}_***"),
+        (r"\bsk-[A-Za-z0-9_-]{16,}", "sk-***"),
         (r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@", "$1***@"),
     ];
     patterns.into_iter().map(|(pattern, replacement)| Regex::new(pattern).ok().map(|re| (re, replacement))).collect()
@@ -106,6 +109,53 @@ impl Redactor {
         out
     }
 }
+
+/// How deep [`Redactor::redact_json`] descends; deeper values are replaced.
+const MAX_JSON_DEPTH: usize = 4;
+
+/// The longest string [`Redactor::redact_json`] keeps, in characters.
+const MAX_JSON_STRING: usize = 512;
+
+/// The most array entries [`Redactor::redact_json`] keeps.
+const MAX_JSON_ARRAY: usize = 50;
+
+impl Redactor {
+    /// A JSON value fit to show: values under secret-looking keys masked, every string redacted
+    /// and cut to 512 characters, arrays to 50 entries, nesting to 4 levels.
+    pub fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        self.redact_json_at(value, 0)
+    }
+
+    fn redact_json_at(&self, value: &serde_json::Value, depth: usize) -> serde_json::Value {
+        use serde_json::Value;
+        if depth > MAX_JSON_DEPTH {
+            return Value::String(MASK.to_owned());
+        }
+        match value {
+            Value::String(text) => Value::String(self.redact(text).chars().take(MAX_JSON_STRING).collect()),
+            Value::Array(items) => Value::Array(
+                items.iter().take(MAX_JSON_ARRAY).map(|item| self.redact_json_at(item, depth + 1)).collect(),
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, item)| {
+                        let key: String = key.chars().take(128).collect();
+                        let masked = SECRET_KEY_NAME.as_ref().is_none_or(|re| re.is_match(&key));
+                        let item =
+                            if masked { Value::String(MASK.to_owned()) } else { self.redact_json_at(item, depth + 1) };
+                        (key, item)
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// A whole key name that looks secret (fails closed: without it every key is masked).
+static SECRET_KEY_NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(&format!(r"(?i)^(?:{SECRET_KEY}|[A-Za-z0-9_.-]*(?:cookie|ciphertext|envelope))$")).ok()
+});
 
 /// The password of a `scheme://user:password@host/...` URL, if it has one.
 fn url_password(url: &str) -> Option<&str> {

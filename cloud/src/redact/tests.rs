@@ -10,7 +10,8 @@ fn redactor() -> Redactor {
 fn every_builtin_pattern_compiles() {
     assert!(QUOTED_VALUES.as_ref().is_some_and(|all| all.len() == 2));
     assert!(BARE_VALUE.is_some());
-    assert!(PATTERNS.as_ref().is_some_and(|all| all.len() == 4));
+    assert!(PATTERNS.as_ref().is_some_and(|all| all.len() == 6));
+    assert!(SECRET_KEY_NAME.is_some());
 }
 
 #[test]
@@ -75,4 +76,33 @@ fn database_password_is_a_configured_secret() {
     assert_eq!(url_password("postgres://app:pw-long@db/x"), Some("pw-long"));
     assert_eq!(url_password("postgres://app@db/x"), None);
     assert_eq!(url_password("sqlite:/tmp/x.db"), None);
+}
+
+#[test]
+fn masks_api_tokens_and_model_keys() {
+    let line = redactor().redact(
+        "used occ_tok_AAAAAAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB and occi_x_1234567890abcdefgh \
+         with sk-proj-1234567890abcdefXYZ",
+    );
+    assert!(!line.contains("BBBB") && !line.contains("1234567890abcdefgh") && !line.contains("abcdefXYZ"), "{line}");
+    assert!(line.contains("occ_***") && line.contains("sk-***"), "{line}");
+}
+
+#[test]
+fn json_values_are_masked_by_key_and_bounded() {
+    let value = serde_json::json!({
+        "botToken": "xoxb-1",
+        "nested": {"clientSecret": "s", "note": "Bearer abcdef", "list": (0..80).collect::<Vec<_>>()},
+        "sessionCookie": "c",
+        "plain": "x".repeat(600),
+        "deep": {"a": {"b": {"c": {"d": {"e": 1}}}}},
+    });
+    let shown = redactor().redact_json(&value);
+    assert_eq!(shown["botToken"], MASK);
+    assert_eq!(shown["nested"]["clientSecret"], MASK);
+    assert_eq!(shown["sessionCookie"], MASK);
+    assert_eq!(shown["nested"]["note"], "Bearer ***");
+    assert_eq!(shown["nested"]["list"].as_array().map(Vec::len), Some(50));
+    assert_eq!(shown["plain"].as_str().map(str::len), Some(512));
+    assert_eq!(shown["deep"]["a"]["b"]["c"]["d"], MASK);
 }

@@ -1,14 +1,23 @@
-//! The cloud store: channel bindings, identities, sessions, event logs and the command queue,
+//! The cloud store: agents, channel bindings, identities, API tokens, the audit trail, sessions,
+//! event logs and the command queue,
 //! written once for SQLite and Postgres (the SQL text is shared; only row locks differ).
 
 mod aborts;
+mod agents;
+mod audit;
+mod binding_admin;
 mod bindings;
 mod commands;
 mod events;
+mod tokens;
 mod types;
 
 pub use aborts::aborted_event_id;
+pub use agents::AgentRecord;
+pub use audit::{AuditEvent, StoredAuditEvent};
+pub use binding_admin::{BindingChanges, BindingRecord};
 pub use commands::{GAVE_UP_MESSAGE, error_event_id};
+pub use tokens::{NewToken, TokenCredential, TokenRecord};
 pub use types::{
     AbortRecord, Appended, Claim, ClaimRequest, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome,
     CommandStatus, Submitted,

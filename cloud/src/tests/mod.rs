@@ -1,6 +1,7 @@
 //! Tests of the cloud over both database engines, and the helpers they share.
 
 mod aborts;
+mod admin;
 mod burst;
 mod demo;
 mod recovery;
