@@ -99,12 +99,15 @@ async fn a_token_authenticates_until_revoked_or_expired(db: Database) {
     );
 }
 
+/// A token request (name, scopes, expiry, grants) and the status it must get.
+type TokenCase<'a> = (Option<&'a str>, Vec<String>, Option<i64>, Vec<String>, StatusCode);
+
 async fn bad_token_requests_store_nothing(db: Database) {
     let (admin, _, store) = admin(db).await;
     set_up(&admin).await;
     let cli = Principal::CommandLine;
     let gateway = ["gateway".to_owned()];
-    let cases: Vec<(Option<&str>, Vec<String>, Option<i64>, Vec<String>, StatusCode)> = vec![
+    let cases: Vec<TokenCase<'_>> = vec![
         (None, gateway.to_vec(), None, vec![], StatusCode::BAD_REQUEST),
         (Some("x"), vec!["desktop".into()], None, vec![], StatusCode::BAD_REQUEST),
         (Some("x"), vec![], None, vec![], StatusCode::BAD_REQUEST),
