@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::CloudService;
+use crate::admin::Admin;
 use crate::api::{self, ApiState};
 use crate::clock::Clock;
 use crate::config::server::{SQLITE_FILE, ServeConfig};
@@ -47,10 +48,10 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     let role = config.role;
     let (service, worker) = if role.runs_commands() {
         let runtime = crate::runtime::assemble(&config.cloud).await?;
-        let (service, worker) = CloudService::new(db.clone(), settings, runtime, clock);
+        let (service, worker) = CloudService::new(db.clone(), settings, runtime, clock.clone());
         (service, Some(worker))
     } else {
-        (CloudService::without_workers(db.clone(), settings, clock), None)
+        (CloudService::without_workers(db.clone(), settings, clock.clone()), None)
     };
     let shutdown = CancellationToken::new();
     // Every role watches the backlog: a web process is the one to notice that no worker runs.
@@ -60,10 +61,21 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     if let Some(worker) = worker {
         loops.spawn(readiness.track("commands", worker.run(shutdown.clone())));
     }
-    let state = ApiState { service, role, readiness, shutdown: shutdown.clone() };
-    let app = api::health_router(state).layer(tower_http::catch_panic::CatchPanicLayer::new());
-    let app = http::request_log::layer(app);
+    let admin = Admin::open(service.store().clone(), clock, config.token_hash_key.as_ref()).await?;
+    let state = ApiState {
+        service,
+        admin,
+        max_body_bytes: config.max_request_body_bytes,
+        role,
+        readiness,
+        shutdown: shutdown.clone(),
+    };
     let limits = ServerLimits::default();
+    let mut app = api::health_router(state.clone());
+    if role.serves_api() {
+        app = app.merge(http::request_timeout(api::api_router(state), limits.request_timeout));
+    }
+    let app = http::request_log::layer(app.layer(tower_http::catch_panic::CatchPanicLayer::new()));
     let server_shutdown = shutdown.clone();
     let drain = config.shutdown_drain;
     let task = tokio::spawn(async move {

@@ -1,5 +1,8 @@
 //! The `open-cowork-cloud` binary: `serve` runs the cloud (API, command workers, or both) until
-//! SIGTERM or Ctrl-C and exits 0 after draining.
+//! SIGTERM or Ctrl-C and exits 0 after draining; `tokens` and `bindings` set it up, working on
+//! the database directly.
+
+mod cli;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,6 +28,20 @@ struct Cli {
 enum Command {
     /// Run the cloud: the API, the command workers, or both (the default).
     Serve(ServeArgs),
+    /// Mint, list and revoke API tokens.
+    Tokens {
+        #[command(flatten)]
+        store: cli::StoreArgs,
+        #[command(subcommand)]
+        command: cli::TokensCommand,
+    },
+    /// Create and list channel bindings.
+    Bindings {
+        #[command(flatten)]
+        store: cli::StoreArgs,
+        #[command(subcommand)]
+        command: cli::BindingsCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -56,6 +73,8 @@ fn main() -> ExitCode {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     match cli.command {
         Command::Serve(args) => serve(&cwd, &env, args),
+        Command::Tokens { store, command } => cli::run(&cwd, &env, &store, |admin, json| command.run(admin, json)),
+        Command::Bindings { store, command } => cli::run(&cwd, &env, &store, |admin, json| command.run(admin, json)),
     }
 }
 
@@ -83,7 +102,7 @@ fn serve(cwd: &std::path::Path, env: &HashMap<String, String>, args: ServeArgs) 
 
 /// Every secret the configuration holds, for the log redactor.
 fn redactor(config: &ServeConfig) -> Redactor {
-    let redactor = Redactor::new(config.cloud.openai.api_key.iter());
+    let redactor = Redactor::new(config.cloud.openai.api_key.iter().chain(&config.token_hash_key));
     match &config.storage {
         Storage::Url(url) => redactor.with_database_url(url),
         Storage::DataDir(_) => redactor,

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The resource does not exist or is not the caller's to see (404).
     #[error("{0}")]
     NotFound(String),
+    /// The route exists but not for this method (405).
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
     /// The request conflicts with the stored state (409).
     #[error("{0}")]
     Conflict(String),
@@ -92,6 +95,7 @@ impl ApiError {
             Self::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -110,6 +114,7 @@ impl ApiError {
             | Self::Unavailable { code, .. } => code,
             Self::Unauthorized(_) => "auth.unauthorized",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge { .. } => "request.too_large",
             Self::Internal(_) => "internal",

@@ -79,7 +79,15 @@ mod tests {
         let service =
             CloudService::without_workers(test_db.db.clone(), CloudSettings::default(), Arc::new(SystemClock));
         let readiness = Arc::new(Readiness::new(1));
-        let state = ApiState { service, role: Role::Web, readiness: readiness.clone(), shutdown: Default::default() };
+        let admin = crate::admin::Admin::open(service.store().clone(), Arc::new(SystemClock), None).await.unwrap();
+        let state = ApiState {
+            service,
+            admin,
+            max_body_bytes: 1024,
+            role: Role::Web,
+            readiness: readiness.clone(),
+            shutdown: Default::default(),
+        };
         let (status, body) = ready(state.clone()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no loop runs yet: {body}");
         assert_eq!(body["checks"][1]["status"], "error", "{body}");

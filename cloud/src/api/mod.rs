@@ -1,13 +1,17 @@
 //! The cloud's HTTP API: health, and (in the roles that serve it) the channel and admin routes.
 //! Every route answers errors through [`ApiError`], the one place statuses are chosen.
 
+mod agents;
+mod bindings;
 mod error;
+mod extract;
 mod health;
+mod tokens;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, patch, post};
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
@@ -16,6 +20,7 @@ pub use error::ApiError;
 pub const PROFILE_NAME: &str = "default";
 
 use crate::CloudService;
+use crate::admin::Admin;
 use crate::config::server::Role;
 use crate::http::Readiness;
 
@@ -24,6 +29,10 @@ use crate::http::Readiness;
 pub struct ApiState {
     /// Sessions, commands, bindings.
     pub service: CloudService,
+    /// Agents, bindings and tokens; authentication.
+    pub admin: Admin,
+    /// The largest request body read, in bytes.
+    pub max_body_bytes: usize,
     /// What this process runs.
     pub role: Role,
     /// The background loops this role runs.
@@ -39,4 +48,27 @@ pub fn health_router(state: ApiState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/healthz", get(health::readyz))
         .with_state(state)
+}
+
+/// The API routes (the roles that serve the API mount them beside the health routes); unknown
+/// paths and methods answer the JSON error body too.
+pub fn api_router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/channels/agents", get(agents::list).post(agents::create))
+        .route("/api/channels/bindings", get(bindings::list).post(bindings::create))
+        .route("/api/channels/bindings/{binding_id}", patch(bindings::update))
+        .route("/api/api-tokens", get(tokens::list).post(tokens::create))
+        .route("/api/api-tokens/{token_id}", axum::routing::delete(tokens::revoke))
+        .route("/api/api-tokens/{token_id}/channel-bindings", post(tokens::grant))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not found.".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

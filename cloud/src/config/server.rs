@@ -103,6 +103,11 @@ pub struct ServeConfig {
     pub shutdown_drain: Duration,
     /// The log filter (`OPEN_COWORK_CLOUD_LOG_LEVEL`, default `info`).
     pub log_level: String,
+    /// The key API tokens are hashed under (`OPEN_COWORK_CLOUD_TOKEN_HASH_KEY`); without it a
+    /// key kept in the database.
+    pub token_hash_key: Option<Secret>,
+    /// The largest request body the API reads (`OPEN_COWORK_CLOUD_MAX_REQUEST_BODY_BYTES`, 1 MiB).
+    pub max_request_body_bytes: usize,
     /// The config file read, if any.
     pub config_file: Option<PathBuf>,
     /// Settings accepted with a warning (Open Cowork keys this version does not implement).
@@ -120,6 +125,8 @@ impl ServeConfig {
             lease: Duration::from_secs(30),
             shutdown_drain: Duration::from_secs(10),
             log_level: "info".to_owned(),
+            token_hash_key: None,
+            max_request_body_bytes: 1024 * 1024,
             config_file: None,
             warnings: Vec::new(),
         }
@@ -169,6 +176,18 @@ impl ServeConfig {
         }
         if let Some(level) = env_get(env, "OPEN_COWORK_CLOUD_LOG_LEVEL") {
             self.log_level = level.to_owned();
+        }
+        if let Some(key) = env_get(env, "OPEN_COWORK_CLOUD_TOKEN_HASH_KEY") {
+            if key.len() < crate::auth::token::MIN_KEY_BYTES {
+                return Err(ConfigError::invalid(
+                    "OPEN_COWORK_CLOUD_TOKEN_HASH_KEY",
+                    &format!("must be at least {} bytes", crate::auth::token::MIN_KEY_BYTES),
+                ));
+            }
+            self.token_hash_key = Some(Secret::new(key.to_owned()));
+        }
+        if let Some(bytes) = env_integer(env, "OPEN_COWORK_CLOUD_MAX_REQUEST_BODY_BYTES", 1_024..=64 * 1024 * 1024)? {
+            self.max_request_body_bytes = bytes as usize;
         }
         self.cloud.apply_env(env)
     }
@@ -241,6 +260,8 @@ mod tests {
             ("OPEN_COWORK_CLOUD_PORT", "70000"),
             ("OPEN_COWORK_CLOUD_HOST", "example.com"),
             ("OPEN_COWORK_CLOUD_SHUTDOWN_DRAIN_TIMEOUT_MS", "5"),
+            ("OPEN_COWORK_CLOUD_TOKEN_HASH_KEY", "short"),
+            ("OPEN_COWORK_CLOUD_MAX_REQUEST_BODY_BYTES", "10"),
         ] {
             let error = ServeConfig::load(Path::new("/srv"), &env(&[(name, value)]), &ServeFlags::default())
                 .err()

@@ -1,4 +1,5 @@
 //! Tests that run the real `open-cowork-cloud` binary over loopback HTTP, on SQLite and Postgres.
 
+mod admin;
 mod harness;
 mod serve;
