@@ -63,6 +63,8 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     }
     let admin = Admin::open(service.store().clone(), clock, config.token_hash_key.as_ref()).await?;
     let state = ApiState {
+        channels: crate::channels::Channels::new(service.clone()),
+        sse_poll: config.service_settings().poll_interval,
         service,
         admin,
         max_body_bytes: config.max_request_body_bytes,
@@ -73,7 +75,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     let limits = ServerLimits::default();
     let mut app = api::health_router(state.clone());
     if role.serves_api() {
-        app = app.merge(http::request_timeout(api::api_router(state), limits.request_timeout));
+        app = app.merge(api::api_router(state, limits.request_timeout));
     }
     let app = http::request_log::layer(app.layer(tower_http::catch_panic::CatchPanicLayer::new()));
     let server_shutdown = shutdown.clone();

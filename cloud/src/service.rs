@@ -20,7 +20,7 @@ use crate::database::Database;
 use crate::error::StoreError;
 use crate::runtime::{AgentRuntime, DemoRuntime};
 use crate::settings::CloudSettings;
-use crate::store::CloudStore;
+use crate::store::{CloudStore, Submitted};
 use crate::worker::CommandWorker;
 
 /// How many wake-ups the event feed buffers before a slow receiver lags.
@@ -158,6 +158,26 @@ impl CloudService {
         }
     }
 
+    /// Queues a command and wakes a worker of this process; says whether it was new.
+    pub async fn submit_command(&self, session: &SessionId, command: &NewCommand) -> Result<Submitted, StoreError> {
+        let now = self.shared.clock.now_ms();
+        let submitted = self.shared.store.submit(session, command, now).await?;
+        if submitted.created {
+            self.shared.wake.notify_one();
+        }
+        Ok(submitted)
+    }
+
+    /// The wake-up feed of sessions that got events (as [`SessionBackend::subscribe`]).
+    pub fn subscribe_events(&self) -> broadcast::Receiver<SessionId> {
+        self.shared.events.subscribe()
+    }
+
+    /// Now, on the service's clock, in unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
     /// Creates or updates a channel binding; the gateway calls it at start for each provider.
     pub async fn provision_binding(
         &self,
@@ -187,12 +207,7 @@ impl SessionBackend for CloudService {
     }
 
     async fn submit(&self, session: &SessionId, command: NewCommand) -> Result<CommandId, BackendError> {
-        let now = self.shared.clock.now_ms();
-        let submitted = self.shared.store.submit(session, &command, now).await?;
-        if submitted.created {
-            self.shared.wake.notify_one();
-        }
-        Ok(submitted.command_id)
+        Ok(self.submit_command(session, &command).await?.command_id)
     }
 
     async fn events_after(

@@ -3,6 +3,7 @@
 
 mod agents;
 mod bindings;
+mod channels;
 mod error;
 mod extract;
 mod health;
@@ -21,6 +22,7 @@ pub const PROFILE_NAME: &str = "default";
 
 use crate::CloudService;
 use crate::admin::Admin;
+use crate::channels::Channels;
 use crate::config::server::Role;
 use crate::http::Readiness;
 
@@ -31,8 +33,13 @@ pub struct ApiState {
     pub service: CloudService,
     /// Agents, bindings and tokens; authentication.
     pub admin: Admin,
+    /// Identities, binds, prompts and streams for gateways.
+    pub channels: Channels,
     /// The largest request body read, in bytes.
     pub max_body_bytes: usize,
+    /// How often a session stream re-reads the log when nothing woke it (events appended by
+    /// a worker in another process wake no one here).
+    pub sse_poll: std::time::Duration,
     /// What this process runs.
     pub role: Role,
     /// The background loops this role runs.
@@ -50,19 +57,32 @@ pub fn health_router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// The API routes (the roles that serve the API mount them beside the health routes); unknown
-/// paths and methods answer the JSON error body too.
-pub fn api_router(state: ApiState) -> Router {
-    Router::new()
+/// The API routes (the roles that serve the API mount them beside the health routes): every
+/// route but the event stream is cut off after `timeout`; unknown paths and methods answer the
+/// JSON error body too.
+pub fn api_router(state: ApiState, timeout: std::time::Duration) -> Router {
+    let requests = Router::new()
+        .route("/api/channels/identities/resolve", post(channels::resolve_identity))
+        .route("/api/channels/sessions/bind", post(channels::bind))
+        .route("/api/channels/sessions/by-thread", get(channels::by_thread))
+        .route("/api/channels/sessions/prompt", post(channels::prompt))
+        .route("/api/channels/sessions/abort", post(channels::abort))
+        .route("/api/channels/sessions/{session_binding_id}/snapshot", get(channels::snapshot))
+        .route("/api/channels/cursor", post(channels::cursor))
         .route("/api/channels/agents", get(agents::list).post(agents::create))
         .route("/api/channels/bindings", get(bindings::list).post(bindings::create))
         .route("/api/channels/bindings/{binding_id}", patch(bindings::update))
         .route("/api/api-tokens", get(tokens::list).post(tokens::create))
         .route("/api/api-tokens/{token_id}", axum::routing::delete(tokens::revoke))
         .route("/api/api-tokens/{token_id}/channel-bindings", post(tokens::grant))
+        .with_state(state.clone());
+    let streams = Router::new()
+        .route("/api/channels/sessions/{session_binding_id}/events", get(channels::events))
+        .with_state(state);
+    crate::http::request_timeout(requests, timeout)
+        .merge(streams)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .with_state(state)
 }
 
 async fn not_found() -> ApiError {

@@ -7,6 +7,7 @@ mod agents;
 mod audit;
 mod binding_admin;
 mod bindings;
+mod channel_sessions;
 mod commands;
 mod events;
 mod tokens;
@@ -16,6 +17,7 @@ pub use aborts::aborted_event_id;
 pub use agents::AgentRecord;
 pub use audit::{AuditEvent, StoredAuditEvent};
 pub use binding_admin::{BindingChanges, BindingRecord};
+pub use channel_sessions::{CursorUpdate, IdentityRecord, IdentityUpsert, SessionBindingRecord, SessionRecord};
 pub use commands::{GAVE_UP_MESSAGE, error_event_id};
 pub use tokens::{NewToken, TokenCredential, TokenRecord};
 pub use types::{

@@ -1,55 +1,11 @@
 //! Setting the cloud up: the `tokens` and `bindings` commands on the database, then the admin
 //! API over HTTP with the tokens they minted: scopes, revocation, grants, bad input.
 
-use std::process::Output;
-
 use cowork_cloud::database::Backend;
 use cowork_cloud::database::testing::TestDatabase;
 use serde_json::{Value, json};
 
-use crate::harness::{CloudProcess, command};
-
-/// Runs a setup command against `url`.
-fn setup(url: &str, args: &[&str]) -> Output {
-    let mut all = args.to_vec();
-    all.extend(["--database-url", url]);
-    command(&all).output().expect("run the command")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-struct Api<'a> {
-    cloud: &'a CloudProcess,
-    client: reqwest::Client,
-}
-
-impl Api<'_> {
-    async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.client.request(method, format!("{}{path}", self.cloud.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
-        }
-        let response = request.send().await.expect("send");
-        let status = response.status().as_u16();
-        assert!(response.headers().contains_key("x-request-id"), "{path}: no request id");
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.send("GET", path, Some(token), None).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        self.send("POST", path, Some(token), Some(&body.to_string())).await
-    }
-}
+use crate::harness::{Api, CloudProcess, setup, stdout};
 
 async fn setup_then_administer_over_http(backend: Backend) {
     let Some(test_db) = TestDatabase::new(backend).await else { return };

@@ -1,8 +1,10 @@
 //! Starts the real binary and waits on conditions with a deadline.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// How long to wait for any condition.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -31,8 +33,14 @@ pub fn command(args: &[&str]) -> Command {
 impl CloudProcess {
     /// Starts `serve --role <role>` on `database_url` and waits for its banner.
     pub fn start(database_url: &str, role: &str) -> Self {
+        Self::start_with(database_url, role, &[])
+    }
+
+    /// [`CloudProcess::start`] with extra environment variables.
+    pub fn start_with(database_url: &str, role: &str, vars: &[(&str, &str)]) -> Self {
         let mut child = command(&["serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--role", role])
             .env("OPEN_COWORK_CLOUD_SHUTDOWN_DRAIN_TIMEOUT_MS", "5000")
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -77,5 +85,50 @@ impl Drop for CloudProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Runs a setup command against `url`.
+pub fn setup(url: &str, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--database-url", url]);
+    command(&all).output().expect("run the command")
+}
+
+/// A successful command's trimmed stdout.
+pub fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A client of one cloud process.
+pub struct Api<'a> {
+    pub cloud: &'a CloudProcess,
+    pub client: reqwest::Client,
+}
+
+/// JSON requests to a running cloud, asserting every answer carries a request id.
+impl Api<'_> {
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, format!("{}{path}", self.cloud.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_owned());
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        assert!(response.headers().contains_key("x-request-id"), "{path}: no request id");
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.send("POST", path, Some(token), Some(&body.to_string())).await
     }
 }

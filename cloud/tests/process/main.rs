@@ -1,5 +1,6 @@
 //! Tests that run the real `open-cowork-cloud` binary over loopback HTTP, on SQLite and Postgres.
 
 mod admin;
+mod channels;
 mod harness;
 mod serve;

@@ -1,0 +1,125 @@
+//! The channel routes a gateway calls: identities, binds, prompts, aborts, snapshots, render
+//! cursors and the session event stream.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::extract::{Caller, JsonBody, Query};
+use super::{ApiError, ApiState};
+use crate::channels::{BindSession, CursorRequest, ResolveIdentity, SessionCommand, stream};
+
+/// How often an idle stream sends a keep-alive comment.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+pub(super) async fn resolve_identity(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<ResolveIdentity>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.resolve_identity(&caller, body).await?))
+}
+
+pub(super) async fn bind(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<BindSession>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.bind(&caller, body).await?))
+}
+
+/// The by-thread query.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ThreadQuery {
+    provider: Option<String>,
+    external_workspace_id: Option<String>,
+    external_chat_id: Option<String>,
+    external_thread_id: Option<String>,
+}
+
+pub(super) async fn by_thread(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Query(query): Query<ThreadQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let found = state
+        .channels
+        .by_thread(
+            &caller,
+            query.provider.as_deref(),
+            query.external_workspace_id.as_deref(),
+            query.external_chat_id.as_deref(),
+            query.external_thread_id.as_deref(),
+        )
+        .await?;
+    Ok(Json(found))
+}
+
+pub(super) async fn prompt(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<SessionCommand>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(state.channels.prompt(&caller, body).await?)))
+}
+
+pub(super) async fn abort(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<SessionCommand>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(state.channels.abort(&caller, body).await?)))
+}
+
+pub(super) async fn snapshot(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(session_binding_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.snapshot(&caller, &session_binding_id).await?))
+}
+
+pub(super) async fn cursor(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<CursorRequest>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.cursor(&caller, body).await?))
+}
+
+/// The events query.
+#[derive(Deserialize)]
+pub(super) struct EventsQuery {
+    after: Option<String>,
+}
+
+pub(super) async fn events(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(session_binding_id): Path<String>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable { code: "service.draining", message: "The cloud is shutting down.".into() });
+    }
+    let last_event_id = headers.get("last-event-id").map(|value| value.to_str().unwrap_or("invalid"));
+    let cursor = stream::start_cursor(query.after.as_deref(), last_event_id)?;
+    let events =
+        stream::open(&state.channels, &caller, &session_binding_id, cursor, state.sse_poll, state.shutdown.clone())
+            .await?;
+    let sse = Sse::new(futures::StreamExt::map(events, |event| Ok::<_, Infallible>(event.unwrap_or_default())))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
+    let mut response = sse.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-transform"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}

@@ -1,0 +1,524 @@
+//! The channel service a gateway calls: identities, thread-to-session binds, prompts and
+//! aborts, snapshots, render cursors and the session event stream, each limited to the
+//! bindings the caller's gateway token was granted (and whose binding is active).
+
+pub mod projection;
+pub mod public;
+pub mod stream;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use cowork_cloud_client::{BindThread, CommandBody, IdentityId, NewCommand, SessionId};
+
+use crate::CloudService;
+use crate::admin::validate;
+use crate::api::ApiError;
+use crate::auth::{Principal, Scope};
+use crate::store::{BindingRecord, CursorUpdate, IdentityRecord, IdentityUpsert, SessionBindingRecord};
+use projection::Projection;
+
+/// The longest prompt accepted, in characters.
+pub const MAX_PROMPT_CHARS: usize = 64 * 1024;
+
+/// Events read per page when folding or streaming a log.
+pub(crate) const PAGE: u32 = 1000;
+
+/// The identical refusal for every sender who may not act on a session.
+fn actor_refused() -> ApiError {
+    ApiError::forbidden(
+        "channels.actor_not_authorized",
+        "Channel actor identity is not authorized for this channel session.",
+    )
+}
+
+/// The identical answer for a session binding that is missing or outside the caller's grants.
+fn session_binding_not_found() -> ApiError {
+    ApiError::NotFound("Channel session binding was not found.".into())
+}
+
+/// The refusal for a binding outside the caller's grants.
+fn binding_out_of_scope() -> ApiError {
+    ApiError::forbidden(
+        "channels.binding_scope_required",
+        "Gateway API token is not authorized for the requested channel binding.",
+    )
+}
+
+/// The active bindings a gateway token may act on.
+#[derive(Clone, Debug)]
+pub struct GatewayScope {
+    grants: Vec<String>,
+}
+
+impl GatewayScope {
+    /// Whether the scope covers `channel_binding_id`.
+    pub fn allows(&self, channel_binding_id: &str) -> bool {
+        self.grants.iter().any(|grant| grant == channel_binding_id)
+    }
+
+    fn require(&self, channel_binding_id: &str) -> Result<(), ApiError> {
+        if self.allows(channel_binding_id) { Ok(()) } else { Err(binding_out_of_scope()) }
+    }
+}
+
+/// `POST /api/channels/identities/resolve`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveIdentity {
+    /// The provider id.
+    pub provider: Option<String>,
+    /// The sender.
+    pub external_user_id: Option<String>,
+    /// The channel binding (default: the one granted binding of this provider and workspace).
+    pub channel_binding_id: Option<String>,
+    /// The platform workspace.
+    pub external_workspace_id: Option<String>,
+    /// Metadata to keep.
+    pub metadata: Option<Value>,
+    /// A role to set (admin tokens only).
+    pub role: Option<String>,
+    /// A status to set (admin tokens only).
+    pub status: Option<String>,
+}
+
+/// Who acts: an identity id, or a sender the binding knows.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorRef {
+    /// The identity id.
+    pub identity_id: Option<String>,
+    /// The sender's platform id (with the provider and workspace).
+    pub external_user_id: Option<String>,
+}
+
+/// `POST /api/channels/sessions/bind`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindSession {
+    /// The channel binding.
+    pub channel_binding_id: Option<String>,
+    /// The provider id (must be the binding's).
+    pub provider: Option<String>,
+    /// The chat.
+    pub external_chat_id: Option<String>,
+    /// The thread.
+    pub external_thread_id: Option<String>,
+    /// The platform workspace (default: the binding's).
+    pub external_workspace_id: Option<String>,
+    /// A session the caller expects (it must be the thread's).
+    pub session_id: Option<String>,
+    /// A title for a new session.
+    pub title: Option<String>,
+    /// The render cursor to start from.
+    pub last_event_sequence: Option<i64>,
+    /// The workspace cursor to start from.
+    pub last_workspace_sequence: Option<i64>,
+    /// The last chat message posted.
+    pub last_chat_message_id: Option<String>,
+    /// Who binds.
+    #[serde(flatten)]
+    pub actor: ActorRef,
+}
+
+/// `POST /api/channels/sessions/prompt` and `/abort`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCommand {
+    /// The session binding.
+    pub binding_id: Option<String>,
+    /// The prompt (prompts only).
+    pub text: Option<String>,
+    /// The runtime agent (default: the binding's).
+    pub agent: Option<String>,
+    /// Makes a retried request the same command.
+    pub idempotency_key: Option<String>,
+    /// Who sends it.
+    #[serde(flatten)]
+    pub actor: ActorRef,
+}
+
+/// `POST /api/channels/cursor`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CursorRequest {
+    /// The session binding.
+    pub binding_id: Option<String>,
+    /// The last session event rendered.
+    pub last_event_sequence: Option<i64>,
+    /// The last workspace event rendered.
+    pub last_workspace_sequence: Option<i64>,
+    /// The last chat message posted.
+    pub last_chat_message_id: Option<String>,
+}
+
+/// The channel operations.
+#[derive(Clone, Debug)]
+pub struct Channels {
+    service: CloudService,
+}
+
+impl Channels {
+    /// The channel operations over `service`.
+    pub fn new(service: CloudService) -> Self {
+        Self { service }
+    }
+
+    /// The service behind them.
+    pub fn service(&self) -> &CloudService {
+        &self.service
+    }
+
+    /// The bindings a gateway token may act on; refuses other tokens, and tokens with no
+    /// active grant.
+    pub async fn gateway_scope(&self, principal: &Principal) -> Result<GatewayScope, ApiError> {
+        let Principal::Token { id, scopes } = principal else {
+            return Err(ApiError::forbidden("auth.gateway_scope_required", "Channel routes need a gateway token."));
+        };
+        if !scopes.contains(Scope::Gateway) {
+            return Err(ApiError::forbidden(
+                "auth.gateway_scope_required",
+                "Channel service routes require a gateway-scoped API token.",
+            ));
+        }
+        let grants = self.service.store().active_grants(id.as_str()).await?;
+        if grants.is_empty() {
+            return Err(binding_out_of_scope());
+        }
+        Ok(GatewayScope { grants })
+    }
+
+    async fn channel_binding(&self, scope: &GatewayScope, binding_id: &str) -> Result<BindingRecord, ApiError> {
+        scope.require(binding_id)?;
+        self.service.store().binding(binding_id).await?.ok_or_else(binding_out_of_scope)
+    }
+
+    /// The session binding `binding_id` when the scope covers it; the same 404 otherwise.
+    pub async fn session_binding(
+        &self,
+        scope: &GatewayScope,
+        binding_id: Option<&str>,
+    ) -> Result<SessionBindingRecord, ApiError> {
+        let binding_id = validate::required_text("bindingId", binding_id)?;
+        match self.service.store().session_binding(&binding_id).await? {
+            Some(binding) if scope.allows(&binding.channel_binding_id) && binding.status == "active" => Ok(binding),
+            _ => Err(session_binding_not_found()),
+        }
+    }
+
+    /// Resolves (creating on first sight) a sender's identity on a granted binding. New senders
+    /// get the binding's `unknownSenders` policy; an admin-scoped token may set role and status.
+    pub async fn resolve_identity(&self, principal: &Principal, request: ResolveIdentity) -> Result<Value, ApiError> {
+        let scope = self.gateway_scope(principal).await?;
+        let provider = validate::provider(request.provider.as_deref())?;
+        let user = validate::required_text("externalUserId", request.external_user_id.as_deref())?;
+        let workspace = validate::optional_text("externalWorkspaceId", request.external_workspace_id.as_deref())?;
+        let binding = match validate::optional_text("channelBindingId", request.channel_binding_id.as_deref())? {
+            Some(id) => self.channel_binding(&scope, &id).await?,
+            None => self.unique_binding(&scope, &provider, workspace.as_deref()).await?,
+        };
+        if binding.provider_id != provider {
+            return Err(validate::invalid("provider does not match the channel binding."));
+        }
+        let admin = matches!(principal, Principal::Token { scopes, .. } if scopes.contains(Scope::Admin));
+        let role = match request.role.as_deref() {
+            Some(role) if admin => Some(validate::one_of(
+                "role",
+                Some(role),
+                &["owner", "admin", "member", "approver", "viewer"],
+                "viewer",
+            )?),
+            _ => None,
+        };
+        let status = match request.status.as_deref() {
+            Some(status) if admin => {
+                Some(validate::one_of("status", Some(status), &["active", "disabled", "pending"], "pending")?)
+            }
+            _ => None,
+        };
+        let metadata = match request.metadata.as_ref() {
+            Some(metadata) => Some(validate::json_object("metadata", Some(metadata))?),
+            None => None,
+        };
+        let workspace = workspace.or_else(|| binding.external_workspace_id.clone()).unwrap_or_default();
+        let identity = self
+            .service
+            .store()
+            .upsert_identity(
+                &IdentityUpsert {
+                    binding_id: &binding.binding_id,
+                    provider: &provider,
+                    external_workspace_id: &workspace,
+                    external_user_id: &user,
+                    new_role_status: unknown_sender_policy(&binding),
+                    set_role: role.as_deref(),
+                    set_status: status.as_deref(),
+                    metadata: metadata.as_deref(),
+                },
+                self.service.now_ms(),
+            )
+            .await?;
+        Ok(json!({ "identity": public::identity(&identity) }))
+    }
+
+    /// The one granted active binding of `provider` (and `workspace`, when given).
+    async fn unique_binding(
+        &self,
+        scope: &GatewayScope,
+        provider: &str,
+        workspace: Option<&str>,
+    ) -> Result<BindingRecord, ApiError> {
+        let mut matches = Vec::new();
+        for id in &scope.grants {
+            if let Some(binding) = self.service.store().binding(id).await? {
+                let same_workspace = workspace.is_none_or(|w| binding.external_workspace_id.as_deref() == Some(w));
+                if binding.provider_id == provider && same_workspace {
+                    matches.push(binding);
+                }
+            }
+        }
+        match matches.len() {
+            1 => Ok(matches.remove(0)),
+            0 => Err(binding_out_of_scope()),
+            _ => Err(validate::invalid("channelBindingId is required: several granted bindings match.")),
+        }
+    }
+
+    /// The identity acting on `binding`, allowed to prompt (or, with `approve`, to approve).
+    async fn actor(&self, binding: &str, actor: &ActorRef, approve: bool) -> Result<IdentityRecord, ApiError> {
+        let id = match (actor.identity_id.as_deref(), actor.external_user_id.as_deref()) {
+            (Some(id), _) => validate::required_text("identityId", Some(id))?,
+            (None, Some(user)) => {
+                let user = validate::required_text("externalUserId", Some(user))?;
+                crate::ids::identity_id(binding, &user).to_string()
+            }
+            (None, None) => return Err(validate::invalid("identityId or externalUserId is required.")),
+        };
+        let identity = self.service.store().identity(&id).await?.ok_or_else(actor_refused)?;
+        let roles: &[&str] =
+            if approve { &["owner", "admin", "member", "approver"] } else { &["owner", "admin", "member"] };
+        if identity.binding_id != binding || identity.status != "active" || !roles.contains(&identity.role.as_str()) {
+            return Err(actor_refused());
+        }
+        Ok(identity)
+    }
+
+    /// Binds a thread to its session (created on first use): 200 `{binding, session}`.
+    pub async fn bind(&self, principal: &Principal, request: BindSession) -> Result<Value, ApiError> {
+        let scope = self.gateway_scope(principal).await?;
+        let channel_binding_id = validate::required_text("channelBindingId", request.channel_binding_id.as_deref())?;
+        let binding = self.channel_binding(&scope, &channel_binding_id).await?;
+        let provider = validate::provider(request.provider.as_deref())?;
+        if binding.provider_id != provider {
+            return Err(validate::invalid("provider does not match the channel binding."));
+        }
+        let chat = validate::required_text("externalChatId", request.external_chat_id.as_deref())?;
+        let thread = validate::required_text("externalThreadId", request.external_thread_id.as_deref())?;
+        let workspace = validate::optional_text("externalWorkspaceId", request.external_workspace_id.as_deref())?
+            .or_else(|| binding.external_workspace_id.clone())
+            .unwrap_or_default();
+        let title = validate::optional_text("title", request.title.as_deref())?
+            .unwrap_or_else(|| format!("Channel {provider}"));
+        let last_chat_message_id =
+            validate::optional_text("lastChatMessageId", request.last_chat_message_id.as_deref())?;
+        let cursor = |field: &str, value: Option<i64>| match value {
+            Some(n) if n < 0 => Err(validate::invalid(format!("{field} must be a non-negative integer."))),
+            other => Ok(other.unwrap_or(0)),
+        };
+        let last_event_sequence = cursor("lastEventSequence", request.last_event_sequence)?;
+        let last_workspace_sequence = cursor("lastWorkspaceSequence", request.last_workspace_sequence)?;
+        self.actor(&binding.binding_id, &request.actor, false).await?;
+        let session = crate::ids::session_id(&binding.binding_id, &chat, &thread);
+        if let Some(wanted) = request.session_id.as_deref().map(str::trim).filter(|s| !s.is_empty())
+            && wanted != session.as_str()
+        {
+            return Err(ApiError::Conflict("Channel thread is already bound to a different channel authority.".into()));
+        }
+        let bind = BindThread {
+            channel_binding_id: binding.binding_id.clone(),
+            chat_id: chat.clone(),
+            thread_id: thread.clone(),
+            agent: String::new(),
+            title,
+        };
+        let session = self.service.store().bind_thread(&bind, self.service.now_ms()).await?;
+        let now = self.service.now_ms();
+        let record = SessionBindingRecord {
+            binding_id: crate::ids::stable_id(
+                "channel_session_binding_",
+                &[&binding.binding_id, &provider, &workspace, &chat, &thread],
+            ),
+            channel_binding_id: binding.binding_id.clone(),
+            provider,
+            external_workspace_id: workspace,
+            external_chat_id: chat,
+            external_thread_id: thread,
+            session_id: session.to_string(),
+            last_event_sequence,
+            last_workspace_sequence,
+            last_chat_message_id,
+            status: "active".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = self.service.store().insert_session_binding(&record).await?;
+        Ok(json!({
+            "binding": public::session_binding(&stored, binding.agent_id.as_deref()),
+            "session": self.view(&stored.session_id).await?,
+        }))
+    }
+
+    /// The session binding of a thread within the caller's grants: `{binding, session}` or 404.
+    pub async fn by_thread(
+        &self,
+        principal: &Principal,
+        provider: Option<&str>,
+        workspace: Option<&str>,
+        chat: Option<&str>,
+        thread: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let scope = self.gateway_scope(principal).await?;
+        let provider = validate::provider(provider)?;
+        let chat = validate::required_text("externalChatId", chat)?;
+        let thread = validate::required_text("externalThreadId", thread)?;
+        let workspace = validate::optional_text("externalWorkspaceId", workspace)?.unwrap_or_default();
+        let bindings = self.service.store().session_bindings_of_thread(&provider, &workspace, &chat, &thread).await?;
+        let found = bindings
+            .into_iter()
+            .find(|b| scope.allows(&b.channel_binding_id) && b.status == "active")
+            .ok_or_else(session_binding_not_found)?;
+        let agent = self.service.store().binding(&found.channel_binding_id).await?.and_then(|b| b.agent_id);
+        Ok(json!({
+            "binding": public::session_binding(&found, agent.as_deref()),
+            "session": self.view(&found.session_id).await?,
+        }))
+    }
+
+    /// `{session, projection}` of a session binding.
+    pub async fn snapshot(&self, principal: &Principal, session_binding_id: &str) -> Result<Value, ApiError> {
+        let scope = self.gateway_scope(principal).await?;
+        let binding = self.session_binding(&scope, Some(session_binding_id)).await?;
+        self.view(&binding.session_id).await
+    }
+
+    /// The session's `{session, projection}`, folded from its whole log.
+    pub async fn view(&self, session_id: &str) -> Result<Value, ApiError> {
+        let store = self.service.store();
+        let session = store.session_record(session_id).await?.ok_or_else(session_binding_not_found)?;
+        let mut projection = Projection::new(&session);
+        let id = SessionId::new(session_id);
+        loop {
+            let events = store.events_after(&id, projection.sequence(), PAGE).await?;
+            for event in &events {
+                projection.apply(event);
+            }
+            if events.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(json!({ "session": public::session(&session), "projection": projection.view() }))
+    }
+
+    /// Queues a prompt: 202 `{binding, command, processed, view, projectionFence}`.
+    pub async fn prompt(&self, principal: &Principal, request: SessionCommand) -> Result<Value, ApiError> {
+        let text = request.text.clone().unwrap_or_default();
+        if text.trim().is_empty() {
+            return Err(validate::invalid("text is required."));
+        }
+        if text.chars().count() > MAX_PROMPT_CHARS {
+            return Err(validate::invalid(format!("text must be at most {MAX_PROMPT_CHARS} characters.")));
+        }
+        let agent = validate::optional_text("agent", request.agent.as_deref())?;
+        self.command(principal, &request, |binding| CommandBody::Prompt {
+            text,
+            agent: agent.unwrap_or_else(|| binding.agent.clone()),
+        })
+        .await
+    }
+
+    /// Queues an abort of the session's running turn: 202, the same body as a prompt.
+    pub async fn abort(&self, principal: &Principal, request: SessionCommand) -> Result<Value, ApiError> {
+        self.command(principal, &request, |_| CommandBody::Abort).await
+    }
+
+    async fn command(
+        &self,
+        principal: &Principal,
+        request: &SessionCommand,
+        body: impl FnOnce(&BindingRecord) -> CommandBody,
+    ) -> Result<Value, ApiError> {
+        let scope = self.gateway_scope(principal).await?;
+        let session_binding = self.session_binding(&scope, request.binding_id.as_deref()).await?;
+        let binding = self.channel_binding(&scope, &session_binding.channel_binding_id).await?;
+        let key = validate::optional_text("idempotencyKey", request.idempotency_key.as_deref())?
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let actor = self.actor(&binding.binding_id, &request.actor, false).await?;
+        let command =
+            NewCommand { idempotency_key: key, actor: IdentityId::new(actor.identity_id), body: body(&binding) };
+        let session = SessionId::new(&session_binding.session_id);
+        let submitted = self.service.submit_command(&session, &command).await?;
+        let status = self.service.store().command_status(&submitted.command_id).await?;
+        let state = status.as_ref().map_or("pending", |s| public::command_status(&s.state));
+        if !submitted.created && state == "failed" {
+            return Err(ApiError::Conflict("Channel prompt cannot replay a failed idempotent command.".into()));
+        }
+        let payload = serde_json::to_value(&command.body).unwrap_or_default();
+        Ok(json!({
+            "binding": public::session_binding(&session_binding, binding.agent_id.as_deref()),
+            "command": {
+                "commandId": submitted.command_id,
+                "tenantId": crate::admin::ORG_ID,
+                "userId": Value::Null,
+                "sessionId": session_binding.session_id,
+                "kind": command.body.kind(),
+                "payload": payload,
+                "status": state,
+                "attemptCount": status.as_ref().map_or(0, |s| s.attempts),
+                "lastErrorSummary": status.and_then(|s| s.last_error),
+            },
+            "processed": 0,
+            "view": self.view(&session_binding.session_id).await?,
+            "projectionFence": Value::Null,
+        }))
+    }
+
+    /// Moves a render cursor forward: 200 `{binding, result}`; a cursor behind the stored one
+    /// answers `result.ok = false, reason = "stale"`.
+    pub async fn cursor(&self, principal: &Principal, request: CursorRequest) -> Result<Value, ApiError> {
+        let scope = self.gateway_scope(principal).await?;
+        let binding = self.session_binding(&scope, request.binding_id.as_deref()).await?;
+        let sequence = |field: &str, value: Option<i64>| match value {
+            Some(n) if n >= 0 => Ok(n),
+            _ => Err(validate::invalid(format!("{field} must be a non-negative integer."))),
+        };
+        let events = sequence("lastEventSequence", request.last_event_sequence)?;
+        let workspace = sequence("lastWorkspaceSequence", request.last_workspace_sequence)?;
+        let message = validate::optional_text("lastChatMessageId", request.last_chat_message_id.as_deref())?;
+        let updated = self
+            .service
+            .store()
+            .advance_cursor(&binding.binding_id, events, workspace, message.as_deref(), self.service.now_ms())
+            .await?
+            .ok_or_else(session_binding_not_found)?;
+        let agent = self.service.store().binding(&binding.channel_binding_id).await?.and_then(|b| b.agent_id);
+        let (result, record) = match &updated {
+            CursorUpdate::Advanced(record) => (json!({"ok": true}), record),
+            CursorUpdate::Stale(record) => (json!({"ok": false, "reason": "stale"}), record),
+        };
+        let public = public::session_binding(record, agent.as_deref());
+        let mut result = result;
+        result["binding"] = public.clone();
+        Ok(json!({ "binding": public, "result": result }))
+    }
+}
+
+/// Role and status of a sender a binding has not seen, from its `unknownSenders` setting:
+/// `allow` (the default: an active member), `pending` (waits for an admin) or `deny`.
+fn unknown_sender_policy(binding: &BindingRecord) -> (&'static str, &'static str) {
+    let settings: Value = serde_json::from_str(&binding.settings).unwrap_or_default();
+    match settings["unknownSenders"].as_str() {
+        Some("pending") => ("viewer", "pending"),
+        Some("deny") => ("viewer", "disabled"),
+        _ => ("member", "active"),
+    }
+}

@@ -1,0 +1,233 @@
+//! The channel routes a gateway calls, over HTTP against the real binary: identity, bind,
+//! prompt, the session event stream (resume, gaps), snapshot, cursor, abort, and the scope
+//! rules (grants, disabled bindings, actors), on SQLite (one process) and on Postgres (a web
+//! and a worker process).
+
+use std::time::Instant;
+
+use cowork_cloud::database::Backend;
+use cowork_cloud::database::testing::TestDatabase;
+use serde_json::{Value, json};
+
+use crate::harness::{Api, CloudProcess, DEADLINE, setup, stdout};
+
+/// One server-sent event.
+#[derive(Debug)]
+struct Frame {
+    id: Option<String>,
+    event: String,
+    data: Value,
+}
+
+/// Reads frames from an open event stream.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(api: &Api<'_>, token: &str, path: &str, last_event_id: Option<&str>) -> Self {
+        let mut request = api.client.get(format!("{}{path}", api.cloud.base)).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.expect("open the stream");
+        assert_eq!(response.status(), 200, "{path}");
+        let content_type = response.headers()["content-type"].to_str().unwrap_or_default().to_owned();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        Self { response, buffer: String::new() }
+    }
+
+    /// The next event (comments skipped), within the deadline.
+    async fn next(&mut self) -> Frame {
+        let started = Instant::now();
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("id:") {
+                        id = Some(value.trim().to_owned());
+                    } else if let Some(value) = line.strip_prefix("event:") {
+                        event = value.trim().to_owned();
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push_str(value.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a comment: `: connected`, `: keep-alive`
+                }
+                return Frame { id, event, data: serde_json::from_str(&data).expect("frame data is JSON") };
+            }
+            let remaining = DEADLINE.saturating_sub(started.elapsed());
+            let chunk = tokio::time::timeout(remaining, self.response.chunk())
+                .await
+                .expect("no event before the deadline")
+                .expect("read the stream")
+                .expect("the stream ended");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Frames up to and including the next `session.idle`.
+    async fn until_idle(&mut self) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.next().await;
+            let idle = frame.event == "session.idle";
+            frames.push(frame);
+            if idle {
+                return frames;
+            }
+        }
+    }
+}
+
+async fn a_gateway_drives_a_session_over_http(backend: Backend) {
+    let Some(test_db) = TestDatabase::new(backend).await else { return };
+    let url = test_db.url.as_str();
+    stdout(&setup(url, &["bindings", "create", "--provider", "fake", "--binding-id", "fake-main"]));
+    stdout(&setup(url, &["bindings", "create", "--provider", "webhook", "--binding-id", "hooks"]));
+    let admin = stdout(&setup(url, &["tokens", "create", "--name", "root", "--scope", "admin"]));
+    let gateway =
+        stdout(&setup(url, &["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "fake-main"]));
+    let other = stdout(&setup(url, &["tokens", "create", "--name", "gw2", "--scope", "gateway", "--binding", "hooks"]));
+    let idle = stdout(&setup(url, &["tokens", "create", "--name", "none", "--scope", "gateway"]));
+    let vars = [("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", "1")];
+    // SQLite: one process does all; Postgres: the API and the commands in two processes.
+    let (web, _worker) = match backend {
+        Backend::Sqlite => (CloudProcess::start_with(url, "all", &vars), None),
+        Backend::Postgres => {
+            (CloudProcess::start_with(url, "web", &vars), Some(CloudProcess::start_with(url, "worker", &vars)))
+        }
+    };
+    let api = Api { cloud: &web, client: reqwest::Client::new() };
+
+    let (status, body) = api
+        .post("/api/channels/identities/resolve", &gateway, &json!({"provider": "fake", "externalUserId": "U1"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["identity"]["role"].as_str(), body["identity"]["status"].as_str()),
+        (Some("member"), Some("active"))
+    );
+    let bind = json!({
+        "channelBindingId": "fake-main", "provider": "fake", "externalChatId": "C1",
+        "externalThreadId": "T1", "externalUserId": "U1", "title": "hello",
+    });
+    let (status, body) = api.post("/api/channels/sessions/bind", &gateway, &bind).await;
+    assert_eq!(status, 200, "{body}");
+    let binding_id = body["binding"]["bindingId"].as_str().expect("binding id").to_owned();
+    assert_eq!(body["session"]["projection"]["status"], "idle");
+    let (_, again) = api.post("/api/channels/sessions/bind", &gateway, &bind).await;
+    assert_eq!(again["binding"]["bindingId"], binding_id.as_str(), "binding a thread twice is one binding");
+
+    // Stream from the start, prompt, and watch the turn arrive.
+    let events_path = format!("/api/channels/sessions/{binding_id}/events");
+    let mut events = Events::open(&api, &gateway, &events_path, None).await;
+    let prompt = json!({"bindingId": binding_id, "text": "hi there", "externalUserId": "U1", "idempotencyKey": "m-1"});
+    let (status, accepted) = api.post("/api/channels/sessions/prompt", &gateway, &prompt).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!((accepted["command"]["kind"].as_str(), accepted["processed"].as_i64()), (Some("prompt"), Some(0)));
+    let frames = events.until_idle().await;
+    let types: Vec<&str> = frames.iter().map(|f| f.event.as_str()).collect();
+    assert_eq!(types.first(), Some(&"prompt.submitted"), "{types:?}");
+    assert!(types.contains(&"assistant.message"), "{types:?}");
+    let sequences: Vec<i64> = frames.iter().map(|f| f.data["sequence"].as_i64().expect("sequence")).collect();
+    assert!(sequences.windows(2).all(|w| w[1] == w[0] + 1), "gap-free and in order: {sequences:?}");
+    for frame in &frames {
+        assert_eq!(frame.id.as_deref(), Some(frame.data["sequence"].to_string().as_str()));
+        assert_eq!(frame.data["type"], frame.event.as_str());
+        assert!(frame.data["eventId"].is_string() && frame.data["createdAt"].is_string(), "{frame:?}");
+    }
+    let last = *sequences.last().expect("events");
+
+    // The same idempotency key is the same command: no second turn.
+    let (status, replay) = api.post("/api/channels/sessions/prompt", &gateway, &prompt).await;
+    assert_eq!((status, &replay["command"]["commandId"]), (202, &accepted["command"]["commandId"]));
+    let (_, snapshot) = api.get(&format!("/api/channels/sessions/{binding_id}/snapshot"), &gateway).await;
+    let messages = snapshot["projection"]["messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(messages.len(), 2, "{snapshot}");
+    assert_eq!(messages[0]["content"], "hi there");
+    assert_eq!(snapshot["projection"]["sequence"], last);
+
+    // Resume: after= and Last-Event-ID both skip what was seen; a cursor past the log gets
+    // snapshot.required, then the stream goes on from the log's end.
+    let mut resumed = Events::open(&api, &gateway, &format!("{events_path}?after={}", last - 1), None).await;
+    assert_eq!(resumed.next().await.data["sequence"], last);
+    let mut resumed = Events::open(&api, &gateway, &events_path, Some(&(last - 2).to_string())).await;
+    assert_eq!(resumed.next().await.data["sequence"], last - 1);
+    let mut ahead = Events::open(&api, &gateway, &format!("{events_path}?after={}", last + 100), None).await;
+    let gap = ahead.next().await;
+    assert_eq!(gap.event, "snapshot.required");
+    assert_eq!(gap.data["payload"]["latestSequence"], last, "{:?}", gap.data);
+    for bad in ["?after=-1", "?after=x"] {
+        let (status, body) = api.get(&format!("{events_path}{bad}"), &gateway).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("request.invalid_field")), "{bad}");
+    }
+    let response = api
+        .client
+        .get(format!("{}{events_path}", web.base))
+        .bearer_auth(&gateway)
+        .header("last-event-id", "nope")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 400);
+
+    // Cursor: forward moves, backward is stale.
+    let cursor = |n: i64| json!({"bindingId": binding_id, "lastEventSequence": n, "lastWorkspaceSequence": 0});
+    let (status, moved) = api.post("/api/channels/cursor", &gateway, &cursor(last)).await;
+    assert_eq!((status, moved["result"]["ok"].as_bool()), (200, Some(true)), "{moved}");
+    let (_, stale) = api.post("/api/channels/cursor", &gateway, &cursor(1)).await;
+    assert_eq!((stale["result"]["ok"].as_bool(), stale["result"]["reason"].as_str()), (Some(false), Some("stale")));
+    assert_eq!(stale["binding"]["lastEventSequence"], last);
+
+    // by-thread finds it; another thread is a 404.
+    let query = "/api/channels/sessions/by-thread?provider=fake&externalChatId=C1&externalThreadId=";
+    let (status, found) = api.get(&format!("{query}T1"), &gateway).await;
+    assert_eq!((status, found["binding"]["bindingId"].as_str()), (200, Some(binding_id.as_str())));
+    assert_eq!(api.get(&format!("{query}T9"), &gateway).await.0, 404);
+
+    // Abort is a command too.
+    let (status, aborted) = api
+        .post("/api/channels/sessions/abort", &gateway, &json!({"bindingId": binding_id, "externalUserId": "U1"}))
+        .await;
+    assert_eq!((status, aborted["command"]["kind"].as_str()), (202, Some("abort")), "{aborted}");
+
+    // Scope: another binding's token sees the same 404 as a missing binding; a token with no
+    // grant, an admin token, an unknown sender and a bad body are refused.
+    let snapshot_path = format!("/api/channels/sessions/{binding_id}/snapshot");
+    let (status, hidden) = api.get(&snapshot_path, &other).await;
+    let (_, missing) = api.get("/api/channels/sessions/channel_session_binding_nope/snapshot", &gateway).await;
+    assert_eq!((status, &hidden), (404, &missing));
+    let (status, body) = api.get(&snapshot_path, &idle).await;
+    assert_eq!((status, body["verdict"]["policyCode"].as_str()), (403, Some("channels.binding_scope_required")));
+    assert_eq!(api.get(&snapshot_path, &admin).await.0, 403);
+    assert_eq!(api.post("/api/channels/sessions/bind", &other, &bind).await.0, 403);
+    let stranger = json!({"bindingId": binding_id, "text": "x", "externalUserId": "U-unknown"});
+    let (status, refused) = api.post("/api/channels/sessions/prompt", &gateway, &stranger).await;
+    assert_eq!(status, 403);
+    assert_eq!(refused["error"], "Channel actor identity is not authorized for this channel session.");
+    for body in
+        [json!({"bindingId": binding_id, "externalUserId": "U1"}), json!({"bindingId": binding_id, "text": "x"})]
+    {
+        assert_eq!(api.post("/api/channels/sessions/prompt", &gateway, &body).await.0, 400, "{body}");
+    }
+
+    // Disabling the binding makes its grants inert at once.
+    let (status, _) =
+        api.send("PATCH", "/api/channels/bindings/fake-main", Some(&admin), Some(r#"{"status":"disabled"}"#)).await;
+    assert_eq!(status, 200);
+    assert_eq!(api.get(&snapshot_path, &gateway).await.0, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_gateway_drives_a_session_over_http() {
+    a_gateway_drives_a_session_over_http(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_gateway_drives_a_session_over_http_with_web_and_worker_apart() {
+    a_gateway_drives_a_session_over_http(Backend::Postgres).await;
+}
