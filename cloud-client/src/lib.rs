@@ -1,13 +1,15 @@
 //! The cloud session contract the gateway depends on: ids, session events, commands, and the
 //! [`SessionBackend`] trait. In standalone mode the cloud implements it in-process; in split mode
-//! an HTTP + SSE client will implement it over the network.
+//! [`http::HttpBackend`] implements it over the cloud's HTTP API and event streams.
 //!
 //! Event and command names follow the Open Cowork cloud wire vocabulary (`assistant.message`,
 //! `permission.requested`, `question.asked`, ...) so both sides stay compatible.
 
 mod backend;
+pub mod backoff;
 mod command;
 mod event;
+pub mod http;
 mod ids;
 
 pub use backend::{BackendError, BindThread, CommandBacklog, SessionBackend};

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::extract::{Caller, JsonBody, Query};
 use super::{ApiError, ApiState};
-use crate::channels::{BindSession, CursorRequest, ResolveIdentity, SessionCommand, stream};
+use crate::admin::validate;
+use crate::channels::{BindSession, CursorRequest, QueueCommand, ResolveIdentity, SessionCommand, stream};
 
 /// How often an idle stream sends a keep-alive comment.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -122,4 +123,30 @@ pub(super) async fn events(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-transform"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+pub(super) async fn queue_command(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<QueueCommand>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(state.channels.queue_command(&caller, body).await?)))
+}
+
+/// The log query.
+#[derive(Deserialize)]
+pub(super) struct LogQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+pub(super) async fn log(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(session_binding_id): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let after = stream::start_cursor(query.after.as_deref(), None)?;
+    let limit = validate::limit(query.limit.as_deref())?;
+    Ok(Json(state.channels.log_page(&caller, &session_binding_id, after, limit).await?))
 }

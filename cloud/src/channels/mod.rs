@@ -138,6 +138,21 @@ pub struct SessionCommand {
     pub actor: ActorRef,
 }
 
+/// `POST /api/channels/sessions/commands`: any session command, as the cloud queues it (this
+/// cloud's extension; our gateway submits every command through it).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueCommand {
+    /// The session binding.
+    pub binding_id: Option<String>,
+    /// Makes a retried request the same command (required).
+    pub idempotency_key: Option<String>,
+    /// Who sends it (an identity id).
+    pub identity_id: Option<String>,
+    /// The command (`{"kind": "prompt", "text", "agent"}`, `{"kind": "abort"}`, ...).
+    pub command: CommandBody,
+}
+
 /// `POST /api/channels/cursor`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -327,7 +342,11 @@ impl Channels {
         };
         let last_event_sequence = cursor("lastEventSequence", request.last_event_sequence)?;
         let last_workspace_sequence = cursor("lastWorkspaceSequence", request.last_workspace_sequence)?;
-        self.actor(&binding.binding_id, &request.actor, false).await?;
+        // Naming a sender is optional here (the prompt checks its sender anyway); a named one
+        // must be allowed to prompt.
+        if request.actor.identity_id.is_some() || request.actor.external_user_id.is_some() {
+            self.actor(&binding.binding_id, &request.actor, false).await?;
+        }
         let session = crate::ids::session_id(&binding.binding_id, &chat, &thread);
         if let Some(wanted) = request.session_id.as_deref().map(str::trim).filter(|s| !s.is_empty())
             && wanted != session.as_str()
@@ -447,14 +466,46 @@ impl Channels {
         request: &SessionCommand,
         body: impl FnOnce(&BindingRecord) -> CommandBody,
     ) -> Result<Value, ApiError> {
-        let scope = self.gateway_scope(principal).await?;
-        let session_binding = self.session_binding(&scope, request.binding_id.as_deref()).await?;
-        let binding = self.channel_binding(&scope, &session_binding.channel_binding_id).await?;
         let key = validate::optional_text("idempotencyKey", request.idempotency_key.as_deref())?
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let actor = self.actor(&binding.binding_id, &request.actor, false).await?;
-        let command =
-            NewCommand { idempotency_key: key, actor: IdentityId::new(actor.identity_id), body: body(&binding) };
+        let (session_binding, mut reply) =
+            self.queue(principal, request.binding_id.as_deref(), key, &request.actor, body).await?;
+        reply["processed"] = json!(0);
+        reply["view"] = self.view(&session_binding.session_id).await?;
+        reply["projectionFence"] = Value::Null;
+        Ok(reply)
+    }
+
+    /// Queues any command: 202 `{binding, command}` (no view: the stream carries the outcome).
+    /// Approvals and answers need an identity allowed to approve.
+    pub async fn queue_command(&self, principal: &Principal, request: QueueCommand) -> Result<Value, ApiError> {
+        let key = validate::required_text("idempotencyKey", request.idempotency_key.as_deref())?;
+        if let CommandBody::Prompt { text, .. } = &request.command
+            && (text.trim().is_empty() || text.chars().count() > MAX_PROMPT_CHARS)
+        {
+            return Err(validate::invalid(format!("text must be 1 to {MAX_PROMPT_CHARS} characters.")));
+        }
+        let actor = ActorRef { identity_id: request.identity_id.clone(), external_user_id: None };
+        let command = request.command;
+        let (_, reply) = self.queue(principal, request.binding_id.as_deref(), key, &actor, |_| command).await?;
+        Ok(reply)
+    }
+
+    async fn queue(
+        &self,
+        principal: &Principal,
+        session_binding_id: Option<&str>,
+        key: String,
+        actor: &ActorRef,
+        body: impl FnOnce(&BindingRecord) -> CommandBody,
+    ) -> Result<(SessionBindingRecord, Value), ApiError> {
+        let scope = self.gateway_scope(principal).await?;
+        let session_binding = self.session_binding(&scope, session_binding_id).await?;
+        let binding = self.channel_binding(&scope, &session_binding.channel_binding_id).await?;
+        let body = body(&binding);
+        let approves = !matches!(body, CommandBody::Prompt { .. } | CommandBody::Abort);
+        let actor = self.actor(&binding.binding_id, actor, approves).await?;
+        let command = NewCommand { idempotency_key: key, actor: IdentityId::new(actor.identity_id), body };
         let session = SessionId::new(&session_binding.session_id);
         let submitted = self.service.submit_command(&session, &command).await?;
         let status = self.service.store().command_status(&submitted.command_id).await?;
@@ -463,7 +514,7 @@ impl Channels {
             return Err(ApiError::Conflict("Channel prompt cannot replay a failed idempotent command.".into()));
         }
         let payload = serde_json::to_value(&command.body).unwrap_or_default();
-        Ok(json!({
+        let reply = json!({
             "binding": public::session_binding(&session_binding, binding.agent_id.as_deref()),
             "command": {
                 "commandId": submitted.command_id,
@@ -476,10 +527,26 @@ impl Channels {
                 "attemptCount": status.as_ref().map_or(0, |s| s.attempts),
                 "lastErrorSummary": status.and_then(|s| s.last_error),
             },
-            "processed": 0,
-            "view": self.view(&session_binding.session_id).await?,
-            "projectionFence": Value::Null,
-        }))
+        });
+        Ok((session_binding, reply))
+    }
+
+    /// A page of a session binding's log: `{events, latestSequence}` (this cloud's extension,
+    /// for clients that read the log at their own pace beside the stream).
+    pub async fn log_page(
+        &self,
+        principal: &Principal,
+        session_binding_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Value, ApiError> {
+        let scope = self.gateway_scope(principal).await?;
+        let binding = self.session_binding(&scope, Some(session_binding_id)).await?;
+        let session = SessionId::new(&binding.session_id);
+        let events = self.service.store().events_after(&session, after, limit.min(PAGE)).await?;
+        let records: Vec<Value> = events.iter().filter_map(stream::record).collect();
+        let latest = self.service.store().event_bounds(session.as_str()).await?.map_or(0, |(_, latest)| latest);
+        Ok(json!({ "events": records, "latestSequence": latest }))
     }
 
     /// Moves a render cursor forward: 200 `{binding, result}`; a cursor behind the stored one
