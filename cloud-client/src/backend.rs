@@ -92,4 +92,10 @@ pub trait SessionBackend: Send + Sync + 'static {
     async fn command_backlog(&self) -> Result<Option<CommandBacklog>, BackendError> {
         Ok(None)
     }
+
+    /// Whether a backend in another process is reachable and accepts our credentials (`Err`
+    /// says why not); `None` for an in-process backend, which is as healthy as its database.
+    async fn remote_health(&self) -> Option<Result<(), String>> {
+        None
+    }
 }

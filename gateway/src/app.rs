@@ -64,6 +64,34 @@ impl RunningGateway {
     }
 }
 
+/// Where the sessions are: in this process, or in a cloud reached over HTTP.
+enum Cloud {
+    Embedded(standalone::EmbeddedCloud),
+    Remote(Arc<cowork_cloud_client::http::HttpBackend>),
+}
+
+impl Cloud {
+    fn backend(&self) -> Arc<dyn cowork_cloud_client::SessionBackend> {
+        match self {
+            Self::Embedded(embedded) => embedded.backend(),
+            Self::Remote(remote) => remote.clone(),
+        }
+    }
+}
+
+/// The HTTP backend of split mode: each provider's binding, named by the provider id the cloud
+/// knows it by.
+fn remote_backend(
+    remote: &crate::config::remote::RemoteCloud,
+    config: &GatewayConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<cowork_cloud_client::http::HttpBackend> {
+    let client = remote.client().context("building the cloud client")?;
+    let providers =
+        config.providers.iter().map(|p| (p.binding_id.as_str().to_owned(), p.id.as_str().to_owned())).collect();
+    Ok(cowork_cloud_client::http::HttpBackend::new(client, providers, shutdown))
+}
+
 /// The SQLite file the gateway keeps in its data dir.
 pub const SQLITE_FILE: &str = "gateway.db";
 
@@ -91,7 +119,11 @@ pub async fn start_with_database(
 ) -> anyhow::Result<RunningGateway> {
     let local_addr = listener.local_addr().context("reading the listen address")?;
     let store = GatewayStore::new(db.clone());
-    let cloud = standalone::EmbeddedCloud::start(&db, &config, options.clock.clone()).await?;
+    let shutdown = CancellationToken::new();
+    let cloud = match &config.remote_cloud {
+        Some(remote) => Cloud::Remote(Arc::new(remote_backend(remote, &config, shutdown.clone())?)),
+        None => Cloud::Embedded(standalone::EmbeddedCloud::start(&db, &config, options.clock.clone()).await?),
+    };
     let mut providers = ProviderRegistry::build(&config.providers, &store, config.smtp_timeout)?;
     if let Some(wrap) = &options.wrap_providers {
         providers = providers.wrapped(wrap);
@@ -112,10 +144,13 @@ pub async fn start_with_database(
         metrics,
         redactor: Arc::new(redact::for_config(&config)),
     });
-    let shutdown = CancellationToken::new();
     let (inbox, writer) = Inbox::new(store.clone(), options.clock.clone(), services.wake.inbox.clone());
     let mut workers = JoinSet::new();
-    let expected = if options.run_workers { 5 } else { 0 };
+    let embedded = match &cloud {
+        Cloud::Embedded(embedded) => Some(embedded),
+        Cloud::Remote(_) => None,
+    };
+    let expected = if options.run_workers { 4 + usize::from(embedded.is_some()) } else { 0 };
     let readiness = Arc::new(Readiness::new(expected));
     if options.run_workers {
         let token = shutdown.clone();
@@ -126,7 +161,9 @@ pub async fn start_with_database(
         spawn(&mut workers, "renderer", Box::pin(Renderer::new(services.clone()).run(token.clone())));
         spawn(&mut workers, "dispatcher", Box::pin(Dispatcher::new(services.clone()).run(token.clone())));
         spawn(&mut workers, "retention", Box::pin(RetentionJob::new(services.clone()).run(token.clone())));
-        spawn(&mut workers, "sessions", cloud.worker_future(token.clone()));
+        if let Some(embedded) = embedded {
+            spawn(&mut workers, "sessions", embedded.worker_future(token.clone()));
+        }
     }
     let writer_task = tokio::spawn(writer.run());
     let state = AppState {

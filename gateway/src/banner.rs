@@ -10,9 +10,15 @@ use crate::config::{GatewayConfig, ProviderSettings};
 pub fn render(config: &GatewayConfig, addr: SocketAddr) -> String {
     let base = format!("http://{addr}");
     let mut out = String::new();
-    let _ = writeln!(out, "Open Cowork Gateway (standalone) is listening on {base}");
+    let mode = if config.remote_cloud.is_some() { "split" } else { "standalone" };
+    let _ = writeln!(out, "Open Cowork Gateway ({mode}) is listening on {base}");
     let _ = writeln!(out, "  storage:  {}", config.storage.describe(crate::app::SQLITE_FILE));
-    out.push_str(&cowork_cloud::banner::runtime_lines(&config.cloud));
+    match &config.remote_cloud {
+        Some(remote) => {
+            let _ = writeln!(out, "  cloud:    {} (sessions and runtimes run there)", remote.base_url);
+        }
+        None => out.push_str(&cowork_cloud::banner::runtime_lines(&config.cloud)),
+    }
     for provider in &config.providers {
         let _ = writeln!(
             out,

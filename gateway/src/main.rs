@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use cowork_gateway::app::{self, RunOptions};
 use cowork_gateway::banner;
+use cowork_gateway::config::remote::RemoteCloud;
 use cowork_gateway::config::{Flags, GatewayConfig};
 use cowork_gateway::redact;
 
@@ -24,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run gateway and cloud in one process on one database (SQLite by default).
     Standalone(StandaloneArgs),
+    /// Run the gateway against an open-cowork-cloud reached over HTTP
+    /// (OPEN_COWORK_CLOUD_BASE_URL and OPEN_COWORK_GATEWAY_SERVICE_TOKEN).
+    Serve(StandaloneArgs),
     /// Load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -75,8 +79,9 @@ struct StandaloneArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Command::Standalone(args) => args,
+    let (args, split) = match cli.command {
+        Command::Standalone(args) => (args, false),
+        Command::Serve(args) => (args, true),
         Command::Bench(BenchCommand::Ingress(args)) => return bench_ingress(args),
     };
     let env: HashMap<String, String> = std::env::vars().collect();
@@ -87,7 +92,13 @@ fn main() -> ExitCode {
         database_url: args.database_url,
         config_path: args.config,
     };
-    let config = match GatewayConfig::load(&cwd, &env, &flags) {
+    let loaded = GatewayConfig::load(&cwd, &env, &flags).and_then(|mut config| {
+        if split {
+            config.remote_cloud = Some(RemoteCloud::from_env(&env)?);
+        }
+        Ok(config)
+    });
+    let config = match loaded {
         Ok(config) => config,
         Err(error) => {
             eprintln!("open-cowork-gateway: {error}");

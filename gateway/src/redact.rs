@@ -6,11 +6,12 @@ pub use cowork_cloud::redact::{MASK, Redactor};
 use crate::config::{GatewayConfig, Secret, Storage};
 
 /// A redactor for every secret the configuration holds: the admin token, each provider
-/// credential value, the OpenAI key, and the database URL (whole, and its password).
+/// credential value, the OpenAI key, the cloud service token, and the database URL (whole, and its password).
 pub fn for_config(config: &GatewayConfig) -> Redactor {
     let mut secrets: Vec<Secret> = Vec::new();
     secrets.extend(config.operator.admin_token.iter().cloned());
     secrets.extend(config.cloud.openai.api_key.iter().cloned());
+    secrets.extend(config.remote_cloud.iter().map(|remote| remote.service_token.clone()));
     for provider in &config.providers {
         secrets.extend(provider.credentials.values().flatten().cloned());
     }

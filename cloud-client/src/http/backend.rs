@@ -128,6 +128,22 @@ impl SessionBackend for HttpBackend {
     fn subscribe(&self) -> broadcast::Receiver<SessionId> {
         self.feed.subscribe()
     }
+
+    async fn remote_health(&self) -> Option<Result<(), String>> {
+        if let Err(error) = self.client.ready().await {
+            return Some(Err(format!("cloud not ready: {error}")));
+        }
+        // A lookup of a thread that does not exist: 404 proves the token is valid, scoped to
+        // gateways and granted an active binding.
+        let provider = self.providers.values().next().map_or("webhook", String::as_str);
+        let probe = format!(
+            "/api/channels/sessions/by-thread?provider={provider}&externalChatId=readiness-probe&externalThreadId=readiness-probe"
+        );
+        Some(match self.client.get(&probe).await {
+            Ok(_) | Err(CloudError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error.to_string()),
+        })
+    }
 }
 
 fn text(value: &Value) -> Result<String, BackendError> {

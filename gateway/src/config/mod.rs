@@ -6,6 +6,7 @@ mod env;
 mod file;
 mod operator;
 mod provider;
+pub mod remote;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -110,6 +111,8 @@ pub struct GatewayConfig {
     pub pause_workers: bool,
     /// Config warnings to log once tracing is up.
     pub warnings: Vec<String>,
+    /// The cloud in another process (`serve`); `None` runs it embedded (`standalone`).
+    pub remote_cloud: Option<remote::RemoteCloud>,
 }
 
 impl GatewayConfig {
@@ -140,6 +143,7 @@ impl GatewayConfig {
             log_level: "info".to_owned(),
             pause_workers: false,
             warnings: Vec::new(),
+            remote_cloud: None,
         }
     }
 

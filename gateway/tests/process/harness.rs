@@ -19,30 +19,42 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts `open-cowork-gateway standalone` on `database_url` and waits for its banner.
     pub fn start(database_url: &str, delta_ms: u64) -> Self {
+        let delta = delta_ms.to_string();
+        Self::spawn("standalone", database_url, &[("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", &delta)])
+    }
+
+    /// Starts `open-cowork-gateway serve` on `database_url` against the cloud at `cloud_url`.
+    pub fn start_split(database_url: &str, cloud_url: &str, token: &str) -> Self {
+        Self::spawn(
+            "serve",
+            database_url,
+            &[("OPEN_COWORK_CLOUD_BASE_URL", cloud_url), ("OPEN_COWORK_GATEWAY_SERVICE_TOKEN", token)],
+        )
+    }
+
+    fn spawn(mode: &str, database_url: &str, vars: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_open-cowork-gateway"))
-            .args(["standalone", "--listen", "127.0.0.1:0", "--database-url", database_url])
-            .env("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", delta_ms.to_string())
+            .args([mode, "--listen", "127.0.0.1:0", "--database-url", database_url])
             .env("OPEN_COWORK_GATEWAY_LOG_LEVEL", "warn")
             .env("OPEN_COWORK_GATEWAY_SHUTDOWN_DRAIN_TIMEOUT_MS", "5000")
             // Work held by a killed process is re-claimed once its lease expires.
             .env("OPEN_COWORK_GATEWAY_LEASE_MS", "2000")
             .env_remove("OPEN_COWORK_GATEWAY_DATA_DIR")
             .env_remove("OPEN_COWORK_CONFIG_PATH")
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn the gateway binary");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            let line = lines.next().expect("the gateway exited before printing its banner").expect("read stdout");
-            if let Some(url) = line.split("listening on ").nth(1) {
-                break url.trim().to_owned();
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let base = read_banner(&mut child, "the gateway");
         Self { child, base, http: reqwest::Client::new() }
+    }
+
+    /// GETs a JSON route: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("get");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
     }
 
     /// POSTs a fake webhook body; returns the status.
@@ -82,4 +94,19 @@ impl Drop for GatewayProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits for the `listening on <url>` line of a child's banner and returns the URL; stdout keeps
+/// being drained afterwards so the child never blocks on a full pipe.
+pub fn read_banner(child: &mut Child, who: &str) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().unwrap_or_else(|| panic!("{who} exited before its banner")).expect("read stdout");
+        if let Some(url) = line.split("listening on ").nth(1) {
+            break url.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    base
 }

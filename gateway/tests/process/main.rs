@@ -4,3 +4,4 @@
 mod crash;
 mod harness;
 mod signals;
+mod split;

@@ -1,0 +1,178 @@
+//! Split mode: `open-cowork-cloud` and `open-cowork-gateway serve` as two real processes over
+//! loopback HTTP, each on its own database. A conversation completes through the fake provider;
+//! the cloud is killed with `kill -9` while a reply streams and started again, and the reply
+//! completes with nothing lost or doubled; a wrong token keeps the gateway unready.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use cowork_cloud::database::Backend;
+use cowork_cloud::database::testing::TestDatabase;
+use cowork_cloud::runtime::DemoRuntime;
+use serde_json::{Value, json};
+
+use crate::harness::{DEADLINE, GatewayProcess, read_banner};
+
+/// The cloud binary, built beside the gateway's (built here when a narrower build left it out).
+fn cloud_binary() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_open-cowork-gateway")).with_file_name("open-cowork-cloud");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "cowork-cloud", "--bin", "open-cowork-cloud"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building open-cowork-cloud failed");
+    }
+    path
+}
+
+fn cloud_command(args: &[&str], database_url: &str) -> Command {
+    let mut command = Command::new(cloud_binary());
+    command
+        .args(args)
+        .args(["--database-url", database_url])
+        .env("OPEN_COWORK_CLOUD_LOG_LEVEL", "warn")
+        .env_remove("OPEN_COWORK_CLOUD_DATABASE_URL")
+        .env_remove("OPEN_COWORK_CONFIG_PATH");
+    command
+}
+
+fn setup(args: &[&str], database_url: &str) -> String {
+    let output: Output = cloud_command(args, database_url).output().expect("run open-cowork-cloud");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A running cloud on a fixed port (a restart must come back where the gateway looks).
+struct Cloud {
+    child: Child,
+}
+
+impl Cloud {
+    fn start(database_url: &str, listen: &str, delta_ms: u64) -> (Self, String) {
+        let mut child = cloud_command(&["serve", "--listen", listen], database_url)
+            .env("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", delta_ms.to_string())
+            .env("OPEN_COWORK_CLOUD_WORKER_LEASE_MS", "3000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the cloud");
+        let base = read_banner(&mut child, "the cloud");
+        (Self { child }, base)
+    }
+
+    fn kill_hard(mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port for the cloud.
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    addr.to_string()
+}
+
+fn sends(transcript: &Value) -> usize {
+    transcript["entries"].as_array().map_or(0, |e| e.iter().filter(|x| x["operation"] == "send").count())
+}
+
+async fn a_conversation_survives_a_killed_cloud(backend: Backend) {
+    let (Some(cloud_db), Some(gateway_db)) = (TestDatabase::new(backend).await, TestDatabase::new(backend).await)
+    else {
+        return;
+    };
+    setup(&["bindings", "create", "--provider", "fake", "--binding-id", "fake-binding"], &cloud_db.url);
+    let token =
+        setup(&["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "fake-binding"], &cloud_db.url);
+    let listen = free_port();
+    let (cloud, cloud_url) = Cloud::start(&cloud_db.url, &listen, 40);
+    let gateway = GatewayProcess::start_split(&gateway_db.url, &cloud_url, &token);
+    let (status, ready) = gateway.get("/ready").await;
+    assert_eq!((status, ready["checks"]["cloud"].as_str()), (200, Some("ok")), "{ready}");
+
+    // A whole conversation through the fake provider.
+    let first = "hello from split mode";
+    assert_eq!(gateway.post_fake(json!({"id": "s1", "chatId": "split-1", "text": first})).await, 202);
+    let final_first = DemoRuntime::final_reply(first);
+    gateway.wait_for("split-1", "the first reply", |t| t["messages"][0]["text"] == final_first.as_str()).await;
+
+    // kill -9 the cloud while the second reply streams, then start it again.
+    let second = "second message, the cloud dies while its reply streams";
+    let final_second = DemoRuntime::final_reply(second);
+    assert_eq!(gateway.post_fake(json!({"id": "s2", "chatId": "split-2", "text": second})).await, 202);
+    gateway
+        .wait_for("split-2", "a partly streamed reply", |t| {
+            t["messages"].as_array().is_some_and(|m| m.len() == 1 && m[0]["text"] != final_second.as_str())
+        })
+        .await;
+    cloud.kill_hard();
+    let (status, _) = gateway.get("/ready").await;
+    assert_eq!(status, 503, "a dead cloud makes the gateway unready");
+    let (_cloud, _) = Cloud::start(&cloud_db.url, &listen, 5);
+    let done =
+        gateway.wait_for("split-2", "the second reply", |t| t["messages"][0]["text"] == final_second.as_str()).await;
+    assert_eq!(done["messages"].as_array().map(Vec::len), Some(1), "{done:#}");
+    assert_eq!(sends(&done), 1, "sent once, then edited: {done:#}");
+    let first = gateway.transcript("split-1").await;
+    assert_eq!((first["messages"].as_array().map(Vec::len), sends(&first)), (Some(1), 1), "{first:#}");
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _) = gateway.get("/ready").await;
+        if status == 200 {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "the gateway did not become ready again");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A gateway with a token the cloud does not know is not ready, and says why.
+    drop(gateway);
+    let wrong = GatewayProcess::start_split(&gateway_db.url, &cloud_url, "occ_tok_AAAAAAAAAAAAAAAA_wrong");
+    let (status, ready) = wrong.get("/ready").await;
+    assert_eq!(status, 503, "{ready}");
+    let reason = ready["checks"]["cloud"].as_str().unwrap_or_default();
+    assert!(reason.contains("401"), "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_conversation_survives_a_killed_cloud() {
+    a_conversation_survives_a_killed_cloud(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_conversation_survives_a_killed_cloud() {
+    a_conversation_survives_a_killed_cloud(Backend::Postgres).await;
+}
+
+#[test]
+fn serve_without_a_cloud_url_or_token_exits_2_naming_the_setting() {
+    let run = |vars: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_open-cowork-gateway"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("OPEN_COWORK_CLOUD_BASE_URL")
+            .env_remove("OPEN_COWORK_GATEWAY_CLOUD_URL")
+            .env_remove("OPEN_COWORK_GATEWAY_SERVICE_TOKEN")
+            .envs(vars.iter().copied())
+            .output()
+            .expect("run")
+    };
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("OPEN_COWORK_CLOUD_BASE_URL"));
+    let output = run(&[("OPEN_COWORK_GATEWAY_CLOUD_URL", "http://127.0.0.1:1")]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("OPEN_COWORK_GATEWAY_SERVICE_TOKEN"));
+    let output =
+        run(&[("OPEN_COWORK_CLOUD_BASE_URL", "http://cloud.example"), ("OPEN_COWORK_GATEWAY_SERVICE_TOKEN", "t")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ALLOW_INSECURE_HTTP") && !stderr.contains("token t"), "{stderr}");
+}
