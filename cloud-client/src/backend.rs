@@ -50,6 +50,10 @@ pub enum BackendError {
     /// The request can never succeed (for example a reused idempotency key with other content).
     #[error("rejected: {0}")]
     Rejected(String),
+    /// Refused by policy for now (a quota, a rate limit, the plan): tell the sender, do not
+    /// retry the same request on a loop.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 impl BackendError {

@@ -63,7 +63,8 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     }
     let admin = Admin::open(service.store().clone(), clock, config.token_hash_key.as_ref()).await?;
     let state = ApiState {
-        channels: crate::channels::Channels::new(service.clone()),
+        channels: crate::channels::Channels::new(service.clone(), config.quotas),
+        guard: Arc::new(api::guard::Guard::new(config.request_limits)),
         sse_poll: config.service_settings().poll_interval,
         service,
         admin,

@@ -98,8 +98,19 @@ impl Router {
             actor,
             body: CommandBody::Prompt { text: text.to_owned(), agent: provider.config.default_agent.clone() },
         };
-        self.services.backend.submit(&session, command).await?;
-        Ok(())
+        match self.services.backend.submit(&session, command).await {
+            Ok(_) => Ok(()),
+            // A quota or the plan refused it: say so once in the chat instead of retrying.
+            Err(BackendError::Refused(reason)) => {
+                let text = format!("Sorry, I can't take that message right now: {reason}");
+                let notice = crate::outbox::notice(item, format!("{}:refused", event_key(item)), text);
+                let s = &self.services;
+                s.store.enqueue_outbound(&[notice], s.clock.now_ms()).await?;
+                s.wake.outbox.notify_one();
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Sends the thread's session an abort; the session answers "Stopped." or that nothing runs.

@@ -102,6 +102,9 @@ impl From<CloudError> for BackendError {
     fn from(error: CloudError) -> Self {
         match error {
             CloudError::NotFound(what) => BackendError::NotFound(what),
+            CloudError::RateLimited { message, .. } | CloudError::PaymentRequired { message } => {
+                BackendError::Refused(message)
+            }
             transient if transient.is_transient() => BackendError::Unavailable(Box::new(transient)),
             other => BackendError::Rejected(other.to_string()),
         }

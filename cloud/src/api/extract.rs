@@ -1,9 +1,12 @@
-//! Request extractors: the calling [`Principal`] (from the bearer token), a JSON body read
+//! Request extractors: the calling [`Principal`] (from the bearer token, behind the
+//! [`Guard`](super::guard::Guard)'s limits), a JSON body read
 //! within the size limit (413 above it, 400 when it is not a JSON object of the right shape),
 //! and query strings (400 when malformed).
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -19,7 +22,22 @@ impl FromRequestParts<ApiState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok());
-        Ok(Self(state.admin.authenticate(header).await?))
+        let client =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        state.guard.before_auth(client, header)?;
+        let principal = match state.admin.authenticate(header).await {
+            Ok(principal) => principal,
+            Err(error) => {
+                if matches!(error, ApiError::Unauthorized(_)) {
+                    state.guard.auth_failed(client, header);
+                }
+                return Err(error);
+            }
+        };
+        if let Principal::Token { id, .. } = &principal {
+            state.guard.token(id.as_str())?;
+        }
+        Ok(Self(principal))
     }
 }
 

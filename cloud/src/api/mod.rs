@@ -6,6 +6,7 @@ mod bindings;
 mod channels;
 mod error;
 mod extract;
+pub mod guard;
 mod health;
 mod tokens;
 
@@ -35,6 +36,8 @@ pub struct ApiState {
     pub admin: Admin,
     /// Identities, binds, prompts and streams for gateways.
     pub channels: Channels,
+    /// Rate limits and the authentication back-off.
+    pub guard: Arc<guard::Guard>,
     /// The largest request body read, in bytes.
     pub max_body_bytes: usize,
     /// How often a session stream re-reads the log when nothing woke it (events appended by

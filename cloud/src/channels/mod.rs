@@ -15,7 +15,7 @@ use crate::CloudService;
 use crate::admin::validate;
 use crate::api::ApiError;
 use crate::auth::{Principal, Scope};
-use crate::store::{BindingRecord, CursorUpdate, IdentityRecord, IdentityUpsert, SessionBindingRecord};
+use crate::store::{AuditEvent, BindingRecord, CursorUpdate, IdentityRecord, IdentityUpsert, SessionBindingRecord};
 use projection::Projection;
 
 /// The longest prompt accepted, in characters.
@@ -167,16 +167,65 @@ pub struct CursorRequest {
     pub last_chat_message_id: Option<String>,
 }
 
+/// Per-organization and per-session quotas on prompts; 0 turns one off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quotas {
+    /// Prompts per hour (`OPEN_COWORK_CLOUD_PROMPTS_PER_HOUR`, default 600).
+    pub prompts_per_hour: u64,
+    /// Prompts from gateways per hour (`OPEN_COWORK_CLOUD_GATEWAY_PROMPTS_PER_HOUR`, default 300).
+    pub gateway_prompts_per_hour: u64,
+    /// Commands a session may have waiting or running
+    /// (`OPEN_COWORK_CLOUD_MAX_QUEUED_COMMANDS_PER_SESSION`, default 100).
+    pub max_queued_per_session: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self { prompts_per_hour: 600, gateway_prompts_per_hour: 300, max_queued_per_session: 100 }
+    }
+}
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+
 /// The channel operations.
 #[derive(Clone, Debug)]
 pub struct Channels {
     service: CloudService,
+    quotas: Quotas,
 }
 
 impl Channels {
-    /// The channel operations over `service`.
-    pub fn new(service: CloudService) -> Self {
-        Self { service }
+    /// The channel operations over `service`, within `quotas`.
+    pub fn new(service: CloudService, quotas: Quotas) -> Self {
+        Self { service, quotas }
+    }
+
+    /// Refuses a prompt over a quota (429 with the wait), consuming the hourly ones.
+    async fn admit_prompt(&self, session: &SessionId) -> Result<(), ApiError> {
+        let store = self.service.store();
+        let depth = self.quotas.max_queued_per_session;
+        if depth > 0 && store.open_commands(session).await? >= depth {
+            return Err(ApiError::RateLimited {
+                code: "quota.session_queue_depth_exceeded",
+                message: format!("This session already has {depth} commands waiting; retry when they have run."),
+                retry_after_ms: 1_000,
+            });
+        }
+        let now = self.service.now_ms();
+        let window = now - now.rem_euclid(HOUR_MS);
+        for (key, limit, code) in [
+            ("prompts:hour", self.quotas.prompts_per_hour, "quota.prompts_per_hour_exceeded"),
+            ("gateway_prompts:hour", self.quotas.gateway_prompts_per_hour, "quota.gateway_prompts_per_hour_exceeded"),
+        ] {
+            if limit > 0 && !store.consume_quota(key, window, limit).await? {
+                return Err(ApiError::RateLimited {
+                    code,
+                    message: format!("The hourly prompt quota ({limit}) is used up."),
+                    retry_after_ms: u64::try_from(window + HOUR_MS - now).unwrap_or(1_000).max(1),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The service behind them.
@@ -505,13 +554,34 @@ impl Channels {
         let body = body(&binding);
         let approves = !matches!(body, CommandBody::Prompt { .. } | CommandBody::Abort);
         let actor = self.actor(&binding.binding_id, actor, approves).await?;
-        let command = NewCommand { idempotency_key: key, actor: IdentityId::new(actor.identity_id), body };
         let session = SessionId::new(&session_binding.session_id);
+        if matches!(body, CommandBody::Prompt { .. }) {
+            self.admit_prompt(&session).await?;
+        }
+        let command = NewCommand { idempotency_key: key, actor: IdentityId::new(actor.identity_id), body };
         let submitted = self.service.submit_command(&session, &command).await?;
         let status = self.service.store().command_status(&submitted.command_id).await?;
         let state = status.as_ref().map_or("pending", |s| public::command_status(&s.state));
         if !submitted.created && state == "failed" {
             return Err(ApiError::Conflict("Channel prompt cannot replay a failed idempotent command.".into()));
+        }
+        if submitted.created {
+            // Who asked for what, never the text itself.
+            let (actor_type, actor_id) = principal.actor();
+            let event = AuditEvent {
+                event_type: command_audit_type(&command.body),
+                actor_type,
+                actor_id: actor_id.to_owned(),
+                target_type: "session_command",
+                target_id: submitted.command_id.to_string(),
+                metadata: json!({
+                    "sessionBindingId": session_binding.binding_id,
+                    "channelBindingId": binding.binding_id,
+                    "identityId": command.actor,
+                    "kind": command.body.kind(),
+                }),
+            };
+            self.service.store().record_audit(&event, self.service.now_ms()).await?;
         }
         let payload = serde_json::to_value(&command.body).unwrap_or_default();
         let reply = json!({
@@ -576,6 +646,17 @@ impl Channels {
         let mut result = result;
         result["binding"] = public.clone();
         Ok(json!({ "binding": public, "result": result }))
+    }
+}
+
+/// The audit event type of a command, in Open Cowork's names.
+fn command_audit_type(body: &CommandBody) -> &'static str {
+    match body {
+        CommandBody::Prompt { .. } => "channel_prompt.enqueued",
+        CommandBody::Abort => "command.aborted",
+        CommandBody::PermissionRespond { .. } => "channel_interaction.permission.responded",
+        CommandBody::QuestionReply { .. } => "channel_interaction.question.replied",
+        CommandBody::QuestionReject { .. } => "channel_interaction.question.rejected",
     }
 }
 

@@ -108,6 +108,10 @@ pub struct ServeConfig {
     pub token_hash_key: Option<Secret>,
     /// The largest request body the API reads (`OPEN_COWORK_CLOUD_MAX_REQUEST_BODY_BYTES`, 1 MiB).
     pub max_request_body_bytes: usize,
+    /// Request rate limits per client address and per token.
+    pub request_limits: crate::api::guard::RequestLimits,
+    /// Prompt quotas.
+    pub quotas: crate::channels::Quotas,
     /// The config file read, if any.
     pub config_file: Option<PathBuf>,
     /// Settings accepted with a warning (Open Cowork keys this version does not implement).
@@ -127,6 +131,8 @@ impl ServeConfig {
             log_level: "info".to_owned(),
             token_hash_key: None,
             max_request_body_bytes: 1024 * 1024,
+            request_limits: crate::api::guard::RequestLimits::default(),
+            quotas: crate::channels::Quotas::default(),
             config_file: None,
             warnings: Vec::new(),
         }
@@ -188,6 +194,22 @@ impl ServeConfig {
         }
         if let Some(bytes) = env_integer(env, "OPEN_COWORK_CLOUD_MAX_REQUEST_BODY_BYTES", 1_024..=64 * 1024 * 1024)? {
             self.max_request_body_bytes = bytes as usize;
+        }
+        if let Some(max) = env_integer(env, "OPEN_COWORK_CLOUD_RATE_LIMIT_MAX_REQUESTS", 0..=1_000_000)? {
+            self.request_limits.max_requests = max as u32;
+        }
+        if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_RATE_LIMIT_WINDOW_MS", 1_000..=3_600_000)? {
+            self.request_limits.window = Duration::from_millis(ms);
+        }
+        let quotas = &mut self.quotas;
+        for (name, field) in [
+            ("OPEN_COWORK_CLOUD_PROMPTS_PER_HOUR", &mut quotas.prompts_per_hour),
+            ("OPEN_COWORK_CLOUD_GATEWAY_PROMPTS_PER_HOUR", &mut quotas.gateway_prompts_per_hour),
+            ("OPEN_COWORK_CLOUD_MAX_QUEUED_COMMANDS_PER_SESSION", &mut quotas.max_queued_per_session),
+        ] {
+            if let Some(value) = env_integer(env, name, 0..=100_000_000)? {
+                *field = value;
+            }
         }
         self.cloud.apply_env(env)
     }

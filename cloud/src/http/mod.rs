@@ -1,6 +1,8 @@
 //! HTTP plumbing both binaries share: the server loop with its connection limits and graceful
-//! shutdown, the request id and logging layer, and the readiness count of background workers.
+//! shutdown, the request id and logging layer, the readiness count of background workers, and
+//! the abuse limits (rate limits, authentication back-off).
 
+pub mod limits;
 mod readiness;
 pub mod request_log;
 mod serve;

@@ -12,6 +12,7 @@ mod commands;
 mod events;
 mod tokens;
 mod types;
+mod usage;
 
 pub use aborts::aborted_event_id;
 pub use agents::AgentRecord;

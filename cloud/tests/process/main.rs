@@ -2,5 +2,6 @@
 
 mod admin;
 mod channels;
+mod guard;
 mod harness;
 mod serve;

@@ -50,6 +50,7 @@ pub(super) async fn diagnostics(State(state): State<OperatorState>) -> Result<Js
         "circuits": circuits,
         "backlog": backlog,
         "sessionCommands": commands,
+        "deliveryOperator": state.config_view["deliveryOperator"],
     })))
 }
 
@@ -158,5 +159,15 @@ pub(super) fn config_view(config: &GatewayConfig, redactor: &Redactor) -> Value 
         },
         "logLevel": config.log_level,
         "providers": providers,
+        "mode": if config.remote_cloud.is_some() { "split" } else { "standalone" },
+        "cloud": config.remote_cloud.as_ref().map(|remote| json!({
+            "baseUrl": redactor.redact(&remote.base_url),
+            "serviceToken": MASK,
+            "requestTimeoutMs": remote.request_timeout.as_millis() as u64,
+            "allowInsecureHttp": remote.allow_insecure_http,
+        })),
+        "deliveryOperator": {
+            "channelBindingIds": config.providers.iter().map(|p| p.binding_id.as_str()).collect::<Vec<_>>(),
+        },
     })
 }

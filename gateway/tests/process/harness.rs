@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The operator token split-mode gateways are started with.
+pub const ADMIN_TOKEN: &str = "split-mode-operator-token-0123456789";
+
 /// How long to wait for any condition.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -28,7 +31,11 @@ impl GatewayProcess {
         Self::spawn(
             "serve",
             database_url,
-            &[("OPEN_COWORK_CLOUD_BASE_URL", cloud_url), ("OPEN_COWORK_GATEWAY_SERVICE_TOKEN", token)],
+            &[
+                ("OPEN_COWORK_CLOUD_BASE_URL", cloud_url),
+                ("OPEN_COWORK_GATEWAY_SERVICE_TOKEN", token),
+                ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
+            ],
         )
     }
 
@@ -52,7 +59,16 @@ impl GatewayProcess {
 
     /// GETs a JSON route: the status and the body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("get");
+        self.get_as(path, None).await
+    }
+
+    /// GETs a JSON route with a bearer token.
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("get");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or_default())
     }

@@ -11,7 +11,7 @@ use cowork_cloud::database::testing::TestDatabase;
 use cowork_cloud::runtime::DemoRuntime;
 use serde_json::{Value, json};
 
-use crate::harness::{DEADLINE, GatewayProcess, read_banner};
+use crate::harness::{ADMIN_TOKEN, DEADLINE, GatewayProcess, read_banner};
 
 /// The cloud binary, built beside the gateway's (built here when a narrower build left it out).
 fn cloud_binary() -> PathBuf {
@@ -50,8 +50,13 @@ struct Cloud {
 
 impl Cloud {
     fn start(database_url: &str, listen: &str, delta_ms: u64) -> (Self, String) {
+        Self::start_with(database_url, listen, delta_ms, &[])
+    }
+
+    fn start_with(database_url: &str, listen: &str, delta_ms: u64, vars: &[(&str, &str)]) -> (Self, String) {
         let mut child = cloud_command(&["serve", "--listen", listen], database_url)
             .env("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", delta_ms.to_string())
+            .envs(vars.iter().copied())
             .env("OPEN_COWORK_CLOUD_WORKER_LEASE_MS", "3000")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -98,6 +103,11 @@ async fn a_conversation_survives_a_killed_cloud(backend: Backend) {
     let gateway = GatewayProcess::start_split(&gateway_db.url, &cloud_url, &token);
     let (status, ready) = gateway.get("/ready").await;
     assert_eq!((status, ready["checks"]["cloud"].as_str()), (200, Some("ok")), "{ready}");
+    let (status, diagnostics) = gateway.get_as("/diagnostics", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{diagnostics}");
+    assert_eq!(diagnostics["deliveryOperator"]["channelBindingIds"], json!(["fake-binding"]));
+    assert_eq!(diagnostics["config"]["mode"], "split");
+    assert!(!diagnostics.to_string().contains(&token), "the service token is never shown");
 
     // A whole conversation through the fake provider.
     let first = "hello from split mode";
@@ -151,6 +161,47 @@ async fn sqlite_a_conversation_survives_a_killed_cloud() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_conversation_survives_a_killed_cloud() {
     a_conversation_survives_a_killed_cloud(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_over_quota_is_one_message_in_the_chat_not_a_retry_loop() {
+    let cloud_db = TestDatabase::sqlite().await;
+    let gateway_db = TestDatabase::sqlite().await;
+    setup(&["bindings", "create", "--provider", "fake", "--binding-id", "fake-binding"], &cloud_db.url);
+    let token =
+        setup(&["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "fake-binding"], &cloud_db.url);
+    let quota = [("OPEN_COWORK_CLOUD_GATEWAY_PROMPTS_PER_HOUR", "1")];
+    let (_cloud, cloud_url) = Cloud::start_with(&cloud_db.url, "127.0.0.1:0", 1, &quota);
+    let gateway = GatewayProcess::start_split(&gateway_db.url, &cloud_url, &token);
+    let first = "the one prompt this hour";
+    assert_eq!(gateway.post_fake(json!({"id": "q1", "chatId": "quota-1", "text": first})).await, 202);
+    let final_first = DemoRuntime::final_reply(first);
+    gateway.wait_for("quota-1", "the first reply", |t| t["messages"][0]["text"] == final_first.as_str()).await;
+    assert_eq!(gateway.post_fake(json!({"id": "q2", "chatId": "quota-2", "text": "one too many"})).await, 202);
+    let refused = gateway
+        .wait_for("quota-2", "the refusal", |t| {
+            t["messages"][0]["text"].as_str().is_some_and(|text| text.starts_with("Sorry, I can't take that message"))
+        })
+        .await;
+    assert_eq!(refused["messages"].as_array().map(Vec::len), Some(1), "{refused:#}");
+    assert!(refused.to_string().contains("hourly prompt quota"), "{refused:#}");
+    // The inbound event is finished, not retried.
+    let started = std::time::Instant::now();
+    loop {
+        let open = cowork_cloud::with_reader!(&gateway_db.db, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM gw_inbox WHERE state IN ('new', 'queued', 'pending', 'claimed', 'failed')",
+            )
+            .fetch_one(pool)
+            .await
+            .expect("count")
+        });
+        if open == 0 {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{open} inbound events still open");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[test]
