@@ -20,6 +20,10 @@ use crate::config::server::{SQLITE_FILE, ServeConfig};
 use crate::database::PoolSettings;
 use crate::http::{self, Readiness, ServerLimits};
 
+/// How often an open stream re-reads its log with no wake-up at all: a backstop, since the
+/// watch on other processes wakes streams.
+const STREAM_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A running cloud.
 pub struct RunningCloud {
     /// The bound HTTP address.
@@ -58,6 +62,11 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     let readiness = Arc::new(Readiness::new(1 + usize::from(worker.is_some())));
     let mut loops = JoinSet::new();
     loops.spawn(readiness.track("backlog", service.clone().watch_backlog(shutdown.clone())));
+    if role.serves_api() {
+        // Streams here must see events that workers in other processes append.
+        let watch = service.clone().watch_other_processes(config.sse_poll, shutdown.clone());
+        loops.spawn(async move { watch.await });
+    }
     if let Some(worker) = worker {
         loops.spawn(readiness.track("commands", worker.run(shutdown.clone())));
     }
@@ -65,7 +74,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     let state = ApiState {
         channels: crate::channels::Channels::new(service.clone(), config.quotas),
         guard: Arc::new(api::guard::Guard::new(config.request_limits)),
-        sse_poll: config.service_settings().poll_interval,
+        sse_poll: STREAM_BACKSTOP,
         service,
         admin,
         max_body_bytes: config.max_request_body_bytes,

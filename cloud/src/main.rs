@@ -35,6 +35,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::TokensCommand,
     },
+    /// Load generators against a running cloud.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Create and list channel bindings.
     Bindings {
         #[command(flatten)]
@@ -42,6 +45,12 @@ enum Command {
         #[command(subcommand)]
         command: cli::BindingsCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Open many session streams, report idle memory and prompt-to-first-event latency.
+    Streams(cli::bench::StreamsBench),
 }
 
 #[derive(clap::Args)]
@@ -74,6 +83,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&cwd, &env, args),
         Command::Tokens { store, command } => cli::run(&cwd, &env, &store, |admin, json| command.run(admin, json)),
+        Command::Bench(BenchCommand::Streams(bench)) => bench_streams(bench),
         Command::Bindings { store, command } => cli::run(&cwd, &env, &store, |admin, json| command.run(admin, json)),
     }
 }
@@ -106,6 +116,21 @@ fn redactor(config: &ServeConfig) -> Redactor {
     match &config.storage {
         Storage::Url(url) => redactor.with_database_url(url),
         Storage::DataDir(_) => redactor,
+    }
+}
+
+fn bench_streams(bench: cli::bench::StreamsBench) -> ExitCode {
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cli::Failure { message: e.to_string(), code: 1 })
+        .and_then(|runtime| runtime.block_on(bench.run()));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("open-cowork-cloud bench: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
     }
 }
 

@@ -123,6 +123,45 @@ impl CloudService {
         })
     }
 
+    /// Until `shutdown`, every `interval`: wakes this process's event subscribers for sessions
+    /// that changed since the last look, so events appended by workers in other processes reach
+    /// this process's streams without each stream polling the database. The look-back overlaps
+    /// by a few seconds (process clocks differ); a session is woken only when its log grew.
+    pub async fn watch_other_processes(self, interval: Duration, shutdown: CancellationToken) {
+        const OVERLAP_MS: i64 = 5_000;
+        let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut since = self.shared.clock.now_ms();
+        // The next sequence last seen per session, and when, for the overlap window.
+        let mut seen: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            // No stream open: nothing to wake.
+            if self.shared.events.receiver_count() == 0 {
+                since = self.shared.clock.now_ms();
+                continue;
+            }
+            let now = self.shared.clock.now_ms();
+            match self.shared.store.sessions_changed_since(since - OVERLAP_MS).await {
+                Ok(sessions) => {
+                    since = now;
+                    for (session, next_sequence) in sessions {
+                        let grew = seen.get(&session).is_none_or(|(known, _)| *known != next_sequence);
+                        if grew {
+                            let _ = self.shared.events.send(SessionId::new(&session));
+                        }
+                        seen.insert(session, (next_sequence, now));
+                    }
+                    seen.retain(|_, (_, at)| now - *at < 2 * OVERLAP_MS);
+                }
+                Err(error) => tracing::warn!(%error, "could not read which sessions changed"),
+            }
+        }
+    }
+
     /// Watches the backlog until `shutdown`: while the oldest due command has waited longer
     /// than the stall threshold, logs a `warn` line once per threshold, and an `info` line
     /// when it drains. Runs beside the workers, so a worker that stopped claiming is reported.
@@ -158,10 +197,16 @@ impl CloudService {
         }
     }
 
-    /// Queues a command and wakes a worker of this process; says whether it was new.
-    pub async fn submit_command(&self, session: &SessionId, command: &NewCommand) -> Result<Submitted, StoreError> {
+    /// Queues a command (with `audit` in the same transaction, when it is new) and wakes a
+    /// worker of this process; says whether it was new.
+    pub async fn submit_command(
+        &self,
+        session: &SessionId,
+        command: &NewCommand,
+        audit: Option<&crate::store::AuditEvent>,
+    ) -> Result<Submitted, StoreError> {
         let now = self.shared.clock.now_ms();
-        let submitted = self.shared.store.submit(session, command, now).await?;
+        let submitted = self.shared.store.submit(session, command, audit, now).await?;
         if submitted.created {
             self.shared.wake.notify_one();
         }
@@ -207,7 +252,7 @@ impl SessionBackend for CloudService {
     }
 
     async fn submit(&self, session: &SessionId, command: NewCommand) -> Result<CommandId, BackendError> {
-        Ok(self.submit_command(session, &command).await?.command_id)
+        Ok(self.submit_command(session, &command, None).await?.command_id)
     }
 
     async fn events_after(

@@ -5,6 +5,7 @@
 pub mod projection;
 pub mod public;
 pub mod stream;
+mod wakers;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -192,12 +193,13 @@ const HOUR_MS: i64 = 60 * 60 * 1000;
 pub struct Channels {
     service: CloudService,
     quotas: Quotas,
+    wakers: std::sync::Arc<wakers::Wakers>,
 }
 
 impl Channels {
     /// The channel operations over `service`, within `quotas`.
     pub fn new(service: CloudService, quotas: Quotas) -> Self {
-        Self { service, quotas }
+        Self { service, quotas, wakers: std::sync::Arc::default() }
     }
 
     /// Refuses a prompt over a quota (429 with the wait), consuming the hourly ones.
@@ -231,6 +233,11 @@ impl Channels {
     /// The service behind them.
     pub fn service(&self) -> &CloudService {
         &self.service
+    }
+
+    /// A receiver that changes whenever `session` gets events.
+    pub(crate) fn watch_session(&self, session: &SessionId) -> tokio::sync::watch::Receiver<u64> {
+        self.wakers.watch(&self.service, session)
     }
 
     /// The bindings a gateway token may act on; refuses other tokens, and tokens with no
@@ -559,29 +566,26 @@ impl Channels {
             self.admit_prompt(&session).await?;
         }
         let command = NewCommand { idempotency_key: key, actor: IdentityId::new(actor.identity_id), body };
-        let submitted = self.service.submit_command(&session, &command).await?;
+        // Who asked for what, never the text itself; written with the command.
+        let (actor_type, actor_id) = principal.actor();
+        let audit = AuditEvent {
+            event_type: command_audit_type(&command.body),
+            actor_type,
+            actor_id: actor_id.to_owned(),
+            target_type: "session_command",
+            target_id: crate::ids::command_id(&session, &command.idempotency_key).to_string(),
+            metadata: json!({
+                "sessionBindingId": session_binding.binding_id,
+                "channelBindingId": binding.binding_id,
+                "identityId": command.actor,
+                "kind": command.body.kind(),
+            }),
+        };
+        let submitted = self.service.submit_command(&session, &command, Some(&audit)).await?;
         let status = self.service.store().command_status(&submitted.command_id).await?;
         let state = status.as_ref().map_or("pending", |s| public::command_status(&s.state));
         if !submitted.created && state == "failed" {
             return Err(ApiError::Conflict("Channel prompt cannot replay a failed idempotent command.".into()));
-        }
-        if submitted.created {
-            // Who asked for what, never the text itself.
-            let (actor_type, actor_id) = principal.actor();
-            let event = AuditEvent {
-                event_type: command_audit_type(&command.body),
-                actor_type,
-                actor_id: actor_id.to_owned(),
-                target_type: "session_command",
-                target_id: submitted.command_id.to_string(),
-                metadata: json!({
-                    "sessionBindingId": session_binding.binding_id,
-                    "channelBindingId": binding.binding_id,
-                    "identityId": command.actor,
-                    "kind": command.body.kind(),
-                }),
-            };
-            self.service.store().record_audit(&event, self.service.now_ms()).await?;
         }
         let payload = serde_json::to_value(&command.body).unwrap_or_default();
         let reply = json!({

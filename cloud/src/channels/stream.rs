@@ -13,7 +13,7 @@ use axum::response::sse::Event;
 use cowork_cloud_client::{SessionEvent, SessionId};
 use futures::Stream;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{Channels, PAGE};
@@ -50,8 +50,8 @@ pub async fn open(
     let binding = channels.session_binding(&scope, Some(session_binding_id)).await?;
     let service = channels.service().clone();
     let session = SessionId::new(&binding.session_id);
-    // Subscribe before the first read, so nothing appended in between is missed.
-    let wake = service.subscribe_events();
+    // Watch before the first read, so nothing appended in between is missed.
+    let wake = channels.watch_session(&session);
     let mut pending = VecDeque::from([Event::default().comment("connected")]);
     let mut cursor = cursor;
     if cursor > 0 {
@@ -71,7 +71,7 @@ struct StreamState {
     session: SessionId,
     cursor: i64,
     pending: VecDeque<Event>,
-    wake: broadcast::Receiver<SessionId>,
+    wake: watch::Receiver<u64>,
     shutdown: CancellationToken,
     poll: Duration,
 }
@@ -103,26 +103,16 @@ impl StreamState {
                     return None;
                 }
             }
-            let session = self.session.clone();
-            let wake = &mut self.wake;
             tokio::select! {
                 () = self.shutdown.cancelled() => return None,
                 () = tokio::time::sleep(self.poll) => {}
-                () = wait_for(wake, &session) => {}
+                changed = self.wake.changed() => {
+                    // The wakers are gone (shutting down): the backstop alone remains.
+                    if changed.is_err() {
+                        tokio::time::sleep(self.poll).await;
+                    }
+                }
             }
-        }
-    }
-}
-
-/// Waits until `session` gets new events (or the feed lagged, which may hide that it did).
-async fn wait_for(wake: &mut broadcast::Receiver<SessionId>, session: &SessionId) {
-    loop {
-        match wake.recv().await {
-            Ok(id) if &id == session => return,
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(_)) => return,
-            // The feed ended: only the poll wakes the stream from now on.
-            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The setup commands (`tokens`, `bindings`): they open the database directly and act as its
 //! owner, so a fresh install mints its first admin token without any web UI.
 
+pub mod bench;
 mod bindings;
 mod tokens;
 
@@ -37,8 +38,8 @@ pub struct StoreArgs {
 
 /// A command's failure: what to print and the exit code.
 pub struct Failure {
-    message: String,
-    code: u8,
+    pub(crate) message: String,
+    pub(crate) code: u8,
 }
 
 impl From<ApiError> for Failure {

@@ -112,6 +112,9 @@ pub struct ServeConfig {
     pub request_limits: crate::api::guard::RequestLimits,
     /// Prompt quotas.
     pub quotas: crate::channels::Quotas,
+    /// How often an API process looks for events other processes appended
+    /// (`OPEN_COWORK_CLOUD_SSE_POLL_INTERVAL_MS`, default 250 ms).
+    pub sse_poll: Duration,
     /// The config file read, if any.
     pub config_file: Option<PathBuf>,
     /// Settings accepted with a warning (Open Cowork keys this version does not implement).
@@ -133,6 +136,7 @@ impl ServeConfig {
             max_request_body_bytes: 1024 * 1024,
             request_limits: crate::api::guard::RequestLimits::default(),
             quotas: crate::channels::Quotas::default(),
+            sse_poll: Duration::from_millis(250),
             config_file: None,
             warnings: Vec::new(),
         }
@@ -200,6 +204,9 @@ impl ServeConfig {
         }
         if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_RATE_LIMIT_WINDOW_MS", 1_000..=3_600_000)? {
             self.request_limits.window = Duration::from_millis(ms);
+        }
+        if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_SSE_POLL_INTERVAL_MS", 10..=60_000)? {
+            self.sse_poll = Duration::from_millis(ms);
         }
         let quotas = &mut self.quotas;
         for (name, field) in [

@@ -72,7 +72,7 @@ macro_rules! record_audit {
         .await?;
     }};
 }
-pub(super) use record_audit;
+pub(crate) use record_audit;
 
 /// An audit event as read back.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -96,16 +96,6 @@ pub struct StoredAuditEvent {
 }
 
 impl CloudStore {
-    /// Records an audit event on its own (for changes made by a transaction of another module).
-    pub async fn record_audit(&self, event: &AuditEvent, now: i64) -> Result<(), StoreError> {
-        crate::with_writer!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            record_audit!(tx, event, now);
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// The most recent audit events, newest first.
     pub async fn audit_events(&self, limit: u32) -> Result<Vec<StoredAuditEvent>, StoreError> {
         let events = crate::with_reader!(&self.db, |pool| {

@@ -296,6 +296,18 @@ impl CloudStore {
         Ok(bounds.0.zip(bounds.1))
     }
 
+    /// Sessions changed (an event appended, a status set) at or after `since`, unix ms, with
+    /// the sequence their next event will get.
+    pub async fn sessions_changed_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let changed = crate::with_reader!(&self.db, |pool| {
+            sqlx::query_as("SELECT session_id, next_sequence FROM cloud_sessions WHERE updated_at >= $1")
+                .bind(since)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(changed)
+    }
+
     /// The channel bindings a token may act on now: its grants whose binding is active.
     pub async fn active_grants(&self, token_id: &str) -> Result<Vec<String>, StoreError> {
         let grants = crate::with_writer!(&self.db, |pool| {

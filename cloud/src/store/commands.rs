@@ -77,7 +77,13 @@ pub(super) use promote_next;
 impl CloudStore {
     /// Queues a command on a session. The same idempotency key answers the same command and
     /// creates nothing; the same key with another body is rejected.
-    pub async fn submit(&self, session: &SessionId, command: &NewCommand, now: i64) -> Result<Submitted, StoreError> {
+    pub async fn submit(
+        &self,
+        session: &SessionId,
+        command: &NewCommand,
+        audit: Option<&super::AuditEvent>,
+        now: i64,
+    ) -> Result<Submitted, StoreError> {
         let command_id = ids::command_id(session, &command.idempotency_key);
         let payload = serde_json::to_string(&command.body).map_err(|e| StoreError::Invalid(e.to_string()))?;
         // Locking the session serializes submits to it, so `seq` order is commit order and a
@@ -119,6 +125,11 @@ impl CloudStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if inserted > 0
+                && let Some(event) = audit
+            {
+                super::audit::record_audit!(tx, event, now);
+            }
             if inserted == 0 {
                 let stored: String = sqlx::query_scalar("SELECT payload FROM cloud_commands WHERE command_id = $1")
                     .bind(command_id.as_str())
