@@ -59,13 +59,13 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     };
     let shutdown = CancellationToken::new();
     // Every role watches the backlog: a web process is the one to notice that no worker runs.
-    let readiness = Arc::new(Readiness::new(1 + usize::from(worker.is_some())));
+    let readiness = Arc::new(Readiness::new(1 + usize::from(worker.is_some()) + usize::from(role.serves_api())));
     let mut loops = JoinSet::new();
     loops.spawn(readiness.track("backlog", service.clone().watch_backlog(shutdown.clone())));
     if role.serves_api() {
         // Streams here must see events that workers in other processes append.
         let watch = service.clone().watch_other_processes(config.sse_poll, shutdown.clone());
-        loops.spawn(async move { watch.await });
+        loops.spawn(readiness.track("stream-watch", watch));
     }
     if let Some(worker) = worker {
         loops.spawn(readiness.track("commands", worker.run(shutdown.clone())));
