@@ -43,7 +43,7 @@ SECRET=bench-secret-not-for-production
 PROVIDERS='[{"id":"webhook","kind":"webhook","credentials":{"sharedSecret":"'$SECRET'"},
              "settings":{"deliveryUrl":"http://127.0.0.1:9/unused","allowPrivateDelivery":true}}]'
 
-OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS=0 OPEN_COWORK_CLOUD_RATE_LIMIT_MAX_REQUESTS=0 \
+OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS=0 OPEN_COWORK_CLOUD_RATE_LIMIT_MAX_REQUESTS=0 OPEN_COWORK_CLOUD_GATEWAY_RATE_LIMIT_MAX_REQUESTS=0 \
 OPEN_COWORK_CLOUD_PROMPTS_PER_HOUR=0 OPEN_COWORK_CLOUD_GATEWAY_PROMPTS_PER_HOUR=0 \
 OPEN_COWORK_CLOUD_LOG_LEVEL=warn \
   taskset -c 0 "$DIR/open-cowork-cloud" serve --listen "127.0.0.1:$CLOUD_PORT" --database-url "$URL" >"$WORK/cloud.out" &

@@ -30,6 +30,8 @@ pub struct HttpBackend {
     providers: HashMap<String, String>,
     feed: broadcast::Sender<SessionId>,
     followers: Arc<Followers>,
+    /// The last sequence read from each session's log, so a stream starts there, not at 0.
+    latest: std::sync::Mutex<HashMap<SessionId, i64>>,
 }
 
 impl std::fmt::Debug for HttpBackend {
@@ -44,12 +46,16 @@ impl HttpBackend {
     pub fn new(client: CloudClient, providers: HashMap<String, String>, shutdown: CancellationToken) -> Self {
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
         let followers = Arc::new(Followers::new(client.clone(), feed.clone(), shutdown));
-        Self { client, providers, feed, followers }
+        Self { client, providers, feed, followers, latest: std::sync::Mutex::default() }
     }
 
     /// The client underneath.
     pub fn client(&self) -> &CloudClient {
         &self.client
+    }
+
+    fn latest_read(&self, session: &SessionId) -> i64 {
+        self.latest.lock().ok().and_then(|latest| latest.get(session).copied()).unwrap_or(0)
     }
 
     fn provider(&self, channel_binding_id: &str) -> Result<&str, BackendError> {
@@ -99,7 +105,7 @@ impl SessionBackend for HttpBackend {
         });
         let reply = self.client.post("/api/channels/sessions/commands", &body).await?;
         // The command's events are coming: follow the stream for them.
-        self.followers.follow(session, 0);
+        self.followers.follow(session, self.latest_read(session));
         Ok(CommandId::new(text(&reply["command"]["commandId"])?))
     }
 
@@ -115,6 +121,12 @@ impl SessionBackend for HttpBackend {
         let mut events = Vec::with_capacity(records.len());
         for record in records {
             events.push(event(session, record)?);
+        }
+        if let (Some(last), Ok(mut latest)) = (events.last(), self.latest.lock()) {
+            if latest.len() >= 100_000 {
+                latest.clear();
+            }
+            latest.insert(session.clone(), last.sequence);
         }
         // A turn still running (after a restart, say) is followed for prompt wake-ups.
         let latest = reply["latestSequence"].as_i64().unwrap_or(0);

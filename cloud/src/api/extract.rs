@@ -34,9 +34,7 @@ impl FromRequestParts<ApiState> for Caller {
                 return Err(error);
             }
         };
-        if let Principal::Token { id, .. } = &principal {
-            state.guard.token(id.as_str())?;
-        }
+        state.guard.after_auth(client, &principal)?;
         Ok(Self(principal))
     }
 }

@@ -1,6 +1,8 @@
-//! Request guardrails in front of authentication: a rate limit per client address and per
-//! token, and an authentication back-off per address and per presented credential (10 failed
-//! authentications in a minute block it for a minute), all answering 429 with `Retry-After`.
+//! Request guardrails around authentication: an authentication back-off per address and per
+//! presented credential (10 failed authentications in a minute block it for a minute), then a
+//! rate limit per token and per client address; a gateway token (a trusted service that sends
+//! every channel's traffic from one address) has a limit of its own instead. All answer 429 with
+//! `Retry-After`.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::ApiError;
+use crate::auth::{Principal, Scope};
 use crate::http::limits::{AuthBackoff, KeyedLimit};
 
 /// Failed authentications that trigger the back-off, and the window (also the block's length).
@@ -20,41 +23,48 @@ pub struct RequestLimits {
     /// Requests per window, per client address and per token (`OPEN_COWORK_CLOUD_RATE_LIMIT_MAX_REQUESTS`,
     /// default 600; 0 turns the limit off).
     pub max_requests: u32,
+    /// Requests per window of each gateway token
+    /// (`OPEN_COWORK_CLOUD_GATEWAY_RATE_LIMIT_MAX_REQUESTS`, default 6 000; 0 turns it off).
+    pub gateway_max_requests: u32,
     /// The window (`OPEN_COWORK_CLOUD_RATE_LIMIT_WINDOW_MS`, default 60 s).
     pub window: Duration,
 }
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        Self { max_requests: 600, window: Duration::from_secs(60) }
+        Self { max_requests: 600, gateway_max_requests: 6_000, window: Duration::from_secs(60) }
     }
 }
 
 /// The limiter state of the process.
 pub struct Guard {
     requests: Option<KeyedLimit<String>>,
+    gateways: Option<KeyedLimit<String>>,
     backoff: AuthBackoff<String>,
 }
 
 impl Guard {
     /// Limiters for `limits`.
     pub fn new(limits: RequestLimits) -> Self {
-        let requests = (limits.max_requests > 0).then(|| KeyedLimit::new(limits.max_requests, limits.window));
-        Self { requests, backoff: AuthBackoff::new(AUTH_FAILURES, AUTH_WINDOW) }
+        let limiter = |max: u32| (max > 0).then(|| KeyedLimit::new(max, limits.window));
+        Self {
+            requests: limiter(limits.max_requests),
+            gateways: limiter(limits.gateway_max_requests),
+            backoff: AuthBackoff::new(AUTH_FAILURES, AUTH_WINDOW),
+        }
     }
 
-    /// Before authenticating: refuses a blocked address or credential, and an address over its
-    /// rate.
+    /// Before authenticating: refuses a blocked address or credential.
     pub fn before_auth(&self, client: IpAddr, authorization: Option<&str>) -> Result<(), ApiError> {
         let now = Instant::now();
         let blocked = self
             .backoff
             .blocked_for(&format!("ip:{client}"), now)
             .or_else(|| authorization.and_then(|value| self.backoff.blocked_for(&credential_key(value), now)));
-        if let Some(wait) = blocked {
-            return Err(limited("auth.backoff", "Too many failed authentications; retry later.", wait));
+        match blocked {
+            Some(wait) => Err(limited("auth.backoff", "Too many failed authentications; retry later.", wait)),
+            None => Ok(()),
         }
-        self.rate(format!("ip:{client}"))
     }
 
     /// After a failed authentication: counts it against the address and the credential.
@@ -66,18 +76,27 @@ impl Guard {
         }
     }
 
-    /// After authenticating: the token's own rate.
-    pub fn token(&self, token_id: &str) -> Result<(), ApiError> {
-        self.rate(format!("token:{token_id}"))
-    }
-
-    fn rate(&self, key: String) -> Result<(), ApiError> {
-        match &self.requests {
-            Some(limit) => limit
-                .check(&key)
-                .map_err(|wait| limited("rate_limit.http_exceeded", "Too many requests; retry later.", wait)),
-            None => Ok(()),
+    /// After authenticating: a gateway token's own rate, or the address's and the token's.
+    pub fn after_auth(&self, client: IpAddr, principal: &Principal) -> Result<(), ApiError> {
+        match principal {
+            Principal::Token { id, scopes } if scopes.contains(Scope::Gateway) => {
+                rate(self.gateways.as_ref(), format!("token:{id}"))
+            }
+            Principal::Token { id, .. } => {
+                rate(self.requests.as_ref(), format!("ip:{client}"))?;
+                rate(self.requests.as_ref(), format!("token:{id}"))
+            }
+            Principal::CommandLine => Ok(()),
         }
+    }
+}
+
+fn rate(limit: Option<&KeyedLimit<String>>, key: String) -> Result<(), ApiError> {
+    match limit {
+        Some(limit) => limit
+            .check(&key)
+            .map_err(|wait| limited("rate_limit.http_exceeded", "Too many requests; retry later.", wait)),
+        None => Ok(()),
     }
 }
 
@@ -95,6 +114,7 @@ fn limited(code: &'static str, message: &str, wait: Duration) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::{Scopes, TokenId};
 
     #[test]
     fn ten_failures_block_the_address_and_the_credential() {
@@ -111,14 +131,27 @@ mod tests {
         assert!(guard.before_auth(other_ip, Some("Bearer z")).is_ok());
     }
 
+    fn token(scopes: &[&str]) -> Principal {
+        let id = TokenId::parse("tok_AAAAAAAAAAAAAAAA").expect("id");
+        Principal::Token { id, scopes: Scopes::parse(scopes.iter().copied()).expect("scopes") }
+    }
+
     #[test]
     fn the_rate_limit_answers_429_with_a_wait_and_can_be_off() {
-        let guard = Guard::new(RequestLimits { max_requests: 2, window: Duration::from_secs(60) });
-        assert!(guard.token("t").is_ok() && guard.token("t").is_ok());
-        let error = guard.token("t").expect_err("over the limit");
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        let limits = RequestLimits { max_requests: 2, gateway_max_requests: 3, window: Duration::from_secs(60) };
+        let guard = Guard::new(limits);
+        let admin = token(&["admin"]);
+        assert!(guard.after_auth(ip, &admin).is_ok() && guard.after_auth(ip, &admin).is_ok());
+        let error = guard.after_auth(ip, &admin).expect_err("over the limit");
         assert_eq!(error.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
         assert!(matches!(error, ApiError::RateLimited { retry_after_ms, .. } if retry_after_ms > 1_000));
-        let off = Guard::new(RequestLimits { max_requests: 0, window: Duration::from_secs(60) });
-        assert!((0..1000).all(|_| off.token("t").is_ok()));
+        // A gateway token from the same address has its own, larger budget.
+        let gateway = token(&["gateway"]);
+        assert!((0..3).all(|_| guard.after_auth(ip, &gateway).is_ok()));
+        assert!(guard.after_auth(ip, &gateway).is_err());
+        let off =
+            Guard::new(RequestLimits { max_requests: 0, gateway_max_requests: 0, window: Duration::from_secs(60) });
+        assert!((0..1000).all(|_| off.after_auth(ip, &admin).is_ok()));
     }
 }

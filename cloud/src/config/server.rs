@@ -202,6 +202,9 @@ impl ServeConfig {
         if let Some(max) = env_integer(env, "OPEN_COWORK_CLOUD_RATE_LIMIT_MAX_REQUESTS", 0..=1_000_000)? {
             self.request_limits.max_requests = max as u32;
         }
+        if let Some(max) = env_integer(env, "OPEN_COWORK_CLOUD_GATEWAY_RATE_LIMIT_MAX_REQUESTS", 0..=100_000_000)? {
+            self.request_limits.gateway_max_requests = max as u32;
+        }
         if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_RATE_LIMIT_WINDOW_MS", 1_000..=3_600_000)? {
             self.request_limits.window = Duration::from_millis(ms);
         }

@@ -3,13 +3,14 @@
 //! response, and runs inside a `request` span carrying the id, method and path, so every log
 //! line a handler writes carries them too. When the response is ready one event records its
 //! status and latency: at DEBUG normally (so a busy ingress does not pay for a log line per
-//! request at the default level), at WARN for 5xx.
+//! request at the default level), at WARN for 5xx. A 413 closes its connection (the unread
+//! rest of the body makes it unusable).
 
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tracing::Instrument;
@@ -59,6 +60,11 @@ async fn log_request(mut request: Request, next: Next) -> Response {
     if let Some(value) = header_value {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    if status == 413 {
+        // The rest of an oversized body is never read, so the connection cannot carry another
+        // request: say so, or the client reuses it and its next request fails mid-flight.
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
@@ -83,6 +89,13 @@ mod tests {
         }
         let response = app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
         response.headers()["x-request-id"].to_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_413_closes_its_connection() {
+        let app = layer(Router::new().route("/", get(|| async { axum::http::StatusCode::PAYLOAD_TOO_LARGE })));
+        let response = app.oneshot(Request::builder().uri("/").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.headers()["connection"], "close");
     }
 
     #[tokio::test]

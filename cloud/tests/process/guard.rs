@@ -19,7 +19,7 @@ async fn limits_answer_429_with_a_wait() {
         "web",
         &[
             ("OPEN_COWORK_CLOUD_MAX_QUEUED_COMMANDS_PER_SESSION", "1"),
-            ("OPEN_COWORK_CLOUD_RATE_LIMIT_MAX_REQUESTS", "12"),
+            ("OPEN_COWORK_CLOUD_GATEWAY_RATE_LIMIT_MAX_REQUESTS", "12"),
             ("OPEN_COWORK_CLOUD_RATE_LIMIT_WINDOW_MS", "3600000"),
         ],
     );
@@ -37,7 +37,7 @@ async fn limits_answer_429_with_a_wait() {
     let abort = json!({"bindingId": binding, "externalUserId": "U1"});
     assert_eq!(api.post("/api/channels/sessions/abort", &gateway, &abort).await.0, 202, "an abort always passes");
 
-    // 12 an hour per address and per token; 5 used above (a refused request costs nothing).
+    // 12 an hour for the gateway token; 5 used above (a refused request costs nothing).
     let mut statuses = Vec::new();
     for _ in 0..8 {
         statuses.push(
