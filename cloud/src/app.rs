@@ -70,9 +70,10 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     if let Some(worker) = worker {
         loops.spawn(readiness.track("commands", worker.run(shutdown.clone())));
     }
-    let admin = Admin::open(service.store().clone(), clock, config.token_hash_key.as_ref()).await?;
+    let admin =
+        Admin::open(service.store().clone(), clock, config.token_hash_key.as_ref()).await?.with_billing(config.billing);
     let state = ApiState {
-        channels: crate::channels::Channels::new(service.clone(), config.quotas),
+        channels: crate::channels::Channels::new(service.clone(), config.quotas).with_billing(config.billing),
         guard: Arc::new(api::guard::Guard::new(config.request_limits)),
         sse_poll: STREAM_BACKSTOP,
         service,

@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod banner;
+pub mod billing;
 pub mod channels;
 pub mod clock;
 pub mod config;

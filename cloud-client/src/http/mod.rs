@@ -209,5 +209,10 @@ mod tests {
             crate::BackendError::from(CloudError::from_status(404, &body, None)),
             crate::BackendError::NotFound(_)
         ));
+        // Quotas and the plan are told to the sender once, not retried.
+        for status in [402, 429] {
+            let refused = crate::BackendError::from(CloudError::from_status(status, &body, None));
+            assert!(matches!(refused, crate::BackendError::Refused(_)), "{status}");
+        }
     }
 }

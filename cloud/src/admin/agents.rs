@@ -28,6 +28,7 @@ impl Admin {
     /// Creates a headless agent (201 `{agent}`); an id that exists answers the stored agent.
     pub async fn create_agent(&self, principal: &Principal, input: NewAgent) -> Result<Value, ApiError> {
         principal.require_admin("Channel administration")?;
+        self.billing.check(crate::billing::GatedAction::ChannelManage)?;
         let name = validate::required_text("name", input.name.as_deref())?;
         let profile_name = validate::optional_text("profileName", input.profile_name.as_deref())?
             .unwrap_or_else(|| PROFILE_NAME.to_owned());

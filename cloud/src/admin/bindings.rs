@@ -62,6 +62,7 @@ impl Admin {
     /// stored binding.
     pub async fn create_binding(&self, principal: &Principal, input: NewBinding) -> Result<Value, ApiError> {
         principal.require_admin("Channel administration")?;
+        self.billing.check(crate::billing::GatedAction::ChannelManage)?;
         let agent_id = validate::required_text("agentId", input.agent_id.as_deref())?;
         let provider_id = validate::provider(input.provider.as_deref())?;
         let display_name = validate::required_text("displayName", input.display_name.as_deref())?;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::api::ApiError;
 use crate::auth::{PresentedToken, Principal, Scopes, TokenHasher, token::MIN_KEY_BYTES};
+use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::config::Secret;
 use crate::store::CloudStore;
@@ -26,6 +27,7 @@ pub struct Admin {
     store: CloudStore,
     clock: Arc<dyn Clock>,
     hasher: TokenHasher,
+    billing: Billing,
 }
 
 impl std::fmt::Debug for Admin {
@@ -58,7 +60,13 @@ impl Admin {
             Some(key) => key.clone(),
             None => store.token_key(clock.now_ms()).await?,
         };
-        Ok(Self { store, clock, hasher: TokenHasher::new(key) })
+        Ok(Self { store, clock, hasher: TokenHasher::new(key), billing: Billing::None })
+    }
+
+    /// These operations, with creating agents and bindings gated by `billing`.
+    pub fn with_billing(mut self, billing: Billing) -> Self {
+        self.billing = billing;
+        self
     }
 
     fn now(&self) -> i64 {

@@ -193,17 +193,25 @@ const HOUR_MS: i64 = 60 * 60 * 1000;
 pub struct Channels {
     service: CloudService,
     quotas: Quotas,
+    billing: crate::billing::Billing,
     wakers: std::sync::Arc<wakers::Wakers>,
 }
 
 impl Channels {
     /// The channel operations over `service`, within `quotas`.
     pub fn new(service: CloudService, quotas: Quotas) -> Self {
-        Self { service, quotas, wakers: std::sync::Arc::default() }
+        Self { service, quotas, billing: crate::billing::Billing::None, wakers: std::sync::Arc::default() }
+    }
+
+    /// These operations, with binds and prompts gated by `billing`.
+    pub fn with_billing(mut self, billing: crate::billing::Billing) -> Self {
+        self.billing = billing;
+        self
     }
 
     /// Refuses a prompt over a quota (429 with the wait), consuming the hourly ones.
     async fn admit_prompt(&self, session: &SessionId) -> Result<(), ApiError> {
+        self.billing.check(crate::billing::GatedAction::PromptEnqueue)?;
         let store = self.service.store();
         let depth = self.quotas.max_queued_per_session;
         if depth > 0 && store.open_commands(session).await? >= depth {
@@ -377,6 +385,7 @@ impl Channels {
     /// Binds a thread to its session (created on first use): 200 `{binding, session}`.
     pub async fn bind(&self, principal: &Principal, request: BindSession) -> Result<Value, ApiError> {
         let scope = self.gateway_scope(principal).await?;
+        self.billing.check(crate::billing::GatedAction::SessionBind)?;
         let channel_binding_id = validate::required_text("channelBindingId", request.channel_binding_id.as_deref())?;
         let binding = self.channel_binding(&scope, &channel_binding_id).await?;
         let provider = validate::provider(request.provider.as_deref())?;

@@ -71,6 +71,27 @@ impl FromStr for Role {
     }
 }
 
+/// The file's `cloud.billing` section, if any.
+fn read_billing(
+    cloud: &mut super::reader::ObjectReader,
+    warnings: &mut Vec<String>,
+) -> Result<Option<crate::billing::Billing>, ConfigError> {
+    let Some(mut billing) = cloud.object("billing")? else { return Ok(None) };
+    let provider = billing.string("provider")?.unwrap_or_else(|| "none".to_owned());
+    let status = match billing.object("stub")? {
+        Some(mut stub) => {
+            let status = stub.string("status")?;
+            stub.finish(&[], warnings)?;
+            status
+        }
+        None => None,
+    };
+    billing.finish(&[], warnings)?;
+    crate::billing::Billing::parse(&provider, status.as_deref())
+        .map(Some)
+        .map_err(|reason| ConfigError::invalid("cloud.billing", &reason))
+}
+
 /// Command-line flags that beat every other source.
 #[derive(Clone, Debug, Default)]
 pub struct ServeFlags {
@@ -112,6 +133,10 @@ pub struct ServeConfig {
     pub request_limits: crate::api::guard::RequestLimits,
     /// Prompt quotas.
     pub quotas: crate::channels::Quotas,
+    /// The billing gate (`cloud.billing.provider`, `OPEN_COWORK_CLOUD_BILLING_PROVIDER`:
+    /// `none` or `stub`; the stub's `cloud.billing.stub.status` /
+    /// `OPEN_COWORK_CLOUD_BILLING_STUB_STATUS`: `active`, `inactive` or `none`).
+    pub billing: crate::billing::Billing,
     /// How often an API process looks for events other processes appended
     /// (`OPEN_COWORK_CLOUD_SSE_POLL_INTERVAL_MS`, default 250 ms).
     pub sse_poll: Duration,
@@ -137,6 +162,7 @@ impl ServeConfig {
             request_limits: crate::api::guard::RequestLimits::default(),
             quotas: crate::channels::Quotas::default(),
             sse_poll: Duration::from_millis(250),
+            billing: crate::billing::Billing::None,
             config_file: None,
             warnings: Vec::new(),
         }
@@ -148,7 +174,12 @@ impl ServeConfig {
         if let Some(path) = super::locate_file(cwd, env, flags.config_path.as_deref()) {
             let mut root = super::read_file(&path)?;
             if let Some(cloud) = root.object("cloud")? {
-                config.cloud.apply_file(cloud, env, &mut config.warnings, |_, _| Ok(()))?;
+                let mut billing = None;
+                config.cloud.apply_file(cloud, env, &mut config.warnings, |cloud, warnings| {
+                    billing = read_billing(cloud, warnings)?;
+                    Ok(())
+                })?;
+                config.billing = billing.unwrap_or_default();
             }
             // The gateway's section and anything else are other programs' settings.
             config.config_file = Some(path);
@@ -207,6 +238,16 @@ impl ServeConfig {
         }
         if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_RATE_LIMIT_WINDOW_MS", 1_000..=3_600_000)? {
             self.request_limits.window = Duration::from_millis(ms);
+        }
+        let provider = env_get(env, "OPEN_COWORK_CLOUD_BILLING_PROVIDER");
+        let status = env_get(env, "OPEN_COWORK_CLOUD_BILLING_STUB_STATUS");
+        if provider.is_some() || status.is_some() {
+            let provider = provider.unwrap_or(match self.billing {
+                crate::billing::Billing::None => "none",
+                crate::billing::Billing::Stub(_) => "stub",
+            });
+            self.billing = crate::billing::Billing::parse(provider, status)
+                .map_err(|reason| ConfigError::invalid("OPEN_COWORK_CLOUD_BILLING_PROVIDER", &reason))?;
         }
         if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_SSE_POLL_INTERVAL_MS", 10..=60_000)? {
             self.sse_poll = Duration::from_millis(ms);
@@ -294,6 +335,7 @@ mod tests {
             ("OPEN_COWORK_CLOUD_SHUTDOWN_DRAIN_TIMEOUT_MS", "5"),
             ("OPEN_COWORK_CLOUD_TOKEN_HASH_KEY", "short"),
             ("OPEN_COWORK_CLOUD_MAX_REQUEST_BODY_BYTES", "10"),
+            ("OPEN_COWORK_CLOUD_BILLING_PROVIDER", "stripe"),
         ] {
             let error = ServeConfig::load(Path::new("/srv"), &env(&[(name, value)]), &ServeFlags::default())
                 .err()

@@ -1,6 +1,6 @@
-//! The cloud store: agents, channel bindings, identities, API tokens, the audit trail, sessions,
-//! event logs and the command queue,
-//! written once for SQLite and Postgres (the SQL text is shared; only row locks differ).
+//! The cloud store: agents, channel bindings, identities, API tokens, the audit trail, quota
+//! counters, sessions, event logs and the command queue, written once for SQLite and Postgres
+//! (the SQL text is shared; only row locks differ).
 
 mod aborts;
 mod agents;

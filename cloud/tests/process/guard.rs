@@ -68,3 +68,32 @@ async fn failed_authentications_back_off_the_address() {
     let (status, body) = api.get("/api/api-tokens", &admin).await;
     assert_eq!((status, body["code"].as_str()), (429, Some("auth.backoff")), "even a valid token waits: {body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_plan_answers_402_on_gated_writes_only() {
+    let test_db = TestDatabase::sqlite().await;
+    let url = test_db.url.as_str();
+    stdout(&setup(url, &["bindings", "create", "--provider", "fake", "--binding-id", "fake-main"]));
+    let gateway =
+        stdout(&setup(url, &["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "fake-main"]));
+    let admin = stdout(&setup(url, &["tokens", "create", "--name", "root", "--scope", "admin"]));
+    let cloud = CloudProcess::start_with(
+        url,
+        "web",
+        &[("OPEN_COWORK_CLOUD_BILLING_PROVIDER", "stub"), ("OPEN_COWORK_CLOUD_BILLING_STUB_STATUS", "inactive")],
+    );
+    let api = Api { cloud: &cloud, client: reqwest::Client::new() };
+    let bind =
+        json!({"channelBindingId": "fake-main", "provider": "fake", "externalChatId": "C", "externalThreadId": "T"});
+    let (status, body) = api.post("/api/channels/sessions/bind", &gateway, &bind).await;
+    assert_eq!(
+        (status, body["verdict"]["policyCode"].as_str()),
+        (402, Some("billing.subscription_inactive")),
+        "{body}"
+    );
+    let agent = json!({"name": "A"});
+    assert_eq!(api.post("/api/channels/agents", &admin, &agent).await.0, 402);
+    // Reads and token administration are not gated.
+    assert_eq!(api.get("/api/channels/bindings", &admin).await.0, 200);
+    assert_eq!(api.post("/api/api-tokens", &admin, &json!({"name": "x", "scopes": ["operator"]})).await.0, 201);
+}
