@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::extract::{Caller, JsonBody, Query};
 use super::{ApiError, ApiState};
 use crate::admin::validate;
+use crate::channels::provider_events::{ClaimEvent, CompleteEvent};
 use crate::channels::{BindSession, CursorRequest, QueueCommand, ResolveIdentity, SessionCommand, stream};
 
 /// How often an idle stream sends a keep-alive comment.
@@ -149,4 +150,21 @@ pub(super) async fn log(
     let after = stream::start_cursor(query.after.as_deref(), None)?;
     let limit = validate::limit(query.limit.as_deref())?;
     Ok(Json(state.channels.log_page(&caller, &session_binding_id, after, limit).await?))
+}
+
+pub(super) async fn claim_provider_event(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<ClaimEvent>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.claim_provider_event(&caller, body).await?))
+}
+
+pub(super) async fn complete_provider_event(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(event_id): Path<String>,
+    JsonBody(body): JsonBody<CompleteEvent>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.complete_provider_event(&caller, &event_id, body).await?))
 }

@@ -65,6 +65,8 @@ pub fn health_router(state: ApiState) -> Router {
 /// JSON error body too.
 pub fn api_router(state: ApiState, timeout: std::time::Duration) -> Router {
     let requests = Router::new()
+        .route("/api/channels/provider-events/claim", post(channels::claim_provider_event))
+        .route("/api/channels/provider-events/{event_id}/complete", post(channels::complete_provider_event))
         .route("/api/channels/identities/resolve", post(channels::resolve_identity))
         .route("/api/channels/sessions/bind", post(channels::bind))
         .route("/api/channels/sessions/by-thread", get(channels::by_thread))

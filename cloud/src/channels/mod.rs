@@ -3,6 +3,7 @@
 //! bindings the caller's gateway token was granted (and whose binding is active).
 
 pub mod projection;
+pub mod provider_events;
 pub mod public;
 pub mod stream;
 mod wakers;

@@ -10,6 +10,7 @@ mod bindings;
 mod channel_sessions;
 mod commands;
 mod events;
+mod provider_events;
 mod tokens;
 mod types;
 mod usage;
@@ -20,6 +21,7 @@ pub use audit::{AuditEvent, StoredAuditEvent};
 pub use binding_admin::{BindingChanges, BindingRecord};
 pub use channel_sessions::{CursorUpdate, IdentityRecord, IdentityUpsert, SessionBindingRecord, SessionRecord};
 pub use commands::{GAVE_UP_MESSAGE, error_event_id};
+pub use provider_events::{ProviderEventClaim, ProviderEventRecord};
 pub use tokens::{NewToken, TokenCredential, TokenRecord};
 pub use types::{
     AbortRecord, Appended, Claim, ClaimRequest, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome,

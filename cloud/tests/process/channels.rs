@@ -231,3 +231,77 @@ async fn sqlite_a_gateway_drives_a_session_over_http() {
 async fn postgres_a_gateway_drives_a_session_over_http_with_web_and_worker_apart() {
     a_gateway_drives_a_session_over_http(Backend::Postgres).await;
 }
+
+async fn provider_events_are_claimed_once(backend: Backend) {
+    let Some(test_db) = TestDatabase::new(backend).await else { return };
+    let url = test_db.url.as_str();
+    stdout(&setup(url, &["bindings", "create", "--provider", "slack", "--binding-id", "slack-main"]));
+    stdout(&setup(url, &["bindings", "create", "--provider", "webhook", "--binding-id", "hooks"]));
+    let gateway =
+        stdout(&setup(url, &["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "slack-main"]));
+    let other = stdout(&setup(url, &["tokens", "create", "--name", "gw2", "--scope", "gateway", "--binding", "hooks"]));
+    let cloud = CloudProcess::start(url, "web");
+    let api = Api { cloud: &cloud, client: reqwest::Client::new() };
+    let claim = |by: &str, ttl: i64| {
+        json!({"provider": "slack", "providerInstanceId": "B1", "providerEventId": "Ev1", "eventType": "message",
+               "claimedBy": by, "ttlMs": ttl, "metadata": {"botToken": "xoxb-1"}})
+    };
+    let path = "/api/channels/provider-events/claim";
+    let (status, first) = api.post(path, &gateway, &claim("gw-a", 60_000)).await;
+    assert_eq!(
+        (status, first["claimed"].as_bool(), first["duplicate"].as_bool()),
+        (200, Some(true), Some(false)),
+        "{first}"
+    );
+    assert_eq!(first["event"]["attemptCount"], 1);
+    assert_eq!(first["event"]["metadata"]["channelBindingId"], "slack-main");
+    assert!(!first.to_string().contains("xoxb-1"), "metadata is redacted: {first}");
+    let event_id = first["event"]["eventId"].as_str().expect("id").to_owned();
+    assert!(event_id.starts_with("channel_provider_event_"));
+    let (_, second) = api.post(path, &gateway, &claim("gw-b", 60_000)).await;
+    assert_eq!((second["claimed"].as_bool(), second["duplicate"].as_bool()), (Some(false), Some(true)));
+
+    let complete = format!("/api/channels/provider-events/{event_id}/complete");
+    assert_eq!(api.post(&complete, &gateway, &json!({"claimedBy": "gw-b", "status": "processed"})).await.0, 404);
+    assert_eq!(api.post(&complete, &gateway, &json!({"status": "processed"})).await.0, 400);
+    assert_eq!(api.post(&complete, &other, &json!({"claimedBy": "gw-a", "status": "processed"})).await.0, 404);
+    let failed = json!({"claimedBy": "gw-a", "status": "failed", "lastError": "Bearer abc.def timed out"});
+    let (status, body) = api.post(&complete, &gateway, &failed).await;
+    assert_eq!((status, body["event"]["status"].as_str()), (200, Some("failed")), "{body}");
+    assert!(!body.to_string().contains("abc.def"), "{body}");
+    // A retryable failure may be claimed again; a claim that lapses may be taken over.
+    let (_, again) = api.post(path, &gateway, &claim("gw-b", 1)).await;
+    assert_eq!((again["claimed"].as_bool(), again["event"]["attemptCount"].as_i64()), (Some(true), Some(2)), "{again}");
+    let started = Instant::now();
+    let taken = loop {
+        let (_, taken) = api.post(path, &gateway, &claim("gw-c", 60_000)).await;
+        if taken["claimed"] == true {
+            break taken;
+        }
+        assert!(started.elapsed() < DEADLINE, "the lapsed claim was never taken over");
+    };
+    assert_eq!(taken["event"]["claimedBy"], "gw-c");
+    let (status, done) = api.post(&complete, &gateway, &json!({"claimedBy": "gw-c", "status": "processed"})).await;
+    assert_eq!((status, done["event"]["processedAt"].is_string()), (200, true), "{done}");
+    let (_, after) = api.post(path, &gateway, &claim("gw-d", 60_000)).await;
+    assert_eq!(
+        (after["claimed"].as_bool(), after["duplicate"].as_bool()),
+        (Some(false), Some(true)),
+        "processed is final"
+    );
+    // Another binding's token may not claim here; a bad event type is a 400.
+    assert_eq!(api.post(path, &other, &claim("x", 1000)).await.0, 403);
+    let mut bad = claim("x", 1000);
+    bad["eventType"] = json!("reaction");
+    assert_eq!(api.post(path, &gateway, &bad).await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_provider_events_are_claimed_once() {
+    provider_events_are_claimed_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_provider_events_are_claimed_once() {
+    provider_events_are_claimed_once(Backend::Postgres).await;
+}
