@@ -132,3 +132,18 @@ impl Admin {
         updated.as_ref().map(public::binding).ok_or_else(|| ApiError::NotFound("Channel binding was not found.".into()))
     }
 }
+
+impl Admin {
+    /// Channel identities (of one binding, when given), most recently changed first.
+    pub async fn list_identities(
+        &self,
+        principal: &Principal,
+        channel_binding_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Value>, ApiError> {
+        principal.require_admin("Channel administration")?;
+        let binding = validate::optional_text("channelBindingId", channel_binding_id)?;
+        let identities = self.store.identities(binding.as_deref(), limit).await?;
+        Ok(identities.iter().map(crate::channels::public::identity).collect())
+    }
+}

@@ -1,4 +1,5 @@
-//! `GET|POST /api/channels/bindings` and `PATCH /api/channels/bindings/{bindingId}`.
+//! `GET|POST /api/channels/bindings`, `PATCH /api/channels/bindings/{bindingId}` and
+//! `GET /api/channels/identities`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -46,4 +47,22 @@ pub(super) async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let binding = state.admin.update_binding(&caller, &binding_id, body).await?;
     Ok(Json(json!({ "binding": binding })))
+}
+
+/// The identities query.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct IdentitiesQuery {
+    channel_binding_id: Option<String>,
+    limit: Option<String>,
+}
+
+pub(super) async fn identities(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Query(query): Query<IdentitiesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = validate::limit(query.limit.as_deref())?;
+    let identities = state.admin.list_identities(&caller, query.channel_binding_id.as_deref(), limit).await?;
+    Ok(Json(json!({ "identities": identities })))
 }

@@ -79,6 +79,7 @@ pub fn api_router(state: ApiState, timeout: std::time::Duration) -> Router {
         .route("/api/channels/agents", get(agents::list).post(agents::create))
         .route("/api/channels/bindings", get(bindings::list).post(bindings::create))
         .route("/api/channels/bindings/{binding_id}", patch(bindings::update))
+        .route("/api/channels/identities", get(bindings::identities))
         .route("/api/api-tokens", get(tokens::list).post(tokens::create))
         .route("/api/api-tokens/{token_id}", axum::routing::delete(tokens::revoke))
         .route("/api/api-tokens/{token_id}/channel-bindings", post(tokens::grant))

@@ -262,6 +262,18 @@ impl CloudStore {
         })
     }
 
+    /// Identities (of one channel binding, when given), most recently changed first.
+    pub async fn identities(&self, binding_id: Option<&str>, limit: u32) -> Result<Vec<IdentityRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {IDENTITY_COLUMNS} FROM cloud_identities WHERE ($1 IS NULL OR binding_id = $1) \
+             ORDER BY updated_at DESC, identity_id LIMIT $2"
+        );
+        let found = crate::with_writer!(&self.db, |pool| {
+            sqlx::query_as(&sql).bind(binding_id).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        Ok(found)
+    }
+
     /// One identity.
     pub async fn identity(&self, identity_id: &str) -> Result<Option<IdentityRecord>, StoreError> {
         let sql = format!("SELECT {IDENTITY_COLUMNS} FROM cloud_identities WHERE identity_id = $1");

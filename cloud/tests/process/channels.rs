@@ -111,6 +111,12 @@ async fn a_gateway_drives_a_session_over_http(backend: Backend) {
         (body["identity"]["role"].as_str(), body["identity"]["status"].as_str()),
         (Some("member"), Some("active"))
     );
+    let (status, listed) = api.get("/api/channels/identities?channelBindingId=fake-main", &admin).await;
+    assert_eq!(status, 200, "{listed}");
+    let users: Vec<&str> =
+        listed["identities"].as_array().into_iter().flatten().filter_map(|i| i["externalUserId"].as_str()).collect();
+    assert_eq!(users, ["U1"]);
+    assert_eq!(api.get("/api/channels/identities", &gateway).await.0, 403, "listing is for admins");
     let bind = json!({
         "channelBindingId": "fake-main", "provider": "fake", "externalChatId": "C1",
         "externalThreadId": "T1", "externalUserId": "U1", "title": "hello",
