@@ -24,6 +24,20 @@ pub struct NewAgent {
     pub managed: Option<bool>,
 }
 
+/// Changes to an agent; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentPatch {
+    /// A new name.
+    pub name: Option<String>,
+    /// The cloud profile (this cloud has one, `default`).
+    pub profile_name: Option<String>,
+    /// `active` or `disabled`.
+    pub status: Option<String>,
+    /// Whether an automation manages it.
+    pub managed: Option<bool>,
+}
+
 impl Admin {
     /// Creates a headless agent (201 `{agent}`); an id that exists answers the stored agent.
     pub async fn create_agent(&self, principal: &Principal, input: NewAgent) -> Result<Value, ApiError> {
@@ -50,6 +64,36 @@ impl Admin {
         };
         let (stored, _) = self.store.create_agent(&record, principal.actor()).await?;
         Ok(public::agent(&stored))
+    }
+
+    /// Changes an agent (200 `{agent}`, 404 when there is none).
+    pub async fn update_agent(
+        &self,
+        principal: &Principal,
+        agent_id: &str,
+        patch: AgentPatch,
+    ) -> Result<Value, ApiError> {
+        principal.require_admin("Channel administration")?;
+        let name = match patch.name.as_deref() {
+            Some(name) => Some(validate::required_text("name", Some(name))?),
+            None => None,
+        };
+        if let Some(profile) = patch.profile_name.as_deref()
+            && profile.trim() != PROFILE_NAME
+        {
+            return Err(validate::invalid(format!(
+                "profileName must be {PROFILE_NAME:?}: this cloud has one profile."
+            )));
+        }
+        let status = match patch.status.as_deref() {
+            Some(status) => Some(validate::one_of("status", Some(status), &["active", "disabled"], "active")?),
+            None => None,
+        };
+        let updated = self
+            .store
+            .update_agent(agent_id, name.as_deref(), status.as_deref(), patch.managed, principal.actor(), self.now())
+            .await?;
+        updated.as_ref().map(public::agent).ok_or_else(|| ApiError::NotFound("Headless agent was not found.".into()))
     }
 
     /// Agents, most recently changed first.

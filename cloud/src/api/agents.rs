@@ -1,14 +1,14 @@
-//! `GET /api/channels/agents` and `POST /api/channels/agents`.
+//! `GET /api/channels/agents`, `POST /api/channels/agents` and `PATCH /api/channels/agents/{agentId}`.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Caller, JsonBody, Query};
 use super::{ApiError, ApiState};
-use crate::admin::agents::NewAgent;
+use crate::admin::agents::{AgentPatch, NewAgent};
 use crate::admin::validate;
 
 /// The list query.
@@ -33,4 +33,13 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let agent = state.admin.create_agent(&caller, body).await?;
     Ok((StatusCode::CREATED, Json(json!({ "agent": agent }))))
+}
+
+pub(super) async fn update(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(agent_id): Path<String>,
+    JsonBody(body): JsonBody<AgentPatch>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "agent": state.admin.update_agent(&caller, &agent_id, body).await? })))
 }

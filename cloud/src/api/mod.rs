@@ -77,6 +77,7 @@ pub fn api_router(state: ApiState, timeout: std::time::Duration) -> Router {
         .route("/api/channels/sessions/{session_binding_id}/log", get(channels::log))
         .route("/api/channels/cursor", post(channels::cursor))
         .route("/api/channels/agents", get(agents::list).post(agents::create))
+        .route("/api/channels/agents/{agent_id}", patch(agents::update))
         .route("/api/channels/bindings", get(bindings::list).post(bindings::create))
         .route("/api/channels/bindings/{binding_id}", patch(bindings::update))
         .route("/api/channels/identities", get(bindings::identities))

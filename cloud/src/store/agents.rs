@@ -68,6 +68,50 @@ impl CloudStore {
         })
     }
 
+    /// Changes an agent's name, status or managed flag (`None` keeps a field), with an audit
+    /// event; `None` when there is no such agent.
+    pub async fn update_agent(
+        &self,
+        agent_id: &str,
+        name: Option<&str>,
+        status: Option<&str>,
+        managed: Option<bool>,
+        actor: (&'static str, &str),
+        now: i64,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        let select = format!("SELECT {AGENT_COLUMNS} FROM cloud_agents WHERE agent_id = $1");
+        crate::with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE cloud_agents SET name = COALESCE($2, name), status = COALESCE($3, status), \
+                 managed = COALESCE($4, managed), updated_at = $5 WHERE agent_id = $1",
+            )
+            .bind(agent_id)
+            .bind(name)
+            .bind(status)
+            .bind(managed.map(i64::from))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                return Ok(None);
+            }
+            let event = AuditEvent {
+                event_type: "headless_agent.updated",
+                actor_type: actor.0,
+                actor_id: actor.1.to_owned(),
+                target_type: "headless_agent",
+                target_id: agent_id.to_owned(),
+                metadata: serde_json::json!({ "name": name, "status": status, "managed": managed }),
+            };
+            record_audit!(tx, &event, now);
+            let stored: AgentRecord = sqlx::query_as(&select).bind(agent_id).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Some(stored))
+        })
+    }
+
     /// Agents, most recently changed first.
     pub async fn agents(&self, limit: u32) -> Result<Vec<AgentRecord>, StoreError> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM cloud_agents ORDER BY updated_at DESC, agent_id LIMIT $1");

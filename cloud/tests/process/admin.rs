@@ -56,6 +56,13 @@ async fn setup_then_administer_over_http(backend: Backend) {
     assert_eq!(status, 201, "{body}");
     let agent_id = body["agent"]["agentId"].as_str().expect("agent id").to_owned();
     assert!(agent_id.starts_with("channel_agent_"), "{agent_id}");
+    let agent_path = format!("/api/channels/agents/{agent_id}");
+    let (status, body) = api.send("PATCH", &agent_path, Some(&admin), Some(r#"{"name":"Support desk"}"#)).await;
+    assert_eq!((status, body["agent"]["name"].as_str()), (200, Some("Support desk")), "{body}");
+    assert_eq!(api.send("PATCH", &agent_path, Some(&admin), Some(r#"{"status":"paused"}"#)).await.0, 400);
+    assert_eq!(api.send("PATCH", &agent_path, Some(&admin), Some(r#"{"profileName":"gpu"}"#)).await.0, 400);
+    assert_eq!(api.send("PATCH", "/api/channels/agents/ghost", Some(&admin), Some("{}")).await.0, 404);
+    assert_eq!(api.send("PATCH", &agent_path, Some(&gateway), Some("{}")).await.0, 403);
     let binding = json!({
         "agentId": agent_id, "provider": "slack", "displayName": "Support Slack",
         "externalWorkspaceId": "T123", "credentialRef": "env:SLACK_BOT_TOKEN",
