@@ -11,6 +11,7 @@ mod command;
 mod event;
 pub mod http;
 mod ids;
+pub mod timestamp;
 
 pub use backend::{BackendError, BindThread, CommandBacklog, SessionBackend};
 pub use command::{CommandBody, NewCommand};

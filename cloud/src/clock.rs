@@ -70,11 +70,7 @@ pub fn iso8601(ms: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_owned())
 }
 
-/// Parses an RFC 3339 timestamp (`2026-12-03T12:00:00Z`, any offset) into unix milliseconds.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let at = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
-}
+pub use cowork_cloud_client::timestamp::parse_rfc3339;
 
 #[cfg(test)]
 mod iso_tests {

@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod app;
-pub mod backoff;
 pub use cowork_cloud::clock;
 pub mod banner;
 pub mod bench;

@@ -169,7 +169,7 @@ fn text(value: &Value) -> Result<String, BackendError> {
 fn event(session: &SessionId, record: Value) -> Result<SessionEvent, BackendError> {
     let sequence = record["sequence"].as_i64().ok_or_else(|| CloudError::Parse("event without a sequence".into()))?;
     let kind = record["type"].as_str().unwrap_or_default().to_owned();
-    let created_at_ms = record["createdAt"].as_str().and_then(parse_time).unwrap_or(0);
+    let created_at_ms = record["createdAt"].as_str().and_then(crate::timestamp::parse_rfc3339).unwrap_or(0);
     Ok(SessionEvent {
         session_id: session.clone(),
         sequence,
@@ -177,9 +177,4 @@ fn event(session: &SessionId, record: Value) -> Result<SessionEvent, BackendErro
         created_at_ms,
         body: EventBody::from_parts(&kind, record["payload"].clone()),
     })
-}
-
-fn parse_time(text: &str) -> Option<i64> {
-    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }

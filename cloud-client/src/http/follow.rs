@@ -4,7 +4,7 @@
 //! which reads the log from its own durable cursor: the stream carries timing, the log the
 //! truth, so nothing is applied twice either.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,7 +79,7 @@ impl SseParser {
 pub(crate) struct Followers {
     client: CloudClient,
     feed: broadcast::Sender<SessionId>,
-    active: Mutex<HashMap<SessionId, ()>>,
+    active: Mutex<HashSet<SessionId>>,
     shutdown: CancellationToken,
 }
 
@@ -88,13 +88,13 @@ const MAX_PENDING: usize = 8 * 1024 * 1024;
 
 impl Followers {
     pub(crate) fn new(client: CloudClient, feed: broadcast::Sender<SessionId>, shutdown: CancellationToken) -> Self {
-        Self { client, feed, active: Mutex::new(HashMap::new()), shutdown }
+        Self { client, feed, active: Mutex::default(), shutdown }
     }
 
     /// Follows `session` from `after`, unless it is followed already.
     pub(crate) fn follow(self: &Arc<Self>, session: &SessionId, after: i64) {
         let Ok(mut active) = self.active.lock() else { return };
-        if active.insert(session.clone(), ()).is_some() {
+        if !active.insert(session.clone()) {
             return;
         }
         drop(active);

@@ -89,6 +89,15 @@ pub fn json_object(field: &str, value: Option<&Value>) -> Result<String, ApiErro
     }
 }
 
+/// A non-negative integer; absent is refused when `required`.
+pub fn non_negative(field: &str, value: Option<i64>, required: bool) -> Result<Option<i64>, ApiError> {
+    match value {
+        Some(n) if n < 0 => Err(invalid(format!("{field} must be a non-negative integer."))),
+        None if required => Err(invalid(format!("{field} must be a non-negative integer."))),
+        other => Ok(other),
+    }
+}
+
 /// A list `limit`: 100 by default, at most 500.
 pub fn limit(value: Option<&str>) -> Result<u32, ApiError> {
     match value {
@@ -140,5 +149,8 @@ mod tests {
         assert!(limit(Some("0")).is_err());
         assert!(limit(Some("x")).is_err());
         assert_eq!(limit(Some("9999")).ok(), Some(500));
+        assert!(non_negative("n", Some(-1), false).is_err());
+        assert!(non_negative("n", None, true).is_err());
+        assert_eq!(non_negative("n", None, false).ok(), Some(None));
     }
 }

@@ -5,6 +5,7 @@
 pub mod projection;
 pub mod provider_events;
 pub mod public;
+mod quotas;
 pub mod stream;
 mod wakers;
 
@@ -19,6 +20,7 @@ use crate::api::ApiError;
 use crate::auth::{Principal, Scope};
 use crate::store::{AuditEvent, BindingRecord, CursorUpdate, IdentityRecord, IdentityUpsert, SessionBindingRecord};
 use projection::Projection;
+pub use quotas::Quotas;
 
 /// The longest prompt accepted, in characters.
 pub const MAX_PROMPT_CHARS: usize = 64 * 1024;
@@ -169,26 +171,6 @@ pub struct CursorRequest {
     pub last_chat_message_id: Option<String>,
 }
 
-/// Per-organization and per-session quotas on prompts; 0 turns one off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quotas {
-    /// Prompts per hour (`OPEN_COWORK_CLOUD_PROMPTS_PER_HOUR`, default 600).
-    pub prompts_per_hour: u64,
-    /// Prompts from gateways per hour (`OPEN_COWORK_CLOUD_GATEWAY_PROMPTS_PER_HOUR`, default 300).
-    pub gateway_prompts_per_hour: u64,
-    /// Commands a session may have waiting or running
-    /// (`OPEN_COWORK_CLOUD_MAX_QUEUED_COMMANDS_PER_SESSION`, default 100).
-    pub max_queued_per_session: u64,
-}
-
-impl Default for Quotas {
-    fn default() -> Self {
-        Self { prompts_per_hour: 600, gateway_prompts_per_hour: 300, max_queued_per_session: 100 }
-    }
-}
-
-const HOUR_MS: i64 = 60 * 60 * 1000;
-
 /// The channel operations.
 #[derive(Clone, Debug)]
 pub struct Channels {
@@ -208,35 +190,6 @@ impl Channels {
     pub fn with_billing(mut self, billing: crate::billing::Billing) -> Self {
         self.billing = billing;
         self
-    }
-
-    /// Refuses a prompt over a quota (429 with the wait), consuming the hourly ones.
-    async fn admit_prompt(&self, session: &SessionId) -> Result<(), ApiError> {
-        self.billing.check(crate::billing::GatedAction::PromptEnqueue)?;
-        let store = self.service.store();
-        let depth = self.quotas.max_queued_per_session;
-        if depth > 0 && store.open_commands(session).await? >= depth {
-            return Err(ApiError::RateLimited {
-                code: "quota.session_queue_depth_exceeded",
-                message: format!("This session already has {depth} commands waiting; retry when they have run."),
-                retry_after_ms: 1_000,
-            });
-        }
-        let now = self.service.now_ms();
-        let window = now - now.rem_euclid(HOUR_MS);
-        for (key, limit, code) in [
-            ("prompts:hour", self.quotas.prompts_per_hour, "quota.prompts_per_hour_exceeded"),
-            ("gateway_prompts:hour", self.quotas.gateway_prompts_per_hour, "quota.gateway_prompts_per_hour_exceeded"),
-        ] {
-            if limit > 0 && !store.consume_quota(key, window, limit).await? {
-                return Err(ApiError::RateLimited {
-                    code,
-                    message: format!("The hourly prompt quota ({limit}) is used up."),
-                    retry_after_ms: u64::try_from(window + HOUR_MS - now).unwrap_or(1_000).max(1),
-                });
-            }
-        }
-        Ok(())
     }
 
     /// The service behind them.
@@ -402,12 +355,10 @@ impl Channels {
             .unwrap_or_else(|| format!("Channel {provider}"));
         let last_chat_message_id =
             validate::optional_text("lastChatMessageId", request.last_chat_message_id.as_deref())?;
-        let cursor = |field: &str, value: Option<i64>| match value {
-            Some(n) if n < 0 => Err(validate::invalid(format!("{field} must be a non-negative integer."))),
-            other => Ok(other.unwrap_or(0)),
-        };
-        let last_event_sequence = cursor("lastEventSequence", request.last_event_sequence)?;
-        let last_workspace_sequence = cursor("lastWorkspaceSequence", request.last_workspace_sequence)?;
+        let last_event_sequence =
+            validate::non_negative("lastEventSequence", request.last_event_sequence, false)?.unwrap_or(0);
+        let last_workspace_sequence =
+            validate::non_negative("lastWorkspaceSequence", request.last_workspace_sequence, false)?.unwrap_or(0);
         // Naming a sender is optional here (the prompt checks its sender anyway); a named one
         // must be allowed to prompt.
         if request.actor.identity_id.is_some() || request.actor.external_user_id.is_some() {
@@ -638,12 +589,9 @@ impl Channels {
     pub async fn cursor(&self, principal: &Principal, request: CursorRequest) -> Result<Value, ApiError> {
         let scope = self.gateway_scope(principal).await?;
         let binding = self.session_binding(&scope, request.binding_id.as_deref()).await?;
-        let sequence = |field: &str, value: Option<i64>| match value {
-            Some(n) if n >= 0 => Ok(n),
-            _ => Err(validate::invalid(format!("{field} must be a non-negative integer."))),
-        };
-        let events = sequence("lastEventSequence", request.last_event_sequence)?;
-        let workspace = sequence("lastWorkspaceSequence", request.last_workspace_sequence)?;
+        let events = validate::non_negative("lastEventSequence", request.last_event_sequence, true)?.unwrap_or(0);
+        let workspace =
+            validate::non_negative("lastWorkspaceSequence", request.last_workspace_sequence, true)?.unwrap_or(0);
         let message = validate::optional_text("lastChatMessageId", request.last_chat_message_id.as_deref())?;
         let updated = self
             .service

@@ -296,42 +296,4 @@ impl CloudStore {
         });
         Ok(found)
     }
-
-    /// The first and last sequence of a session's log, `None` while it is empty.
-    pub async fn event_bounds(&self, session_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        let bounds: (Option<i64>, Option<i64>) = crate::with_reader!(&self.db, |pool| {
-            sqlx::query_as("SELECT MIN(sequence), MAX(sequence) FROM cloud_session_events WHERE session_id = $1")
-                .bind(session_id)
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(bounds.0.zip(bounds.1))
-    }
-
-    /// Sessions changed (an event appended, a status set) at or after `since`, unix ms, with
-    /// the sequence their next event will get.
-    pub async fn sessions_changed_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let changed = crate::with_reader!(&self.db, |pool| {
-            sqlx::query_as("SELECT session_id, next_sequence FROM cloud_sessions WHERE updated_at >= $1")
-                .bind(since)
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(changed)
-    }
-
-    /// The channel bindings a token may act on now: its grants whose binding is active.
-    pub async fn active_grants(&self, token_id: &str) -> Result<Vec<String>, StoreError> {
-        let grants = crate::with_writer!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "SELECT g.channel_binding_id FROM cloud_api_token_grants g \
-                 JOIN cloud_channel_bindings b ON b.binding_id = g.channel_binding_id \
-                 WHERE g.token_id = $1 AND b.status = 'active' ORDER BY g.channel_binding_id",
-            )
-            .bind(token_id)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(grants)
-    }
 }

@@ -184,4 +184,27 @@ impl CloudStore {
         });
         Ok(rows)
     }
+
+    /// The first and last sequence of a session's log, `None` while it is empty.
+    pub async fn event_bounds(&self, session_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let bounds: (Option<i64>, Option<i64>) = crate::with_reader!(&self.db, |pool| {
+            sqlx::query_as("SELECT MIN(sequence), MAX(sequence) FROM cloud_session_events WHERE session_id = $1")
+                .bind(session_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(bounds.0.zip(bounds.1))
+    }
+
+    /// Sessions changed (an event appended, a status set) at or after `since`, unix ms, with
+    /// the sequence their next event will get.
+    pub async fn sessions_changed_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let changed = crate::with_reader!(&self.db, |pool| {
+            sqlx::query_as("SELECT session_id, next_sequence FROM cloud_sessions WHERE updated_at >= $1")
+                .bind(since)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(changed)
+    }
 }

@@ -332,6 +332,21 @@ impl CloudStore {
         });
         Ok(())
     }
+
+    /// The channel bindings a token may act on now: its grants whose binding is active.
+    pub async fn active_grants(&self, token_id: &str) -> Result<Vec<String>, StoreError> {
+        let grants = crate::with_writer!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT g.channel_binding_id FROM cloud_api_token_grants g \
+                 JOIN cloud_channel_bindings b ON b.binding_id = g.channel_binding_id \
+                 WHERE g.token_id = $1 AND b.status = 'active' ORDER BY g.channel_binding_id",
+            )
+            .bind(token_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(grants)
+    }
 }
 
 fn grant_event(actor_type: &'static str, actor_id: &str, token: &TokenId, binding: &str) -> AuditEvent {

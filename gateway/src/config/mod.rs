@@ -20,9 +20,9 @@ pub use cowork_cloud::database::Storage;
 pub use operator::OperatorConfig;
 pub use provider::{ProviderConfig, ProviderSettings};
 
-use crate::backoff::RetryPolicy;
 use crate::dispatcher::circuit::CircuitSettings;
 use crate::ingress::{IngressLimits, ServerLimits};
+use cowork_cloud_client::backoff::RetryPolicy;
 
 /// Command-line flags that override everything else.
 #[derive(Clone, Debug, Default)]
