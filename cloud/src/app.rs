@@ -73,7 +73,9 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     let admin =
         Admin::open(service.store().clone(), clock, config.token_hash_key.as_ref()).await?.with_billing(config.billing);
     let state = ApiState {
-        channels: crate::channels::Channels::new(service.clone(), config.quotas).with_billing(config.billing),
+        channels: crate::channels::Channels::new(service.clone(), config.quotas, admin.hasher().clone())
+            .with_billing(config.billing)
+            .with_policy(config.channel_policy),
         guard: Arc::new(api::guard::Guard::new(config.request_limits)),
         sse_poll: STREAM_BACKSTOP,
         service,

@@ -213,6 +213,21 @@ impl CloudService {
         Ok(submitted)
     }
 
+    /// Queues the command resolving an interaction, marking the interaction used in the same
+    /// transaction, and wakes a worker of this process.
+    pub async fn submit_resolving(
+        &self,
+        session: &SessionId,
+        command: &NewCommand,
+        audit: &crate::store::AuditEvent,
+        resolved: crate::store::InteractionUse<'_>,
+    ) -> Result<Submitted, StoreError> {
+        let now = self.shared.clock.now_ms();
+        let submitted = self.shared.store.submit_resolving(session, command, audit, resolved, now).await?;
+        self.shared.wake.notify_one();
+        Ok(submitted)
+    }
+
     /// The wake-up feed of sessions that got events (as [`SessionBackend::subscribe`]).
     pub fn subscribe_events(&self) -> broadcast::Receiver<SessionId> {
         self.shared.events.subscribe()

@@ -69,6 +69,11 @@ impl Admin {
         self
     }
 
+    /// The token hasher (interaction tokens are hashed under the same key).
+    pub fn hasher(&self) -> &TokenHasher {
+        &self.hasher
+    }
+
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{Admin, ORG_ID, public, validate};
 use crate::api::ApiError;
 use crate::auth::{Principal, Scope, Scopes, TokenId};
-use crate::clock::{iso8601, parse_rfc3339};
+use crate::clock::iso8601;
 use crate::config::Secret;
 use crate::store::NewToken;
 
@@ -107,12 +107,7 @@ impl Admin {
         principal: &Principal,
         request: NewTokenRequest,
     ) -> Result<IssuedToken, ApiError> {
-        let expires_at = match request.expires_at.as_deref() {
-            Some(text) => {
-                Some(parse_rfc3339(text).ok_or_else(|| validate::invalid("expiresAt must be an RFC 3339 time."))?)
-            }
-            None => None,
-        };
+        let expires_at = validate::instant("expiresAt", request.expires_at.as_deref())?;
         let scopes = request.scopes.unwrap_or_default();
         let bindings = request.channel_binding_ids.unwrap_or_default();
         self.issue_token(principal, request.name.as_deref(), &scopes, expires_at, &bindings).await

@@ -98,6 +98,16 @@ pub fn non_negative(field: &str, value: Option<i64>, required: bool) -> Result<O
     }
 }
 
+/// An RFC 3339 time, as unix ms.
+pub fn instant(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(text) => crate::clock::parse_rfc3339(text)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{field} must be an RFC 3339 time."))),
+    }
+}
+
 /// A list `limit`: 100 by default, at most 500.
 pub fn limit(value: Option<&str>) -> Result<u32, ApiError> {
     match value {

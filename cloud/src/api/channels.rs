@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::extract::{Caller, JsonBody, Query};
 use super::{ApiError, ApiState};
 use crate::admin::validate;
+use crate::channels::interactions::{CreateInteraction, ResolveInteraction};
 use crate::channels::provider_events::{ClaimEvent, CompleteEvent};
 use crate::channels::{BindSession, CursorRequest, QueueCommand, ResolveIdentity, SessionCommand, stream};
 
@@ -167,4 +168,20 @@ pub(super) async fn complete_provider_event(
     JsonBody(body): JsonBody<CompleteEvent>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(state.channels.complete_provider_event(&caller, &event_id, body).await?))
+}
+
+pub(super) async fn create_interaction(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<CreateInteraction>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.channels.create_interaction(&caller, body).await?)))
+}
+
+pub(super) async fn resolve_interaction(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<ResolveInteraction>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(state.channels.resolve_interaction(&caller, body).await?)))
 }

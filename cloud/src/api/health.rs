@@ -81,7 +81,7 @@ mod tests {
         let readiness = Arc::new(Readiness::new(1));
         let admin = crate::admin::Admin::open(service.store().clone(), Arc::new(SystemClock), None).await.unwrap();
         let state = ApiState {
-            channels: crate::channels::Channels::new(service.clone(), Default::default()),
+            channels: crate::channels::Channels::new(service.clone(), Default::default(), admin.hasher().clone()),
             guard: Arc::new(crate::api::guard::Guard::new(Default::default())),
             sse_poll: std::time::Duration::from_secs(1),
             service,

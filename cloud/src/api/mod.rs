@@ -76,6 +76,8 @@ pub fn api_router(state: ApiState, timeout: std::time::Duration) -> Router {
         .route("/api/channels/sessions/{session_binding_id}/snapshot", get(channels::snapshot))
         .route("/api/channels/sessions/{session_binding_id}/log", get(channels::log))
         .route("/api/channels/cursor", post(channels::cursor))
+        .route("/api/channels/interactions", post(channels::create_interaction))
+        .route("/api/channels/interactions/resolve", post(channels::resolve_interaction))
         .route("/api/channels/agents", get(agents::list).post(agents::create))
         .route("/api/channels/agents/{agent_id}", patch(agents::update))
         .route("/api/channels/bindings", get(bindings::list).post(bindings::create))

@@ -139,22 +139,33 @@ impl TokenHasher {
     /// A hash made under another key never matches; that is logged, since it means the key
     /// changed and every older token must be minted again.
     pub fn verify(&self, presented: &PresentedToken<'_>, stored: &str) -> bool {
-        let expected = self.hash(presented.whole);
-        if !stored.starts_with(&format!("{HASH_VERSION}:{}:", self.fingerprint)) {
+        if !self.made_here(stored) {
             tracing::warn!(token_id = %presented.id, "API token was hashed under another token key; mint it again");
             return false;
         }
-        bool::from(expected.as_bytes().ct_eq(stored.as_bytes()))
+        self.verify_text(presented.whole, stored)
     }
 
-    fn hash(&self, whole: &str) -> String {
+    /// Whether `whole` (any single-use token, such as an interaction's) hashes to `stored`,
+    /// compared in constant time.
+    pub fn verify_text(&self, whole: &str, stored: &str) -> bool {
+        bool::from(self.hash(whole).as_bytes().ct_eq(stored.as_bytes()))
+    }
+
+    fn made_here(&self, stored: &str) -> bool {
+        stored.starts_with(&format!("{HASH_VERSION}:{}:", self.fingerprint))
+    }
+
+    /// The stored form of a token: its keyed hash, tagged with the key's fingerprint.
+    pub fn hash(&self, whole: &str) -> String {
         let mac =
             cowork_providers::signature::sign_bytes(self.key.expose().as_bytes(), HASH_VERSION, "", whole.as_bytes());
         format!("{HASH_VERSION}:{}:{}", self.fingerprint, URL_SAFE_NO_PAD.encode(mac))
     }
 }
 
-fn random_base64url(bytes: usize) -> String {
+/// `bytes` random bytes, base64url without padding.
+pub fn random_base64url(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buffer);
     URL_SAFE_NO_PAD.encode(buffer)

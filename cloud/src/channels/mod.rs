@@ -2,6 +2,7 @@
 //! aborts, snapshots, render cursors and the session event stream, each limited to the
 //! bindings the caller's gateway token was granted (and whose binding is active).
 
+pub mod interactions;
 pub mod projection;
 pub mod provider_events;
 pub mod public;
@@ -17,7 +18,7 @@ use cowork_cloud_client::{BindThread, CommandBody, IdentityId, NewCommand, Sessi
 use crate::CloudService;
 use crate::admin::validate;
 use crate::api::ApiError;
-use crate::auth::{Principal, Scope};
+use crate::auth::{Principal, Scope, TokenHasher};
 use crate::store::{AuditEvent, BindingRecord, CursorUpdate, IdentityRecord, IdentityUpsert, SessionBindingRecord};
 use projection::Projection;
 pub use quotas::Quotas;
@@ -177,13 +178,38 @@ pub struct Channels {
     service: CloudService,
     quotas: Quotas,
     billing: crate::billing::Billing,
+    hasher: TokenHasher,
+    policy: ChannelPolicy,
     wakers: std::sync::Arc<wakers::Wakers>,
 }
 
+/// How channel gateways may act, beyond their grants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelPolicy {
+    /// Whether approvals and answers may come from a channel through an interaction token
+    /// (`OPEN_COWORK_CLOUD_ALLOW_REMOTE_APPROVAL_RESPONSES`, `cloud.allowRemoteApprovalResponses`;
+    /// off by default, as in Open Cowork).
+    pub allow_remote_approvals: bool,
+}
+
 impl Channels {
-    /// The channel operations over `service`, within `quotas`.
-    pub fn new(service: CloudService, quotas: Quotas) -> Self {
-        Self { service, quotas, billing: crate::billing::Billing::None, wakers: std::sync::Arc::default() }
+    /// The channel operations over `service`, within `quotas`, hashing interaction tokens with
+    /// `hasher` (the API tokens' key).
+    pub fn new(service: CloudService, quotas: Quotas, hasher: TokenHasher) -> Self {
+        Self {
+            service,
+            quotas,
+            billing: crate::billing::Billing::None,
+            hasher,
+            policy: ChannelPolicy::default(),
+            wakers: std::sync::Arc::default(),
+        }
+    }
+
+    /// These operations under `policy`.
+    pub fn with_policy(mut self, policy: ChannelPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// These operations, with binds and prompts gated by `billing`.
@@ -221,7 +247,7 @@ impl Channels {
         Ok(GatewayScope { grants })
     }
 
-    async fn channel_binding(&self, scope: &GatewayScope, binding_id: &str) -> Result<BindingRecord, ApiError> {
+    pub(super) async fn channel_binding(&self, scope: &GatewayScope, binding_id: &str) -> Result<BindingRecord, ApiError> {
         scope.require(binding_id)?;
         self.service.store().binding(binding_id).await?.ok_or_else(binding_out_of_scope)
     }
@@ -318,7 +344,7 @@ impl Channels {
     }
 
     /// The identity acting on `binding`, allowed to prompt (or, with `approve`, to approve).
-    async fn actor(&self, binding: &str, actor: &ActorRef, approve: bool) -> Result<IdentityRecord, ApiError> {
+    pub(super) async fn actor(&self, binding: &str, actor: &ActorRef, approve: bool) -> Result<IdentityRecord, ApiError> {
         let id = match (actor.identity_id.as_deref(), actor.external_user_id.as_deref()) {
             (Some(id), _) => validate::required_text("identityId", Some(id))?,
             (None, Some(user)) => {
@@ -543,27 +569,38 @@ impl Channels {
             }),
         };
         let submitted = self.service.submit_command(&session, &command, Some(&audit)).await?;
-        let status = self.service.store().command_status(&submitted.command_id).await?;
-        let state = status.as_ref().map_or("pending", |s| public::command_status(&s.state));
+        let (state, command) = self.command_record(&session_binding, &command.body, &submitted).await?;
         if !submitted.created && state == "failed" {
             return Err(ApiError::Conflict("Channel prompt cannot replay a failed idempotent command.".into()));
         }
-        let payload = serde_json::to_value(&command.body).unwrap_or_default();
         let reply = json!({
             "binding": public::session_binding(&session_binding, binding.agent_id.as_deref()),
-            "command": {
-                "commandId": submitted.command_id,
-                "tenantId": crate::admin::ORG_ID,
-                "userId": Value::Null,
-                "sessionId": session_binding.session_id,
-                "kind": command.body.kind(),
-                "payload": payload,
-                "status": state,
-                "attemptCount": status.as_ref().map_or(0, |s| s.attempts),
-                "lastErrorSummary": status.and_then(|s| s.last_error),
-            },
+            "command": command,
         });
         Ok((session_binding, reply))
+    }
+
+    /// A submitted command as Open Cowork's `SessionCommandRecord`, with its public state.
+    async fn command_record(
+        &self,
+        session_binding: &SessionBindingRecord,
+        body: &CommandBody,
+        submitted: &crate::store::Submitted,
+    ) -> Result<(&'static str, Value), ApiError> {
+        let status = self.service.store().command_status(&submitted.command_id).await?;
+        let state = status.as_ref().map_or("pending", |s| public::command_status(&s.state));
+        let record = json!({
+            "commandId": submitted.command_id,
+            "tenantId": crate::admin::ORG_ID,
+            "userId": Value::Null,
+            "sessionId": session_binding.session_id,
+            "kind": body.kind(),
+            "payload": serde_json::to_value(body).unwrap_or_default(),
+            "status": state,
+            "attemptCount": status.as_ref().map_or(0, |s| s.attempts),
+            "lastErrorSummary": status.and_then(|s| s.last_error),
+        });
+        Ok((state, record))
     }
 
     /// A page of a session binding's log: `{events, latestSequence}` (this cloud's extension,
@@ -612,7 +649,7 @@ impl Channels {
 }
 
 /// The audit event type of a command, in Open Cowork's names.
-fn command_audit_type(body: &CommandBody) -> &'static str {
+pub(super) fn command_audit_type(body: &CommandBody) -> &'static str {
     match body {
         CommandBody::Prompt { .. } => "channel_prompt.enqueued",
         CommandBody::Abort => "command.aborted",

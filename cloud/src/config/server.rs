@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::reader::{env_get, env_integer};
+use super::reader::{env_boolean, env_get, env_integer};
 use super::{CloudConfig, ConfigError, Secret};
 use crate::database::Storage;
 
@@ -137,6 +137,8 @@ pub struct ServeConfig {
     /// `none` or `stub`; the stub's `cloud.billing.stub.status` /
     /// `OPEN_COWORK_CLOUD_BILLING_STUB_STATUS`: `active`, `inactive` or `none`).
     pub billing: crate::billing::Billing,
+    /// How channel gateways may act beyond their grants.
+    pub channel_policy: crate::channels::ChannelPolicy,
     /// How often an API process looks for events other processes appended
     /// (`OPEN_COWORK_CLOUD_SSE_POLL_INTERVAL_MS`, default 250 ms).
     pub sse_poll: Duration,
@@ -163,6 +165,7 @@ impl ServeConfig {
             quotas: crate::channels::Quotas::default(),
             sse_poll: Duration::from_millis(250),
             billing: crate::billing::Billing::None,
+            channel_policy: crate::channels::ChannelPolicy::default(),
             config_file: None,
             warnings: Vec::new(),
         }
@@ -175,11 +178,16 @@ impl ServeConfig {
             let mut root = super::read_file(&path)?;
             if let Some(cloud) = root.object("cloud")? {
                 let mut billing = None;
+                let mut channel_policy = config.channel_policy;
                 config.cloud.apply_file(cloud, env, &mut config.warnings, |cloud, warnings| {
                     billing = read_billing(cloud, warnings)?;
+                    if let Some(allow) = cloud.boolean("allowRemoteApprovalResponses")? {
+                        channel_policy.allow_remote_approvals = allow;
+                    }
                     Ok(())
                 })?;
                 config.billing = billing.unwrap_or_default();
+                config.channel_policy = channel_policy;
             }
             // The gateway's section and anything else are other programs' settings.
             config.config_file = Some(path);
@@ -251,6 +259,9 @@ impl ServeConfig {
         }
         if let Some(ms) = env_integer(env, "OPEN_COWORK_CLOUD_SSE_POLL_INTERVAL_MS", 10..=60_000)? {
             self.sse_poll = Duration::from_millis(ms);
+        }
+        if let Some(allow) = env_boolean(env, "OPEN_COWORK_CLOUD_ALLOW_REMOTE_APPROVAL_RESPONSES")? {
+            self.channel_policy.allow_remote_approvals = allow;
         }
         let quotas = &mut self.quotas;
         for (name, field) in [

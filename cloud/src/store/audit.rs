@@ -96,6 +96,16 @@ pub struct StoredAuditEvent {
 }
 
 impl CloudStore {
+    /// Records an audit event that goes with no change (a refusal worth keeping).
+    pub async fn record_audit(&self, event: &AuditEvent, now: i64) -> Result<(), StoreError> {
+        crate::with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            record_audit!(tx, event, now);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// The most recent audit events, newest first.
     pub async fn audit_events(&self, limit: u32) -> Result<Vec<StoredAuditEvent>, StoreError> {
         let events = crate::with_reader!(&self.db, |pool| {

@@ -166,6 +166,16 @@ impl CloudStore {
         Ok(found)
     }
 
+    /// The session bindings of a session, over every channel binding.
+    pub async fn session_bindings_of_session(&self, session_id: &str) -> Result<Vec<SessionBindingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SESSION_BINDING_COLUMNS} FROM cloud_session_bindings WHERE session_id = $1 ORDER BY binding_id"
+        );
+        let found =
+            crate::with_writer!(&self.db, |pool| { sqlx::query_as(&sql).bind(session_id).fetch_all(pool).await? });
+        Ok(found)
+    }
+
     /// The session bindings of a thread, over every channel binding.
     pub async fn session_bindings_of_thread(
         &self,

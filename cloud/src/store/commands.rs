@@ -74,6 +74,9 @@ macro_rules! promote_next {
 }
 pub(super) use promote_next;
 
+/// The refusal of a second resolution of one interaction.
+pub const ALREADY_RESOLVED: &str = "Channel interaction was already resolved.";
+
 impl CloudStore {
     /// Queues a command on a session. The same idempotency key answers the same command and
     /// creates nothing; the same key with another body is rejected.
@@ -82,6 +85,31 @@ impl CloudStore {
         session: &SessionId,
         command: &NewCommand,
         audit: Option<&super::AuditEvent>,
+        now: i64,
+    ) -> Result<Submitted, StoreError> {
+        self.submit_with(session, command, audit, None, now).await
+    }
+
+    /// Queues the command resolving an interaction and marks the interaction used, in one
+    /// transaction: of two racing resolutions exactly one queues its command, the other is
+    /// rejected; nothing is left half done.
+    pub async fn submit_resolving(
+        &self,
+        session: &SessionId,
+        command: &NewCommand,
+        audit: &super::AuditEvent,
+        resolved: super::InteractionUse<'_>,
+        now: i64,
+    ) -> Result<Submitted, StoreError> {
+        self.submit_with(session, command, Some(audit), Some(resolved), now).await
+    }
+
+    async fn submit_with(
+        &self,
+        session: &SessionId,
+        command: &NewCommand,
+        audit: Option<&super::AuditEvent>,
+        resolved: Option<super::InteractionUse<'_>>,
         now: i64,
     ) -> Result<Submitted, StoreError> {
         let command_id = ids::command_id(session, &command.idempotency_key);
@@ -99,6 +127,19 @@ impl CloudStore {
                 sqlx::query_scalar(&session_sql).bind(session.as_str()).fetch_optional(&mut *tx).await?;
             if found.is_none() {
                 return Err(StoreError::NotFound(format!("session {session}")));
+            }
+            if let Some(resolved) = resolved {
+                let used = sqlx::query(super::interactions::USE_SQL)
+                    .bind(resolved.interaction_id)
+                    .bind(resolved.identity_id)
+                    .bind(command_id.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if used == 0 {
+                    return Err(StoreError::Rejected(ALREADY_RESOLVED.to_owned()));
+                }
             }
             // An abort is runnable at once; anything else waits behind the session's open command.
             let behind = command.body != CommandBody::Abort

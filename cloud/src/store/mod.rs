@@ -10,6 +10,7 @@ mod bindings;
 mod channel_sessions;
 mod commands;
 mod events;
+mod interactions;
 mod provider_events;
 mod tokens;
 mod types;
@@ -20,7 +21,8 @@ pub use agents::AgentRecord;
 pub use audit::{AuditEvent, StoredAuditEvent};
 pub use binding_admin::{BindingChanges, BindingRecord};
 pub use channel_sessions::{CursorUpdate, IdentityRecord, IdentityUpsert, SessionBindingRecord, SessionRecord};
-pub use commands::{GAVE_UP_MESSAGE, error_event_id};
+pub use commands::{ALREADY_RESOLVED, GAVE_UP_MESSAGE, error_event_id};
+pub use interactions::{InsertOutcome, InteractionRecord, InteractionUse};
 pub use provider_events::{ProviderEventClaim, ProviderEventRecord};
 pub use tokens::{NewToken, TokenCredential, TokenRecord};
 pub use types::{
