@@ -133,6 +133,8 @@ pub struct ServeConfig {
     pub request_limits: crate::api::guard::RequestLimits,
     /// Prompt quotas.
     pub quotas: crate::channels::Quotas,
+    /// How people reach the admin API besides API tokens.
+    pub auth: super::auth::AuthConfig,
     /// The billing gate (`cloud.billing.provider`, `OPEN_COWORK_CLOUD_BILLING_PROVIDER`:
     /// `none` or `stub`; the stub's `cloud.billing.stub.status` /
     /// `OPEN_COWORK_CLOUD_BILLING_STUB_STATUS`: `active`, `inactive` or `none`).
@@ -163,6 +165,7 @@ impl ServeConfig {
             quotas: crate::channels::Quotas::default(),
             sse_poll: Duration::from_millis(250),
             billing: crate::billing::Billing::None,
+            auth: super::auth::AuthConfig::default(),
             config_file: None,
             warnings: Vec::new(),
         }
@@ -187,6 +190,8 @@ impl ServeConfig {
         config.apply_env(env)?;
         config.apply_flags(flags);
         config.cloud.validate()?;
+        // After the flags: the check depends on the final listen address.
+        config.auth.validate(config.listen)?;
         Ok(config)
     }
 
@@ -262,6 +267,7 @@ impl ServeConfig {
                 *field = value;
             }
         }
+        self.auth.apply_env(env)?;
         self.cloud.apply_env(env)
     }
 
