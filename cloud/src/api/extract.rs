@@ -62,7 +62,7 @@ async fn authenticate(
         // The reason is for the operator; the caller learns only that it was refused.
         match &error {
             HumanAuthError::Oidc(OidcError::Unreachable(cause)) => {
-                tracing::warn!(error = %cause, "OIDC issuer unavailable; refusing the bearer token");
+                tracing::warn!(error = %cause, "OIDC issuer unavailable; request refused");
             }
             other => tracing::info!(reason = %other, mode = %state.auth.mode(), "authentication refused"),
         }

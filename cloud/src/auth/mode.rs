@@ -36,7 +36,7 @@ pub enum HumanAuth {
     /// Signed identity headers.
     Header(HeaderAuth),
     /// OIDC bearer JWTs.
-    Oidc(OidcAuth),
+    Oidc(Box<OidcAuth>),
 }
 
 impl HumanAuth {
@@ -46,7 +46,7 @@ impl HumanAuth {
             AuthMode::Token => Self::Tokens,
             AuthMode::None => Self::LocalOwner,
             AuthMode::Header => Self::Header(HeaderAuth::new(&config.header, clock)),
-            AuthMode::Oidc => Self::Oidc(OidcAuth::new(&config.oidc, clock)?),
+            AuthMode::Oidc => Self::Oidc(Box::new(OidcAuth::new(&config.oidc, clock)?)),
         })
     }
 
