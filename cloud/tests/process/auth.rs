@@ -3,8 +3,8 @@
 //! issuer whose keys the test makes, and mode `none` only where it is safe.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -122,6 +122,8 @@ struct Issuer {
     url: String,
     discovery_fetches: Arc<AtomicUsize>,
     jwks_fetches: Arc<AtomicUsize>,
+    /// The JWKS it serves (replace it to rotate keys).
+    published: Arc<Mutex<Value>>,
 }
 
 async fn start_issuer() -> Issuer {
@@ -131,6 +133,8 @@ async fn start_issuer() -> Issuer {
     let (discovery_fetches, jwks_fetches) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let document = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")});
     let (discoveries, jwks) = (discovery_fetches.clone(), jwks_fetches.clone());
+    let published = Arc::new(Mutex::new(TestKeys::shared().jwks()));
+    let serving = published.clone();
     let app = axum::Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -143,11 +147,11 @@ async fn start_issuer() -> Issuer {
             "/jwks",
             get(move || async move {
                 jwks.fetch_add(1, Ordering::SeqCst);
-                Json(TestKeys::shared().jwks())
+                Json(serving.lock().expect("keys").clone())
             }),
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Issuer { url, discovery_fetches, jwks_fetches }
+    Issuer { url, discovery_fetches, jwks_fetches, published }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,6 +208,19 @@ async fn oidc_bearer_tokens_are_checked_against_the_issuer() {
     // Discovery and keys were fetched once and then served from the cache.
     assert_eq!(issuer.discovery_fetches.load(Ordering::SeqCst), 1);
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 1);
+
+    // The issuer rotates its key: a token under the new key id refetches the JWKS once.
+    let rotated = TestKeys::generate().with_kid("test-key-2");
+    *issuer.published.lock().expect("keys") = rotated.jwks();
+    let (status, body) =
+        send(&cloud, "GET", "/api/channels/agents", &bearer(rotated.sign(Algorithm::RS256, &good))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 2);
+    // Another unknown key id right after does not make the cloud fetch again.
+    let ghost = TestKeys::generate().with_kid("ghost");
+    let (status, _) = send(&cloud, "GET", "/api/channels/agents", &bearer(ghost.sign(Algorithm::RS256, &good))).await;
+    assert_eq!(status, 401);
+    assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 2, "refetches for unknown key ids are rate-limited");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ pub struct TestKeys {
     public_der: Vec<u8>,
     modulus: String,
     exponent: String,
+    kid: String,
 }
 
 impl TestKeys {
@@ -34,7 +35,14 @@ impl TestKeys {
             public_der,
             modulus: URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
             exponent: URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+            kid: TEST_KID.to_owned(),
         }
+    }
+
+    /// These keys under another key id (a rotated key).
+    pub fn with_kid(mut self, kid: &str) -> Self {
+        kid.clone_into(&mut self.kid);
+        self
     }
 
     /// One key pair shared by every test of the process (making one takes a while).
@@ -43,15 +51,15 @@ impl TestKeys {
         KEYS.get_or_init(Self::generate)
     }
 
-    /// The JWKS publishing the public key as [`TEST_KID`].
+    /// The JWKS publishing the public key under its key id ([`TEST_KID`] unless changed).
     pub fn jwks(&self) -> Value {
-        json!({ "keys": [{ "kty": "RSA", "kid": TEST_KID, "use": "sig", "n": self.modulus, "e": self.exponent }] })
+        json!({ "keys": [{ "kty": "RSA", "kid": self.kid, "use": "sig", "n": self.modulus, "e": self.exponent }] })
     }
 
-    /// `claims` signed with `alg` (RS256, RS384 or RS512) under [`TEST_KID`].
+    /// `claims` signed with `alg` (RS256, RS384 or RS512) under the key id.
     pub fn sign(&self, alg: Algorithm, claims: &Value) -> String {
         let mut header = Header::new(alg);
-        header.kid = Some(TEST_KID.to_owned());
+        header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&self.private_der))
             .unwrap_or_else(|e| panic!("sign: {e}"))
     }
@@ -59,7 +67,7 @@ impl TestKeys {
     /// The classic confusion attack: HS256 keyed with the public key's bytes.
     pub fn sign_hs256_with_public_key(&self, claims: &Value) -> String {
         let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(TEST_KID.to_owned());
+        header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&self.public_der))
             .unwrap_or_else(|e| panic!("sign: {e}"))
     }
