@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::CloudService;
 use crate::admin::Admin;
 use crate::api::{self, ApiState};
+use crate::auth::HumanAuth;
 use crate::clock::Clock;
 use crate::config::server::{SQLITE_FILE, ServeConfig};
 use crate::database::PoolSettings;
@@ -70,6 +71,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
     if let Some(worker) = worker {
         loops.spawn(readiness.track("commands", worker.run(shutdown.clone())));
     }
+    let auth = Arc::new(HumanAuth::new(&config.auth, clock.clone()).context("setting up authentication")?);
     let admin =
         Admin::open(service.store().clone(), clock, config.token_hash_key.as_ref()).await?.with_billing(config.billing);
     let state = ApiState {
@@ -80,6 +82,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
         sse_poll: STREAM_BACKSTOP,
         service,
         admin,
+        auth,
         max_body_bytes: config.max_request_body_bytes,
         role,
         readiness,

@@ -1,10 +1,11 @@
-//! The startup text of `open-cowork-cloud serve`: where it listens, its role, storage and
-//! runtimes, and the commands that set it up; the runtime lines are shared with the gateway's
+//! The startup text of `open-cowork-cloud serve`: where it listens, its role, storage, auth mode
+//! and runtimes, and the commands that set it up; the runtime lines are shared with the gateway's
 //! standalone banner.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
 
+use crate::config::auth::{AuthConfig, AuthMode};
 use crate::config::server::{SQLITE_FILE, ServeConfig};
 use crate::config::{AgentRuntimeConfig, CloudConfig};
 use crate::runtime::DEFAULT_OPENCODE_URL;
@@ -15,6 +16,9 @@ pub fn render(config: &ServeConfig, addr: SocketAddr) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Open Cowork Cloud (role {}) is listening on {base}", config.role);
     let _ = writeln!(out, "  storage:  {}", config.storage.describe(SQLITE_FILE));
+    if config.role.serves_api() {
+        let _ = writeln!(out, "  auth:     {}", describe_auth(&config.auth));
+    }
     if config.role.runs_commands() {
         out.push_str(&runtime_lines(&config.cloud));
     } else {
@@ -23,6 +27,22 @@ pub fn render(config: &ServeConfig, addr: SocketAddr) -> String {
     let _ = writeln!(out, "\nCheck it:");
     let _ = writeln!(out, "  curl -s {base}/readyz");
     out
+}
+
+/// The auth mode as the banner names it (never a secret).
+pub fn describe_auth(auth: &AuthConfig) -> String {
+    match auth.mode {
+        AuthMode::Token => "API tokens only (mode token)".to_owned(),
+        AuthMode::None => "API tokens, else everyone is the local owner (mode none)".to_owned(),
+        AuthMode::Header if auth.header.secret.is_some() => {
+            "API tokens, then signed identity headers (mode header)".to_owned()
+        }
+        AuthMode::Header => "API tokens, then unsigned identity headers, members only (mode header)".to_owned(),
+        AuthMode::Oidc => format!(
+            "API tokens, then bearer JWTs from {} (mode oidc)",
+            auth.oidc.issuer.as_deref().unwrap_or("the issuer")
+        ),
+    }
 }
 
 /// The `runtime:` line and one `agent:` line per agent with its own runtime.
@@ -81,5 +101,10 @@ mod tests {
         config.role = Role::Web;
         let web = render(&config, addr);
         assert!(web.contains("commands: queued for worker processes") && !web.contains("runtime:"), "{web}");
+        assert!(web.contains("auth:     API tokens only (mode token)"), "{web}");
+        config.auth.mode = AuthMode::Header;
+        config.auth.header.secret = Some(crate::config::Secret::new("s".repeat(32)));
+        let header = render(&config, addr);
+        assert!(header.contains("signed identity headers (mode header)") && !header.contains("sss"), "{header}");
     }
 }

@@ -2,7 +2,9 @@
 //! that both the generic webhook (`v1`) and Slack (`v0`) use:
 //! `<prefix>=<lowercase hex HMAC-SHA256(secret, "<prefix>:<timestamp>:<raw body>")>`, with the
 //! timestamp in unix seconds and a symmetric window around the receive time. Comparison is
-//! constant time ([`subtle`]) and every configured secret is tried (rotation).
+//! constant time ([`subtle`]) and every configured secret is tried (rotation). Schemes that sign
+//! several fields with another separator (the cloud's header auth) use [`sign_joined`] and
+//! [`verify_joined`].
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -52,17 +54,38 @@ impl SignatureError {
 
 /// The raw 32-byte HMAC-SHA256 of `"<prefix>:<timestamp>:<body>"` under `secret`.
 pub fn sign_bytes(secret: &[u8], prefix: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
+    sign_joined(secret, b":", &[prefix.as_bytes(), timestamp.as_bytes(), body])
+}
+
+/// The raw 32-byte HMAC-SHA256 of `parts` joined by `separator` under `secret`, for schemes
+/// that sign several fields (header auth signs `v1\n<ts>\n<tenant>\n…`).
+pub fn sign_joined(secret: &[u8], separator: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = match HmacSha256::new_from_slice(secret) {
         Ok(mac) => mac,
         Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
     };
-    mac.update(prefix.as_bytes());
-    mac.update(b":");
-    mac.update(timestamp.as_bytes());
-    mac.update(b":");
-    mac.update(body);
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            mac.update(separator);
+        }
+        mac.update(part);
+    }
     mac.finalize().into_bytes().into()
+}
+
+/// Verifies a presented `<prefix>=<hex>` value against the HMAC-SHA256 of `parts` joined by
+/// `separator` under `secret`, in constant time; returns the signature bytes on a match.
+pub fn verify_joined(
+    secret: &[u8],
+    prefix: &str,
+    separator: &[u8],
+    parts: &[&[u8]],
+    presented: &str,
+) -> Result<[u8; 32], SignatureError> {
+    let presented = parse_signature(prefix, presented)?;
+    let expected = sign_joined(secret, separator, parts);
+    if bool::from(expected.ct_eq(&presented)) { Ok(presented) } else { Err(SignatureError::Mismatch) }
 }
 
 /// The lowercase hex HMAC-SHA256 of `"<prefix>:<timestamp>:<body>"` under `secret`.
@@ -107,13 +130,19 @@ pub fn verify<S: AsRef<[u8]>>(
 /// Parses a unix-seconds timestamp (plain ASCII digits) and checks it lies within
 /// `window_secs` of `now_ms` in either direction (edges included); returns the seconds.
 pub fn check_timestamp(timestamp: &str, now_ms: i64, window_secs: u64) -> Result<i64, SignatureError> {
+    let window_ms = i64::try_from(window_secs).unwrap_or(i64::MAX / 2).saturating_mul(1000);
+    check_timestamp_ms(timestamp, now_ms, window_ms)
+}
+
+/// [`check_timestamp`] with the window in milliseconds (settings given in ms keep their
+/// precision).
+pub fn check_timestamp_ms(timestamp: &str, now_ms: i64, window_ms: i64) -> Result<i64, SignatureError> {
     let timestamp = timestamp.trim();
     if timestamp.is_empty() || timestamp.len() > MAX_TIMESTAMP_DIGITS || !timestamp.bytes().all(|b| b.is_ascii_digit())
     {
         return Err(SignatureError::InvalidTimestamp);
     }
     let seconds: i64 = timestamp.parse().map_err(|_| SignatureError::InvalidTimestamp)?;
-    let window_ms = i64::try_from(window_secs).unwrap_or(i64::MAX / 2).saturating_mul(1000);
     let age_ms = now_ms.saturating_sub(seconds.saturating_mul(1000));
     if age_ms > window_ms {
         Err(SignatureError::Expired)
@@ -221,6 +250,18 @@ mod tests {
         assert_eq!(verify(&["new"], "v0", "42", b"body!", &header), Err(SignatureError::Mismatch));
         let upper = header.to_ascii_uppercase().replacen("V0=", "v0=", 1);
         assert!(verify(&["new"], "v0", "42", b"body", &upper).is_ok());
+    }
+
+    #[test]
+    fn joined_fields_sign_like_the_colon_scheme_and_verify() {
+        let parts: [&[u8]; 3] = [b"v1", b"1700000000", br#"{"hello":"world"}"#];
+        assert_eq!(hex::encode(sign_joined(b"s3cret", b":", &parts)), KNOWN_HEX);
+        let lines: [&[u8]; 3] = [b"v1", b"42", b"x"];
+        let header = format!("v1={}", hex::encode(sign_joined(b"k", b"\n", &lines)));
+        assert!(verify_joined(b"k", "v1", b"\n", &lines, &header).is_ok());
+        assert_eq!(verify_joined(b"k", "v1", b":", &lines, &header), Err(SignatureError::Mismatch));
+        assert_eq!(verify_joined(b"other", "v1", b"\n", &lines, &header), Err(SignatureError::Mismatch));
+        assert_eq!(verify_joined(b"k", "v1", b"\n", &lines, "v1=zz"), Err(SignatureError::Malformed));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Request extractors: the calling [`Principal`] (from the bearer token, behind the
-//! [`Guard`](super::guard::Guard)'s limits), a JSON body read
+//! Request extractors: the calling [`Principal`] (an API token, else the configured human auth
+//! mode, behind the [`Guard`](super::guard::Guard)'s limits), a JSON body read
 //! within the size limit (413 above it, 400 when it is not a JSON object of the right shape),
 //! and query strings (400 when malformed).
 
@@ -7,12 +7,17 @@ use axum::body::Body;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, ApiState};
-use crate::auth::Principal;
+use crate::auth::header::SIGNATURE;
+use crate::auth::mode;
+use crate::auth::oidc::OidcError;
+use crate::auth::token::TOKEN_PREFIX;
+use crate::auth::{HumanAuthError, Principal};
 
 /// The authenticated caller.
 pub struct Caller(pub Principal);
@@ -22,14 +27,16 @@ impl FromRequestParts<ApiState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok());
+        // Header auth sends no Authorization: its signature is the credential the back-off keys on.
+        let credential = header.or_else(|| parts.headers.get(SIGNATURE).and_then(|value| value.to_str().ok()));
         let client =
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        state.guard.before_auth(client, header)?;
-        let principal = match state.admin.authenticate(header).await {
+        state.guard.before_auth(client, credential)?;
+        let principal = match authenticate(state, &parts.headers, header).await {
             Ok(principal) => principal,
             Err(error) => {
                 if matches!(error, ApiError::Unauthorized(_)) {
-                    state.guard.auth_failed(client, header);
+                    state.guard.auth_failed(client, credential);
                 }
                 return Err(error);
             }
@@ -37,6 +44,30 @@ impl FromRequestParts<ApiState> for Caller {
         state.guard.after_auth(client, &principal)?;
         Ok(Self(principal))
     }
+}
+
+/// The composite resolver (§5.1): an API token when the request carries one (a bad token is
+/// refused, never handed to the mode), else the configured human auth mode.
+async fn authenticate(
+    state: &ApiState,
+    headers: &HeaderMap,
+    authorization: Option<&str>,
+) -> Result<Principal, ApiError> {
+    let bearer = mode::bearer(authorization);
+    let api_token = bearer.is_some_and(|token| token.starts_with(TOKEN_PREFIX));
+    if api_token || state.auth.tokens_only() {
+        return state.admin.authenticate(authorization).await;
+    }
+    state.auth.authenticate(headers, bearer).await.map_err(|error| {
+        // The reason is for the operator; the caller learns only that it was refused.
+        match &error {
+            HumanAuthError::Oidc(OidcError::Unreachable(cause)) => {
+                tracing::warn!(error = %cause, "OIDC issuer unavailable; request refused");
+            }
+            other => tracing::info!(reason = %other, mode = %state.auth.mode(), "authentication refused"),
+        }
+        ApiError::Unauthorized("Valid credentials are required.")
+    })
 }
 
 /// A JSON object body deserialized into `T`.

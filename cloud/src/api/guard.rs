@@ -1,6 +1,6 @@
 //! Request guardrails around authentication: an authentication back-off per address and per
 //! presented credential (10 failed authentications in a minute block it for a minute), then a
-//! rate limit per token and per client address; a gateway token (a trusted service that sends
+//! rate limit per token (or person) and per client address; a gateway token (a trusted service that sends
 //! every channel's traffic from one address) has a limit of its own instead. All answer 429 with
 //! `Retry-After`.
 
@@ -86,6 +86,11 @@ impl Guard {
                 rate(self.requests.as_ref(), format!("ip:{client}"))?;
                 rate(self.requests.as_ref(), format!("token:{id}"))
             }
+            Principal::Human(human) => {
+                rate(self.requests.as_ref(), format!("ip:{client}"))?;
+                rate(self.requests.as_ref(), format!("user:{}:{}", human.source.as_str(), human.user_id))
+            }
+            Principal::LocalOwner => rate(self.requests.as_ref(), format!("ip:{client}")),
             Principal::CommandLine => Ok(()),
         }
     }

@@ -1,5 +1,5 @@
 //! `/livez` (the process is up), `/readyz` (store reachable, this role's workers running, not
-//! draining; 503 with the failing checks otherwise) and `/healthz`, an alias of `/readyz` for
+//! draining; 503 with the failing checks otherwise; it names the auth mode too) and `/healthz`, an alias of `/readyz` for
 //! load balancers that probe that name.
 
 use std::time::Duration;
@@ -42,6 +42,7 @@ pub(super) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<V
         "ok": ok,
         "role": state.role.as_str(),
         "profileName": super::PROFILE_NAME,
+        "authMode": state.auth.mode().as_str(),
         "checks": checks,
     });
     (status, Json(body))
@@ -86,6 +87,7 @@ mod tests {
             sse_poll: std::time::Duration::from_secs(1),
             service,
             admin,
+            auth: Arc::new(crate::auth::HumanAuth::Tokens),
             max_body_bytes: 1024,
             role: Role::Web,
             readiness: readiness.clone(),
@@ -101,5 +103,6 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["checks"][2], json!({"name": "draining", "status": "error", "detail": "shutting down"}));
         assert_eq!(body["ok"], false);
+        assert_eq!(body["authMode"], "token");
     }
 }

@@ -32,8 +32,10 @@ use crate::http::Readiness;
 pub struct ApiState {
     /// Sessions, commands, bindings.
     pub service: CloudService,
-    /// Agents, bindings and tokens; authentication.
+    /// Agents, bindings and tokens; API token authentication.
     pub admin: Admin,
+    /// The human auth mode, for requests without an API token.
+    pub auth: Arc<crate::auth::HumanAuth>,
     /// Identities, binds, prompts and streams for gateways.
     pub channels: Channels,
     /// Rate limits and the authentication back-off.

@@ -1,12 +1,20 @@
-//! Who is calling: API tokens and their scopes, the principal a request acts as, and what each
-//! principal may do. Every access decision of the API is made by the methods here.
+//! Who is calling: API tokens and their scopes, the human auth modes (header, OIDC, the local
+//! owner), the principal a request acts as, and what each principal may do. Every access
+//! decision of the API is made by the methods here.
 
+pub mod header;
+pub mod human;
+pub mod mode;
+pub mod oidc;
+pub mod replay;
 pub mod token;
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+pub use human::{Human, HumanRole, HumanSource};
+pub use mode::{HumanAuth, HumanAuthError};
 pub use token::{MintedToken, PresentedToken, TokenHasher, TokenId};
 
 use crate::api::ApiError;
@@ -89,7 +97,10 @@ impl Scopes {
     }
 }
 
-/// Who performs an action: an API token, or the command line (which has the database).
+/// The user id of the local owner (mode `none`), as Open Cowork names it.
+pub const LOCAL_USER_ID: &str = "local-user";
+
+/// Who performs an action: an API token, a person, the local owner, or the command line.
 #[derive(Clone, Debug)]
 pub enum Principal {
     /// A verified, unexpired, unrevoked API token.
@@ -99,6 +110,11 @@ pub enum Principal {
         /// Its scopes.
         scopes: Scopes,
     },
+    /// A person vouched for by header or OIDC auth. People administer (owner, admin) or not
+    /// (member); they never act on the channel service routes, which are for gateways.
+    Human(Human),
+    /// Whoever reaches a cloud in auth mode `none`: its owner.
+    LocalOwner,
     /// `open-cowork-cloud` on the command line: whoever can open the database owns the cloud.
     CommandLine,
 }
@@ -108,24 +124,29 @@ impl Principal {
     pub fn actor(&self) -> (&'static str, &str) {
         match self {
             Self::Token { id, .. } => ("api_token", id.as_str()),
+            Self::Human(human) => ("user", &human.user_id),
+            Self::LocalOwner => ("user", LOCAL_USER_ID),
             Self::CommandLine => ("system", "command-line"),
         }
     }
 
-    fn has(&self, scope: Scope) -> bool {
-        match self {
-            Self::Token { scopes, .. } => scopes.contains(scope),
-            Self::CommandLine => true,
-        }
-    }
-
-    /// Refuses unless the principal may set up agents, bindings, identities and tokens. A
-    /// gateway or operator token is refused here even with the database's consent elsewhere.
+    /// Refuses unless the principal may set up agents, bindings, identities and tokens: an
+    /// admin-scoped token, an owner or admin, the local owner or the command line. A gateway or
+    /// operator token, or a member, is refused here.
     pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
-        if self.has(Scope::Admin) {
-            return Ok(());
+        match self {
+            Self::Token { scopes, .. } if scopes.contains(Scope::Admin) => Ok(()),
+            Self::Token { .. } => Err(ApiError::forbidden(
+                "auth.admin_scope_required",
+                format!("{what} requires an admin-scoped API token."),
+            )),
+            Self::Human(human) if human.role.administers() => Ok(()),
+            Self::Human(_) => Err(ApiError::forbidden(
+                "auth.admin_role_required",
+                format!("{what} requires the owner or admin role."),
+            )),
+            Self::LocalOwner | Self::CommandLine => Ok(()),
         }
-        Err(ApiError::forbidden("auth.admin_scope_required", format!("{what} requires an admin-scoped API token.")))
     }
 }
 
@@ -152,5 +173,26 @@ mod tests {
         let error = gateway.require_admin("Channel administration").expect_err("refused");
         assert_eq!(error.status(), axum::http::StatusCode::FORBIDDEN);
         assert!(Principal::CommandLine.require_admin("x").is_ok());
+    }
+
+    fn human(role: HumanRole) -> Principal {
+        Principal::Human(Human {
+            user_id: "u-1".into(),
+            email: "ada@example.com".into(),
+            tenant_id: "default".into(),
+            role,
+            source: HumanSource::Header,
+        })
+    }
+
+    #[test]
+    fn owners_and_admins_administer_and_members_do_not() {
+        assert!(human(HumanRole::Owner).require_admin("x").is_ok());
+        assert!(human(HumanRole::Admin).require_admin("x").is_ok());
+        let error = human(HumanRole::Member).require_admin("Channel administration").expect_err("refused");
+        assert_eq!((error.status(), error.code()), (axum::http::StatusCode::FORBIDDEN, "auth.admin_role_required"));
+        assert!(Principal::LocalOwner.require_admin("x").is_ok());
+        assert_eq!(human(HumanRole::Member).actor(), ("user", "u-1"));
+        assert_eq!(Principal::LocalOwner.actor(), ("user", LOCAL_USER_ID));
     }
 }

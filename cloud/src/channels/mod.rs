@@ -228,8 +228,9 @@ impl Channels {
         self.wakers.watch(&self.service, session)
     }
 
-    /// The bindings a gateway token may act on; refuses other tokens, and tokens with no
-    /// active grant.
+    /// The bindings a gateway token may act on; refuses other tokens, tokens with no active
+    /// grant, and people (header, OIDC, the local owner): these routes are for gateways, and
+    /// their sessions belong to the token's grants.
     pub async fn gateway_scope(&self, principal: &Principal) -> Result<GatewayScope, ApiError> {
         let Principal::Token { id, scopes } = principal else {
             return Err(ApiError::forbidden("auth.gateway_scope_required", "Channel routes need a gateway token."));

@@ -3,6 +3,7 @@
 //! `cloud` section of `open-cowork.config.json` and the `OPEN_COWORK_CLOUD_*` variables, plus the
 //! readers both binaries build their configuration with.
 
+pub mod auth;
 pub mod reader;
 mod runtime;
 mod secret;

@@ -133,6 +133,8 @@ pub struct ServeConfig {
     pub request_limits: crate::api::guard::RequestLimits,
     /// Prompt quotas.
     pub quotas: crate::channels::Quotas,
+    /// How people reach the admin API besides API tokens.
+    pub auth: super::auth::AuthConfig,
     /// The billing gate (`cloud.billing.provider`, `OPEN_COWORK_CLOUD_BILLING_PROVIDER`:
     /// `none` or `stub`; the stub's `cloud.billing.stub.status` /
     /// `OPEN_COWORK_CLOUD_BILLING_STUB_STATUS`: `active`, `inactive` or `none`).
@@ -166,6 +168,7 @@ impl ServeConfig {
             sse_poll: Duration::from_millis(250),
             billing: crate::billing::Billing::None,
             channel_policy: crate::channels::ChannelPolicy::default(),
+            auth: super::auth::AuthConfig::default(),
             config_file: None,
             warnings: Vec::new(),
         }
@@ -195,6 +198,8 @@ impl ServeConfig {
         config.apply_env(env)?;
         config.apply_flags(flags);
         config.cloud.validate()?;
+        // After the flags: the check depends on the final listen address.
+        config.auth.validate(config.listen)?;
         Ok(config)
     }
 
@@ -273,6 +278,7 @@ impl ServeConfig {
                 *field = value;
             }
         }
+        self.auth.apply_env(env)?;
         self.cloud.apply_env(env)
     }
 

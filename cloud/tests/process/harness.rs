@@ -23,6 +23,10 @@ pub fn command(args: &[&str]) -> Command {
         "OPEN_COWORK_CLOUD_DATABASE_URL",
         "OPEN_COWORK_CLOUD_DATA_DIR",
         "OPEN_COWORK_CLOUD_ROLE",
+        "OPEN_COWORK_CLOUD_AUTH_MODE",
+        "OPEN_COWORK_CLOUD_ALLOW_INSECURE_AUTH",
+        "OPEN_COWORK_CLOUD_PUBLIC_URL",
+        "OPEN_COWORK_CLOUD_HEADER_AUTH_SECRET",
         "OPEN_COWORK_CONFIG_PATH",
     ] {
         command.env_remove(name);
@@ -38,7 +42,12 @@ impl CloudProcess {
 
     /// [`CloudProcess::start`] with extra environment variables.
     pub fn start_with(database_url: &str, role: &str, vars: &[(&str, &str)]) -> Self {
-        let mut child = command(&["serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--role", role])
+        Self::start_on("127.0.0.1:0", database_url, role, vars)
+    }
+
+    /// [`CloudProcess::start_with`] listening on `listen`.
+    pub fn start_on(listen: &str, database_url: &str, role: &str, vars: &[(&str, &str)]) -> Self {
+        let mut child = command(&["serve", "--listen", listen, "--database-url", database_url, "--role", role])
             .env("OPEN_COWORK_CLOUD_SHUTDOWN_DRAIN_TIMEOUT_MS", "5000")
             .envs(vars.iter().copied())
             .stdout(Stdio::piped())
