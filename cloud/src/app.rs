@@ -80,6 +80,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener, clock: Arc<dyn Cl
             .with_policy(config.channel_policy),
         guard: Arc::new(api::guard::Guard::new(config.request_limits)),
         sse_poll: STREAM_BACKSTOP,
+        delivery_poll: config.sse_poll,
         service,
         admin,
         auth,

@@ -14,6 +14,9 @@ use serde_json::Value;
 use super::extract::{Caller, JsonBody, Query};
 use super::{ApiError, ApiState};
 use crate::admin::validate;
+use crate::channels::deliveries::{
+    AckDelivery, CreateDelivery, ListDeliveries, OperateDelivery, RenewDelivery, StreamRequest,
+};
 use crate::channels::interactions::{CreateInteraction, ResolveInteraction};
 use crate::channels::provider_events::{ClaimEvent, CompleteEvent};
 use crate::channels::{BindSession, CursorRequest, QueueCommand, ResolveIdentity, SessionCommand, stream};
@@ -118,13 +121,7 @@ pub(super) async fn events(
     let events =
         stream::open(&state.channels, &caller, &session_binding_id, cursor, state.sse_poll, state.shutdown.clone())
             .await?;
-    let sse = Sse::new(futures::StreamExt::map(events, |event| Ok::<_, Infallible>(event.unwrap_or_default())))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
-    let mut response = sse.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-transform"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(event_stream(futures::StreamExt::map(events, |event| Ok::<_, Infallible>(event.unwrap_or_default()))))
 }
 
 pub(super) async fn queue_command(
@@ -184,4 +181,99 @@ pub(super) async fn resolve_interaction(
     JsonBody(body): JsonBody<ResolveInteraction>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     Ok((StatusCode::ACCEPTED, Json(state.channels.resolve_interaction(&caller, body).await?)))
+}
+
+/// The delivery stream's query: `claimedBy`, `ttlMs`, and `channelBindingId` (repeatable).
+pub(super) async fn delivery_stream(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable { code: "service.draining", message: "The cloud is shutting down.".into() });
+    }
+    let mut request = StreamRequest::default();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "claimedBy" => request.claimed_by = Some(value),
+            "ttlMs" => request.ttl_ms = Some(value),
+            "channelBindingId" => request.channel_binding_ids.push(value),
+            _ => {}
+        }
+    }
+    let deliveries =
+        state.channels.open_delivery_stream(&caller, request, state.delivery_poll, state.shutdown.clone()).await?;
+    Ok(event_stream(deliveries))
+}
+
+/// An SSE response over `events`, with keep-alive comments and no caching or buffering.
+fn event_stream(
+    events: impl futures::Stream<Item = Result<axum::response::sse::Event, Infallible>> + Send + 'static,
+) -> Response {
+    let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
+    let mut response = sse.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-transform"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+pub(super) async fn create_delivery(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<CreateDelivery>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.channels.create_delivery(&caller, body).await?)))
+}
+
+pub(super) async fn list_deliveries(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Query(query): Query<ListDeliveries>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.list_deliveries(&caller, query).await?))
+}
+
+/// The ack's query: a claimant for callers that name it there.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ClaimantQuery {
+    claimed_by: Option<String>,
+}
+
+pub(super) async fn ack_delivery(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(delivery_id): Path<String>,
+    Query(query): Query<ClaimantQuery>,
+    JsonBody(body): JsonBody<AckDelivery>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.ack_delivery(&caller, &delivery_id, query.claimed_by.as_deref(), body).await?))
+}
+
+pub(super) async fn renew_delivery(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(delivery_id): Path<String>,
+    JsonBody(body): JsonBody<RenewDelivery>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.renew_delivery(&caller, &delivery_id, body).await?))
+}
+
+pub(super) async fn retry_delivery(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(delivery_id): Path<String>,
+    JsonBody(body): JsonBody<OperateDelivery>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.retry_delivery(&caller, &delivery_id, body).await?))
+}
+
+pub(super) async fn dead_letter_delivery(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(delivery_id): Path<String>,
+    JsonBody(body): JsonBody<OperateDelivery>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.channels.dead_letter_delivery(&caller, &delivery_id, body).await?))
 }

@@ -85,6 +85,7 @@ mod tests {
             channels: crate::channels::Channels::new(service.clone(), Default::default(), admin.hasher().clone()),
             guard: Arc::new(crate::api::guard::Guard::new(Default::default())),
             sse_poll: std::time::Duration::from_secs(1),
+            delivery_poll: std::time::Duration::from_secs(1),
             service,
             admin,
             auth: Arc::new(crate::auth::HumanAuth::Tokens),

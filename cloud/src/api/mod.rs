@@ -45,6 +45,9 @@ pub struct ApiState {
     /// How often a session stream re-reads the log when nothing woke it (events appended by
     /// a worker in another process wake no one here).
     pub sse_poll: std::time::Duration,
+    /// How often a delivery stream looks for due deliveries when nothing woke it (retries come
+    /// due, claims lapse, other processes create deliveries).
+    pub delivery_poll: std::time::Duration,
     /// What this process runs.
     pub role: Role,
     /// The background loops this role runs.
@@ -80,6 +83,11 @@ pub fn api_router(state: ApiState, timeout: std::time::Duration) -> Router {
         .route("/api/channels/cursor", post(channels::cursor))
         .route("/api/channels/interactions", post(channels::create_interaction))
         .route("/api/channels/interactions/resolve", post(channels::resolve_interaction))
+        .route("/api/channels/deliveries", get(channels::list_deliveries).post(channels::create_delivery))
+        .route("/api/channels/deliveries/{delivery_id}/ack", post(channels::ack_delivery))
+        .route("/api/channels/deliveries/{delivery_id}/renew", post(channels::renew_delivery))
+        .route("/api/channels/deliveries/{delivery_id}/retry", post(channels::retry_delivery))
+        .route("/api/channels/deliveries/{delivery_id}/dead-letter", post(channels::dead_letter_delivery))
         .route("/api/channels/agents", get(agents::list).post(agents::create))
         .route("/api/channels/agents/{agent_id}", patch(agents::update))
         .route("/api/channels/bindings", get(bindings::list).post(bindings::create))
@@ -91,6 +99,7 @@ pub fn api_router(state: ApiState, timeout: std::time::Duration) -> Router {
         .with_state(state.clone());
     let streams = Router::new()
         .route("/api/channels/sessions/{session_binding_id}/events", get(channels::events))
+        .route("/api/channels/deliveries/stream", get(channels::delivery_stream))
         .with_state(state);
     crate::http::request_timeout(requests, timeout)
         .merge(streams)

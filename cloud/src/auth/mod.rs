@@ -130,6 +130,15 @@ impl Principal {
         }
     }
 
+    /// Whether the principal administers the whole organization (see [`Self::require_admin`]).
+    pub fn administers(&self) -> bool {
+        match self {
+            Self::Token { scopes, .. } => scopes.contains(Scope::Admin),
+            Self::Human(human) => human.role.administers(),
+            Self::LocalOwner | Self::CommandLine => true,
+        }
+    }
+
     /// Refuses unless the principal may set up agents, bindings, identities and tokens: an
     /// admin-scoped token, an owner or admin, the local owner or the command line. A gateway or
     /// operator token, or a member, is refused here.

@@ -2,6 +2,7 @@
 //! aborts, snapshots, render cursors and the session event stream, each limited to the
 //! bindings the caller's gateway token was granted (and whose binding is active).
 
+pub mod deliveries;
 pub mod interactions;
 pub mod projection;
 pub mod provider_events;
@@ -181,15 +182,26 @@ pub struct Channels {
     hasher: TokenHasher,
     policy: ChannelPolicy,
     wakers: std::sync::Arc<wakers::Wakers>,
+    /// Bumped when a delivery becomes due here, waking this process's delivery streams.
+    deliveries_changed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// How channel gateways may act, beyond their grants.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelPolicy {
     /// Whether approvals and answers may come from a channel through an interaction token
     /// (`OPEN_COWORK_CLOUD_ALLOW_REMOTE_APPROVAL_RESPONSES`, `cloud.allowRemoteApprovalResponses`;
     /// off by default, as in Open Cowork).
     pub allow_remote_approvals: bool,
+    /// Claims a delivery may have before the cloud dead-letters it
+    /// (`OPEN_COWORK_CLOUD_DELIVERY_MAX_ATTEMPTS`, default 10).
+    pub max_delivery_attempts: i64,
+}
+
+impl Default for ChannelPolicy {
+    fn default() -> Self {
+        Self { allow_remote_approvals: false, max_delivery_attempts: 10 }
+    }
 }
 
 impl Channels {
@@ -203,6 +215,7 @@ impl Channels {
             hasher,
             policy: ChannelPolicy::default(),
             wakers: std::sync::Arc::default(),
+            deliveries_changed: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -248,7 +261,11 @@ impl Channels {
         Ok(GatewayScope { grants })
     }
 
-    pub(super) async fn channel_binding(&self, scope: &GatewayScope, binding_id: &str) -> Result<BindingRecord, ApiError> {
+    pub(super) async fn channel_binding(
+        &self,
+        scope: &GatewayScope,
+        binding_id: &str,
+    ) -> Result<BindingRecord, ApiError> {
         scope.require(binding_id)?;
         self.service.store().binding(binding_id).await?.ok_or_else(binding_out_of_scope)
     }
@@ -345,7 +362,12 @@ impl Channels {
     }
 
     /// The identity acting on `binding`, allowed to prompt (or, with `approve`, to approve).
-    pub(super) async fn actor(&self, binding: &str, actor: &ActorRef, approve: bool) -> Result<IdentityRecord, ApiError> {
+    pub(super) async fn actor(
+        &self,
+        binding: &str,
+        actor: &ActorRef,
+        approve: bool,
+    ) -> Result<IdentityRecord, ApiError> {
         let id = match (actor.identity_id.as_deref(), actor.external_user_id.as_deref()) {
             (Some(id), _) => validate::required_text("identityId", Some(id))?,
             (None, Some(user)) => {

@@ -16,11 +16,18 @@ pub struct Quotas {
     /// Commands a session may have waiting or running
     /// (`OPEN_COWORK_CLOUD_MAX_QUEUED_COMMANDS_PER_SESSION`, default 100).
     pub max_queued_per_session: u64,
+    /// Deliveries claimed per hour (`OPEN_COWORK_CLOUD_GATEWAY_DELIVERIES_PER_HOUR`, default 1000).
+    pub gateway_deliveries_per_hour: u64,
 }
 
 impl Default for Quotas {
     fn default() -> Self {
-        Self { prompts_per_hour: 600, gateway_prompts_per_hour: 300, max_queued_per_session: 100 }
+        Self {
+            prompts_per_hour: 600,
+            gateway_prompts_per_hour: 300,
+            max_queued_per_session: 100,
+            gateway_deliveries_per_hour: 1000,
+        }
     }
 }
 

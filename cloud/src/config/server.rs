@@ -268,11 +268,15 @@ impl ServeConfig {
         if let Some(allow) = env_boolean(env, "OPEN_COWORK_CLOUD_ALLOW_REMOTE_APPROVAL_RESPONSES")? {
             self.channel_policy.allow_remote_approvals = allow;
         }
+        if let Some(attempts) = env_integer(env, "OPEN_COWORK_CLOUD_DELIVERY_MAX_ATTEMPTS", 1..=1_000)? {
+            self.channel_policy.max_delivery_attempts = attempts as i64;
+        }
         let quotas = &mut self.quotas;
         for (name, field) in [
             ("OPEN_COWORK_CLOUD_PROMPTS_PER_HOUR", &mut quotas.prompts_per_hour),
             ("OPEN_COWORK_CLOUD_GATEWAY_PROMPTS_PER_HOUR", &mut quotas.gateway_prompts_per_hour),
             ("OPEN_COWORK_CLOUD_MAX_QUEUED_COMMANDS_PER_SESSION", &mut quotas.max_queued_per_session),
+            ("OPEN_COWORK_CLOUD_GATEWAY_DELIVERIES_PER_HOUR", &mut quotas.gateway_deliveries_per_hour),
         ] {
             if let Some(value) = env_integer(env, name, 0..=100_000_000)? {
                 *field = value;

@@ -311,3 +311,120 @@ async fn sqlite_provider_events_are_claimed_once() {
 async fn postgres_provider_events_are_claimed_once() {
     provider_events_are_claimed_once(Backend::Postgres).await;
 }
+
+async fn deliveries_are_claimed_over_the_stream_and_acked(backend: Backend) {
+    let Some(test_db) = TestDatabase::new(backend).await else { return };
+    let url = test_db.url.as_str();
+    stdout(&setup(url, &["bindings", "create", "--provider", "slack", "--binding-id", "slack-main"]));
+    stdout(&setup(url, &["bindings", "create", "--provider", "webhook", "--binding-id", "hooks"]));
+    let gateway =
+        stdout(&setup(url, &["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "slack-main"]));
+    let second =
+        stdout(&setup(url, &["tokens", "create", "--name", "gw2", "--scope", "gateway", "--binding", "slack-main"]));
+    let other = stdout(&setup(url, &["tokens", "create", "--name", "gw3", "--scope", "gateway", "--binding", "hooks"]));
+    let admin = stdout(&setup(url, &["tokens", "create", "--name", "ops", "--scope", "admin"]));
+    let cloud = CloudProcess::start_with(url, "web", &[("OPEN_COWORK_CLOUD_DELIVERY_MAX_ATTEMPTS", "3")]);
+    let api = Api { cloud: &cloud, client: reqwest::Client::new() };
+    let (_, listed) = api.get("/api/channels/bindings", &admin).await;
+    let agent = listed["bindings"][0]["agentId"].as_str().expect("agent").to_owned();
+    let delivery = |id: &str| {
+        json!({"deliveryId": id, "agentId": agent, "channelBindingId": "slack-main", "provider": "slack",
+               "target": {"externalChatId": "C1"}, "eventType": "workflow.completed",
+               "payload": {"text": "done", "apiToken": "xoxb-secret"}})
+    };
+    let (status, created) = api.post("/api/channels/deliveries", &gateway, &delivery("d1")).await;
+    assert_eq!((status, created["delivery"]["status"].as_str()), (201, Some("pending")), "{created}");
+    assert!(!created.to_string().contains("xoxb-secret"), "payload is redacted: {created}");
+    // The same id answers the first delivery; bad input is a 400, another binding a 403.
+    let mut changed = delivery("d1");
+    changed["payload"] = json!({"text": "other"});
+    let (status, again) = api.post("/api/channels/deliveries", &gateway, &changed).await;
+    assert_eq!((status, again["delivery"]["createdAt"].clone()), (201, created["delivery"]["createdAt"].clone()));
+    let mut bad = delivery("d2");
+    bad["target"] = json!("C1");
+    assert_eq!(api.post("/api/channels/deliveries", &gateway, &bad).await.0, 400);
+    assert_eq!(api.post("/api/channels/deliveries", &gateway, &json!({"deliveryId": "x"})).await.0, 400);
+    assert_eq!(api.post("/api/channels/deliveries", &other, &delivery("d3")).await.0, 403);
+    let mut foreign_agent = delivery("d4");
+    foreign_agent["agentId"] = json!("nobody");
+    assert_eq!(api.post("/api/channels/deliveries", &gateway, &foreign_agent).await.0, 403);
+    assert_eq!(api.get("/api/channels/deliveries/stream?channelBindingId=hooks", &gateway).await.0, 403);
+    assert_eq!(api.get("/api/channels/deliveries/stream?ttlMs=soon", &gateway).await.0, 400);
+
+    // The stream claims it for the caller; an ack from anyone else is a 404.
+    let mut stream =
+        Events::open(&api, &gateway, "/api/channels/deliveries/stream?claimedBy=gw-a&ttlMs=600000", None).await;
+    let frame = stream.next().await;
+    assert_eq!((frame.event.as_str(), frame.id.as_deref()), ("channel.delivery", Some("d1")));
+    assert_eq!(frame.data["delivery"]["payload"]["text"], "done");
+    assert_eq!(
+        (frame.data["delivery"]["status"].as_str(), frame.data["delivery"]["attemptCount"].as_i64()),
+        (Some("claimed"), Some(1))
+    );
+    let ack = "/api/channels/deliveries/d1/ack";
+    assert_eq!(api.post(ack, &gateway, &json!({"status": "sent", "claimedBy": "gw-b"})).await.0, 404);
+    assert_eq!(api.post(ack, &second, &json!({"status": "sent", "claimedBy": "gw-a"})).await.0, 404);
+    assert_eq!(api.post(ack, &gateway, &json!({"status": "delivered", "claimedBy": "gw-a"})).await.0, 400);
+    let renew = "/api/channels/deliveries/d1/renew";
+    let (status, renewed) = api.post(renew, &gateway, &json!({"claimedBy": "gw-a", "ttlMs": 900000})).await;
+    assert_eq!(status, 200, "{renewed}");
+    assert!(renewed["delivery"]["claimExpiresAt"].as_str() > frame.data["delivery"]["claimExpiresAt"].as_str());
+    assert_eq!(api.post(renew, &gateway, &json!({"claimedBy": "gw-z"})).await.0, 404);
+    let failed = json!({"status": "failed", "claimedBy": "gw-a", "lastError": "Bearer abc.def refused"});
+    let (status, body) = api.post(ack, &gateway, &failed).await;
+    assert_eq!((status, body["delivery"]["status"].as_str()), (200, Some("failed")), "{body}");
+    assert!(!body.to_string().contains("abc.def"), "{body}");
+    // A failed delivery comes due again at once and is re-served, until its budget is spent.
+    let frame = stream.next().await;
+    assert_eq!(frame.data["delivery"]["attemptCount"], 2);
+    assert_eq!(api.post(ack, &gateway, &json!({"status": "failed", "claimedBy": "gw-a"})).await.0, 200);
+    let frame = stream.next().await;
+    assert_eq!(frame.data["delivery"]["attemptCount"], 3);
+    assert_eq!(api.post(ack, &gateway, &json!({"status": "failed", "claimedBy": "gw-a"})).await.0, 200);
+    let started = Instant::now();
+    loop {
+        let (_, list) = api.get("/api/channels/deliveries?deliveryId=d1", &gateway).await;
+        if list["deliveries"][0]["status"] == "dead" {
+            assert!(
+                list["deliveries"][0]["lastError"].as_str().is_some_and(|e| e.contains("3 delivery attempts")),
+                "{list}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "the poison delivery was never dead-lettered: {list}");
+    }
+
+    // Operators: a gateway token sees and touches only what it claimed; an admin everything.
+    assert_eq!(api.get("/api/channels/deliveries", &second).await.1["deliveries"], json!([]));
+    assert_eq!(api.post("/api/channels/deliveries/d1/retry", &second, &json!({})).await.0, 404);
+    let (_, all) = api.get("/api/channels/deliveries?status=dead", &admin).await;
+    assert_eq!(all["deliveries"].as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(api.get("/api/channels/deliveries?status=lost", &admin).await.0, 400);
+    let (status, retried) = api.post("/api/channels/deliveries/d1/retry", &gateway, &json!({})).await;
+    assert_eq!((status, retried["delivery"]["status"].as_str()), (200, Some("failed")), "{retried}");
+    let (status, dead) = api.post("/api/channels/deliveries/d1/dead-letter", &admin, &json!({})).await;
+    assert_eq!(
+        (status, dead["delivery"]["lastError"].as_str()),
+        (200, Some("Manually dead-lettered by gateway operator."))
+    );
+    // A delivery created while the stream is open reaches it without waiting for a poll.
+    assert_eq!(api.post("/api/channels/deliveries", &admin, &delivery("d5")).await.0, 201);
+    let frame = stream.next().await;
+    assert_eq!(frame.id.as_deref(), Some("d5"));
+    let (status, sent) =
+        api.post("/api/channels/deliveries/d5/ack?claimedBy=gw-a", &gateway, &json!({"status": "sent"})).await;
+    assert_eq!(
+        (status, sent["delivery"]["status"].as_str(), sent["delivery"]["claimedBy"].clone()),
+        (200, Some("sent"), Value::Null)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_deliveries_are_claimed_over_the_stream_and_acked() {
+    deliveries_are_claimed_over_the_stream_and_acked(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deliveries_are_claimed_over_the_stream_and_acked() {
+    deliveries_are_claimed_over_the_stream_and_acked(Backend::Postgres).await;
+}
