@@ -102,4 +102,42 @@ pub trait SessionBackend: Send + Sync + 'static {
     async fn remote_health(&self) -> Option<Result<(), String>> {
         None
     }
+
+    /// The cloud's delivery queue for this gateway's bindings (`GET /api/channels/deliveries`
+    /// with `query`); `None` for an in-process backend, which has no such queue.
+    async fn channel_deliveries(&self, query: &str) -> Option<Result<serde_json::Value, BackendError>> {
+        let _ = query;
+        None
+    }
+
+    /// Retries or dead-letters one of the cloud's deliveries (`action` is `retry` or
+    /// `dead-letter`); `None` for an in-process backend.
+    async fn operate_channel_delivery(
+        &self,
+        delivery_id: &str,
+        action: DeliveryAction,
+        body: &serde_json::Value,
+    ) -> Option<Result<serde_json::Value, BackendError>> {
+        let _ = (delivery_id, action, body);
+        None
+    }
+}
+
+/// An operator action on one of the cloud's deliveries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryAction {
+    /// Queue it again now.
+    Retry,
+    /// Give it up.
+    DeadLetter,
+}
+
+impl DeliveryAction {
+    /// The route's last segment.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::DeadLetter => "dead-letter",
+        }
+    }
 }

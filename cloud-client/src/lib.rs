@@ -13,7 +13,7 @@ pub mod http;
 mod ids;
 pub mod timestamp;
 
-pub use backend::{BackendError, BindThread, CommandBacklog, SessionBackend};
+pub use backend::{BackendError, BindThread, CommandBacklog, DeliveryAction, SessionBackend};
 pub use command::{CommandBody, NewCommand};
 pub use event::{EventBody, QuestionOption, QuestionSpec, SessionEvent, ToolStatus};
 pub use ids::{CommandId, IdentityId, SessionId};

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::follow::Followers;
 use super::{CloudClient, CloudError};
 use crate::{
-    BackendError, BindThread, CommandId, EventBody, IdentityId, NewCommand, SessionBackend, SessionEvent, SessionId,
+    BackendError, BindThread, CommandId, DeliveryAction, EventBody, IdentityId, NewCommand, SessionBackend,
+    SessionEvent, SessionId,
 };
 
 /// How many wake-ups the feed buffers before a slow subscriber lags (and re-reads everything).
@@ -156,6 +157,35 @@ impl SessionBackend for HttpBackend {
             Err(error) => Err(error.to_string()),
         })
     }
+
+    async fn channel_deliveries(&self, query: &str) -> Option<Result<Value, BackendError>> {
+        let path = if query.is_empty() {
+            "/api/channels/deliveries".to_owned()
+        } else {
+            format!("/api/channels/deliveries?{query}")
+        };
+        Some(self.client.get(&path).await.map_err(BackendError::from))
+    }
+
+    async fn operate_channel_delivery(
+        &self,
+        delivery_id: &str,
+        action: DeliveryAction,
+        body: &Value,
+    ) -> Option<Result<Value, BackendError>> {
+        let path = format!("/api/channels/deliveries/{}/{}", path_segment(delivery_id), action.path());
+        Some(self.client.post(&path, body).await.map_err(BackendError::from))
+    }
+}
+
+/// `text` percent-encoded for one path segment (delivery ids are the creator's choice).
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 fn text(value: &Value) -> Result<String, BackendError> {

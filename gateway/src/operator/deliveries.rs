@@ -76,7 +76,52 @@ pub(super) async fn list(
     let rows = state.services.store.list_deliveries(&filter).await?;
     let redactor = &state.services.redactor;
     let deliveries: Vec<Value> = rows.iter().map(|row| delivery_json(row, redactor)).collect();
-    Ok(Json(json!({"ok": true, "deliveries": deliveries})))
+    let mut body = json!({"ok": true, "deliveries": deliveries});
+    // In split mode the cloud keeps a delivery queue of its own for these bindings; list it
+    // beside the outbox (a cloud that cannot answer does not hide the outbox).
+    let mut cloud_query = Vec::new();
+    if let Some(status) = &query.status {
+        cloud_query.push(format!("status={}", form_value(status)));
+    }
+    if let Some(binding) = &filter.binding_id {
+        cloud_query.push(format!("channelBindingId={}", form_value(binding.as_str())));
+    }
+    cloud_query.push(format!("limit={}", filter.limit));
+    if let Some(answer) = state.services.backend.channel_deliveries(&cloud_query.join("&")).await {
+        match answer {
+            Ok(cloud) => body["cloudDeliveries"] = redactor.redact_json(&cloud["deliveries"]),
+            Err(error) => body["cloudError"] = json!(redactor.redact(&error.to_string())),
+        }
+    }
+    Ok(Json(body))
+}
+
+/// `text` percent-encoded for a query value.
+fn form_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The cloud delivery a `cloud:<deliveryId>` path names, if it names one.
+fn cloud_delivery(raw: &str) -> Option<&str> {
+    raw.strip_prefix("cloud:").filter(|id| !id.is_empty())
+}
+
+/// Forwards an operator action on a cloud delivery; 404 in standalone mode, which has none.
+async fn operate_in_cloud(
+    state: &OperatorState,
+    delivery_id: &str,
+    action: cowork_cloud_client::DeliveryAction,
+    body: Value,
+) -> Result<Json<Value>, OperatorError> {
+    let answer = state.services.backend.operate_channel_delivery(delivery_id, action, &body).await;
+    let cloud = answer.ok_or_else(|| OperatorError::NotFound("this gateway has no cloud delivery queue".into()))??;
+    tracing::info!(delivery_id, action = action.path(), "operator acted on a cloud delivery");
+    Ok(Json(json!({"ok": true, "delivery": state.services.redactor.redact_json(&cloud["delivery"])})))
 }
 
 /// One delivery and its attempt history (oldest first).
@@ -99,8 +144,12 @@ pub(super) async fn retry(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, OperatorError> {
-    let id = parse_id(&id)?;
     let body: RetryBody = parse_body(&body)?;
+    if let Some(cloud) = cloud_delivery(&id) {
+        let forwarded = json!({"channelBindingId": body.channel_binding_id});
+        return operate_in_cloud(&state, cloud, cowork_cloud_client::DeliveryAction::Retry, forwarded).await;
+    }
+    let id = parse_id(&id)?;
     check_binding(&state, id, body.channel_binding_id.as_deref()).await?;
     let s = &state.services;
     let change = s.store.retry_delivery(id, s.clock.now_ms()).await?;
@@ -116,8 +165,13 @@ pub(super) async fn dead_letter(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, OperatorError> {
-    let id = parse_id(&id)?;
     let body: DeadLetterBody = parse_body(&body)?;
+    if let Some(cloud) = cloud_delivery(&id) {
+        let reason = body.reason.or(body.last_error);
+        let forwarded = json!({"channelBindingId": body.channel_binding_id, "lastError": reason});
+        return operate_in_cloud(&state, cloud, cowork_cloud_client::DeliveryAction::DeadLetter, forwarded).await;
+    }
+    let id = parse_id(&id)?;
     check_binding(&state, id, body.channel_binding_id.as_deref()).await?;
     let s = &state.services;
     let reason = match body.reason.or(body.last_error).map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()) {

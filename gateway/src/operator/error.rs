@@ -27,6 +27,20 @@ pub enum OperatorError {
     /// The store failed.
     #[error("the gateway store failed")]
     Store(#[from] StoreError),
+    /// The cloud could not answer for its delivery queue.
+    #[error("the cloud's delivery queue is unavailable: {0}")]
+    Upstream(String),
+}
+
+impl From<cowork_cloud_client::BackendError> for OperatorError {
+    fn from(error: cowork_cloud_client::BackendError) -> Self {
+        use cowork_cloud_client::BackendError;
+        match error {
+            BackendError::NotFound(what) => Self::NotFound(what),
+            BackendError::Rejected(why) | BackendError::Refused(why) => Self::Conflict(why),
+            unavailable @ BackendError::Unavailable(_) => Self::Upstream(unavailable.to_string()),
+        }
+    }
 }
 
 impl OperatorError {
@@ -38,6 +52,7 @@ impl OperatorError {
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Store(error) if error.is_unavailable() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            Self::Upstream(_) => (StatusCode::BAD_GATEWAY, "cloud_unavailable"),
         }
     }
 }

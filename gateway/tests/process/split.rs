@@ -227,3 +227,74 @@ fn serve_without_a_cloud_url_or_token_exits_2_naming_the_setting() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ALLOW_INSECURE_HTTP") && !stderr.contains("token t"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_lists_and_operates_the_clouds_queue_beside_the_outbox() {
+    let cloud_db = TestDatabase::sqlite().await;
+    let gateway_db = TestDatabase::sqlite().await;
+    setup(&["bindings", "create", "--provider", "fake", "--binding-id", "fake-binding"], &cloud_db.url);
+    let token =
+        setup(&["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "fake-binding"], &cloud_db.url);
+    let admin = setup(&["tokens", "create", "--name", "ops", "--scope", "admin"], &cloud_db.url);
+    let (_cloud, cloud_url) = Cloud::start(&cloud_db.url, "127.0.0.1:0", 1);
+    let gateway = GatewayProcess::start_split(&gateway_db.url, &cloud_url, &token);
+    let http = reqwest::Client::new();
+    let bindings: Value = http
+        .get(format!("{cloud_url}/api/channels/bindings"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let agent = bindings["bindings"][0]["agentId"].clone();
+    let created = http
+        .post(format!("{cloud_url}/api/channels/deliveries"))
+        .bearer_auth(&admin)
+        .json(&json!({"deliveryId": "report 1", "agentId": agent, "channelBindingId": "fake-binding", "provider": "fake",
+                      "target": {"externalChatId": "ops"}, "eventType": "workflow.completed", "payload": {"text": "done"}}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    // A gateway token sees the cloud deliveries it claimed: claim this one over the stream.
+    let mut stream = http
+        .get(format!("{cloud_url}/api/channels/deliveries/stream?ttlMs=600000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("stream");
+    let started = std::time::Instant::now();
+    let mut seen = String::new();
+    while !seen.contains("event: channel.delivery") {
+        let remaining = DEADLINE.saturating_sub(started.elapsed());
+        let chunk = tokio::time::timeout(remaining, stream.chunk()).await.expect("a claim in time").expect("read");
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("the stream ended")));
+    }
+    drop(stream);
+    let (status, listed) = gateway.get_as("/deliveries", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["deliveries"], json!([]), "the outbox is empty: {listed}");
+    assert_eq!(listed["cloudDeliveries"][0]["deliveryId"], "report 1", "{listed}");
+    assert_eq!(listed["cloudDeliveries"][0]["status"], "claimed");
+    let (_, dead) = gateway.get_as("/deliveries?status=dead", Some(ADMIN_TOKEN)).await;
+    assert_eq!(dead["cloudDeliveries"], json!([]), "{dead}");
+
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}{path}", gateway.base)).bearer_auth(ADMIN_TOKEN).json(&body).send()
+    };
+    let response =
+        post("/deliveries/cloud:report%201/dead-letter", json!({"reason": "wrong channel"})).await.expect("post");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        (body["delivery"]["status"].as_str(), body["delivery"]["lastError"].as_str()),
+        (Some("dead"), Some("wrong channel"))
+    );
+    let response = post("/deliveries/cloud:report%201/retry", json!({})).await.expect("post");
+    assert_eq!(response.status(), 200);
+    let response = post("/deliveries/cloud:nothing/retry", json!({})).await.expect("post");
+    assert_eq!(response.status(), 404);
+    assert_eq!(post("/deliveries/cloud:/retry", json!({})).await.expect("post").status(), 400);
+}
