@@ -372,4 +372,34 @@ mod tests {
         assert!(Role::Web.serves_api() && !Role::Web.runs_commands());
         assert!(!Role::Worker.serves_api() && Role::Worker.runs_commands());
     }
+
+    #[test]
+    fn channel_policy_and_delivery_limits_come_from_the_file_and_the_variables() {
+        let defaults = ServeConfig::load(Path::new("/srv"), &env(&[]), &ServeFlags::default()).unwrap();
+        assert_eq!(
+            (defaults.channel_policy.allow_remote_approvals, defaults.channel_policy.max_delivery_attempts),
+            (false, 10)
+        );
+        assert_eq!(defaults.quotas.gateway_deliveries_per_hour, 1000);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("open-cowork.config.json");
+        std::fs::write(&file, r#"{"cloud": {"allowRemoteApprovalResponses": true}}"#).unwrap();
+        let path = file.to_string_lossy().into_owned();
+        let vars = env(&[
+            ("OPEN_COWORK_CONFIG_PATH", &path),
+            ("OPEN_COWORK_CLOUD_DELIVERY_MAX_ATTEMPTS", "3"),
+            ("OPEN_COWORK_CLOUD_GATEWAY_DELIVERIES_PER_HOUR", "0"),
+        ]);
+        let config = ServeConfig::load(dir.path(), &vars, &ServeFlags::default()).unwrap();
+        assert!(config.channel_policy.allow_remote_approvals);
+        assert_eq!((config.channel_policy.max_delivery_attempts, config.quotas.gateway_deliveries_per_hour), (3, 0));
+        let off =
+            env(&[("OPEN_COWORK_CONFIG_PATH", &path), ("OPEN_COWORK_CLOUD_ALLOW_REMOTE_APPROVAL_RESPONSES", "false")]);
+        assert!(
+            !ServeConfig::load(dir.path(), &off, &ServeFlags::default()).unwrap().channel_policy.allow_remote_approvals
+        );
+        let bad = env(&[("OPEN_COWORK_CLOUD_DELIVERY_MAX_ATTEMPTS", "0")]);
+        let error = ServeConfig::load(dir.path(), &bad, &ServeFlags::default()).unwrap_err().to_string();
+        assert!(error.contains("OPEN_COWORK_CLOUD_DELIVERY_MAX_ATTEMPTS"), "{error}");
+    }
 }
