@@ -173,13 +173,14 @@ impl SessionBackend for HttpBackend {
         action: DeliveryAction,
         body: &Value,
     ) -> Option<Result<Value, BackendError>> {
-        let path = format!("/api/channels/deliveries/{}/{}", path_segment(delivery_id), action.path());
+        let path = format!("/api/channels/deliveries/{}/{}", percent_encode(delivery_id), action.path());
         Some(self.client.post(&path, body).await.map_err(BackendError::from))
     }
 }
 
-/// `text` percent-encoded for one path segment (delivery ids are the creator's choice).
-fn path_segment(text: &str) -> String {
+/// `text` percent-encoded for a path segment or a query value (everything but the unreserved
+/// characters of RFC 3986).
+pub fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

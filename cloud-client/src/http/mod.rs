@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
-pub use backend::HttpBackend;
+pub use backend::{HttpBackend, percent_encode};
 pub use error::CloudError;
 
 /// The request timeout when none is configured.

@@ -81,10 +81,10 @@ pub(super) async fn list(
     // beside the outbox (a cloud that cannot answer does not hide the outbox).
     let mut cloud_query = Vec::new();
     if let Some(status) = &query.status {
-        cloud_query.push(format!("status={}", form_value(status)));
+        cloud_query.push(format!("status={}", cowork_cloud_client::http::percent_encode(status)));
     }
     if let Some(binding) = &filter.binding_id {
-        cloud_query.push(format!("channelBindingId={}", form_value(binding.as_str())));
+        cloud_query.push(format!("channelBindingId={}", cowork_cloud_client::http::percent_encode(binding.as_str())));
     }
     cloud_query.push(format!("limit={}", filter.limit));
     if let Some(answer) = state.services.backend.channel_deliveries(&cloud_query.join("&")).await {
@@ -94,16 +94,6 @@ pub(super) async fn list(
         }
     }
     Ok(Json(body))
-}
-
-/// `text` percent-encoded for a query value.
-fn form_value(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// The cloud delivery a `cloud:<deliveryId>` path names, if it names one.
