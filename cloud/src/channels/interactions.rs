@@ -96,8 +96,8 @@ fn token_interaction_id(token: &str) -> Option<&str> {
     let id_len = ID_PREFIX.len() + 32;
     let id = rest.get(..id_len)?;
     let secret = rest.get(id_len..)?.strip_prefix('_')?;
-    let well_formed = id.strip_prefix(ID_PREFIX).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        && is_secret(secret);
+    let well_formed =
+        id.strip_prefix(ID_PREFIX).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())) && is_secret(secret);
     well_formed.then_some(id)
 }
 
@@ -135,9 +135,14 @@ fn answers(values: Option<Vec<Value>>) -> Result<Vec<String>, ApiError> {
 
 impl Channels {
     /// Issues an interaction token: 201 `{interaction, plaintextToken}`.
-    pub async fn create_interaction(&self, principal: &Principal, request: CreateInteraction) -> Result<Value, ApiError> {
+    pub async fn create_interaction(
+        &self,
+        principal: &Principal,
+        request: CreateInteraction,
+    ) -> Result<Value, ApiError> {
         let scope = self.gateway_scope(principal).await?;
-        let missing = || validate::invalid("Channel interaction requires agentId, sessionId, provider, kind, and targetId.");
+        let missing =
+            || validate::invalid("Channel interaction requires agentId, sessionId, provider, kind, and targetId.");
         let agent_id = validate::optional_text("agentId", request.agent_id.as_deref())?.ok_or_else(missing)?;
         let session_id = validate::optional_text("sessionId", request.session_id.as_deref())?.ok_or_else(missing)?;
         let target_id = validate::optional_text("targetId", request.target_id.as_deref())?.ok_or_else(missing)?;
@@ -157,7 +162,8 @@ impl Channels {
             Some(_) => return Err(validate::invalid("tokenSecret must be 16-128 of A-Z a-z 0-9 - _.")),
             None => random_base64url(SECRET_BYTES),
         };
-        let session_binding = match validate::optional_text("sessionBindingId", request.session_binding_id.as_deref())? {
+        let session_binding = match validate::optional_text("sessionBindingId", request.session_binding_id.as_deref())?
+        {
             Some(id) => self.session_binding(&scope, Some(&id)).await?,
             None => self.unique_session_binding(&scope, &session_id, &provider, &agent_id).await?,
         };
@@ -195,7 +201,9 @@ impl Channels {
             updated_at: now,
         };
         match self.service.store().insert_interaction(&record).await? {
-            InsertOutcome::Created(stored) => Ok(json!({ "interaction": public_interaction(&stored), "plaintextToken": token })),
+            InsertOutcome::Created(stored) => {
+                Ok(json!({ "interaction": public_interaction(&stored), "plaintextToken": token }))
+            }
             InsertOutcome::Taken => Err(ApiError::Conflict("Channel resource id is unavailable.".into())),
         }
     }
@@ -210,7 +218,10 @@ impl Channels {
     ) -> Result<SessionBindingRecord, ApiError> {
         let mut matches = Vec::new();
         for candidate in self.service.store().session_bindings_of_session(session_id).await? {
-            if candidate.status != "active" || candidate.provider != provider || !scope.allows(&candidate.channel_binding_id) {
+            if candidate.status != "active"
+                || candidate.provider != provider
+                || !scope.allows(&candidate.channel_binding_id)
+            {
                 continue;
             }
             let binding = self.service.store().binding(&candidate.channel_binding_id).await?;
@@ -249,7 +260,8 @@ impl Channels {
             return Err(not_pending());
         }
         let (session_binding, binding) = self.interaction_thread(&scope, &interaction).await?;
-        let actor = ActorRef { identity_id: request.identity_id.clone(), external_user_id: request.external_user_id.clone() };
+        let actor =
+            ActorRef { identity_id: request.identity_id.clone(), external_user_id: request.external_user_id.clone() };
         let identity = self.actor(&binding.binding_id, &actor, true).await.map_err(|_| not_pending())?;
         let workspace = validate::optional_text("externalWorkspaceId", request.external_workspace_id.as_deref())?;
         let chat = validate::optional_text("externalChatId", request.external_chat_id.as_deref())?;
@@ -265,9 +277,10 @@ impl Channels {
                 allowed: allows(request.response.as_ref()),
             },
             (_, true) => CommandBody::QuestionReject { request_id: interaction.target_id.clone() },
-            (_, false) => {
-                CommandBody::QuestionReply { request_id: interaction.target_id.clone(), answers: answers(request.answers)? }
-            }
+            (_, false) => CommandBody::QuestionReply {
+                request_id: interaction.target_id.clone(),
+                answers: answers(request.answers)?,
+            },
         };
         let session = SessionId::new(&interaction.session_id);
         let command = NewCommand {
@@ -292,7 +305,8 @@ impl Channels {
                 "authority": "cloud-channel-gateway",
             }),
         };
-        let resolved = InteractionUse { interaction_id: &interaction.interaction_id, identity_id: &identity.identity_id };
+        let resolved =
+            InteractionUse { interaction_id: &interaction.interaction_id, identity_id: &identity.identity_id };
         let submitted = self.service.submit_resolving(&session, &command, &audit, resolved).await?;
         let (_, command) = self.command_record(&session_binding, &command.body, &submitted).await?;
         let stored = self.service.store().interaction(&interaction.interaction_id).await?.ok_or_else(not_pending)?;
@@ -316,7 +330,9 @@ impl Channels {
             let Some(id) = token_interaction_id(token) else { return Ok(None) };
             let found = store.interaction(id).await?;
             // Ids are random hashes: finding one without its secret tells a caller nothing.
-            return Ok(found.filter(|i| self.hasher.verify_text(token, &i.token_hash) && scope.allows(&i.channel_binding_id)));
+            return Ok(
+                found.filter(|i| self.hasher.verify_text(token, &i.token_hash) && scope.allows(&i.channel_binding_id))
+            );
         }
         let external = validate::optional_text("externalInteractionId", request.external_interaction_id.as_deref())?;
         let (Some(external), Some(provider)) = (external, request.provider.as_deref()) else {
@@ -339,7 +355,8 @@ impl Channels {
         interaction: &InteractionRecord,
     ) -> Result<(SessionBindingRecord, crate::store::BindingRecord), ApiError> {
         let binding = self.service.store().binding(&interaction.channel_binding_id).await?;
-        let binding = binding.filter(|b| b.status == "active" && scope.allows(&b.binding_id)).ok_or_else(not_pending)?;
+        let binding =
+            binding.filter(|b| b.status == "active" && scope.allows(&b.binding_id)).ok_or_else(not_pending)?;
         let session_binding = self.service.store().session_binding(&interaction.session_binding_id).await?;
         let consistent = session_binding.filter(|s| {
             s.status == "active"

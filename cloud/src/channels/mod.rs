@@ -248,7 +248,11 @@ impl Channels {
         Ok(GatewayScope { grants })
     }
 
-    pub(super) async fn channel_binding(&self, scope: &GatewayScope, binding_id: &str) -> Result<BindingRecord, ApiError> {
+    pub(super) async fn channel_binding(
+        &self,
+        scope: &GatewayScope,
+        binding_id: &str,
+    ) -> Result<BindingRecord, ApiError> {
         scope.require(binding_id)?;
         self.service.store().binding(binding_id).await?.ok_or_else(binding_out_of_scope)
     }
@@ -345,7 +349,12 @@ impl Channels {
     }
 
     /// The identity acting on `binding`, allowed to prompt (or, with `approve`, to approve).
-    pub(super) async fn actor(&self, binding: &str, actor: &ActorRef, approve: bool) -> Result<IdentityRecord, ApiError> {
+    pub(super) async fn actor(
+        &self,
+        binding: &str,
+        actor: &ActorRef,
+        approve: bool,
+    ) -> Result<IdentityRecord, ApiError> {
         let id = match (actor.identity_id.as_deref(), actor.external_user_id.as_deref()) {
             (Some(id), _) => validate::required_text("identityId", Some(id))?,
             (None, Some(user)) => {
