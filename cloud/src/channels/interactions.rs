@@ -146,7 +146,10 @@ impl Channels {
         let agent_id = validate::optional_text("agentId", request.agent_id.as_deref())?.ok_or_else(missing)?;
         let session_id = validate::optional_text("sessionId", request.session_id.as_deref())?.ok_or_else(missing)?;
         let target_id = validate::optional_text("targetId", request.target_id.as_deref())?.ok_or_else(missing)?;
-        if request.provider.is_none() || request.kind.is_none() {
+        // A blank provider or kind is as missing as an absent one (a blank kind would otherwise
+        // fall back to `permission`).
+        let blank = |value: Option<&str>| value.is_none_or(|text| text.trim().is_empty());
+        if blank(request.provider.as_deref()) || blank(request.kind.as_deref()) {
             return Err(missing());
         }
         let provider = validate::provider(request.provider.as_deref())?;
