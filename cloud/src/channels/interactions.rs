@@ -268,10 +268,14 @@ impl Channels {
         let identity = self.actor(&binding.binding_id, &actor, true).await.map_err(|_| not_pending())?;
         let workspace = validate::optional_text("externalWorkspaceId", request.external_workspace_id.as_deref())?;
         let chat = validate::optional_text("externalChatId", request.external_chat_id.as_deref())?;
+        // A responder named under another provider is not this identity.
+        let named_provider = request.provider.as_deref().map(str::trim).filter(|p| !p.is_empty());
+        let same_provider =
+            identity.provider == interaction.provider && named_provider.is_none_or(|p| p == interaction.provider);
         let same_workspace = identity.external_workspace_id == session_binding.external_workspace_id
             && workspace.as_ref().is_none_or(|w| *w == identity.external_workspace_id);
         let same_chat = chat.as_ref().is_none_or(|c| *c == session_binding.external_chat_id);
-        if identity.provider != interaction.provider || !same_workspace || !same_chat {
+        if !same_provider || !same_workspace || !same_chat {
             return Err(not_pending());
         }
         let body = match (interaction.kind.as_str(), request.reject == Some(true)) {
