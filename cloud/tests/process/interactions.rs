@@ -121,15 +121,20 @@ async fn wait_for_log(
 
 /// Prompts with the demo runtime's approval cue and waits for its permission request: the id.
 async fn ask_permission(api: &Api<'_>, gateway: &str, binding: &str, key: &str) -> String {
-    let prompt =
-        json!({"bindingId": binding, "text": "please DEPLOY the build", "externalUserId": "U1", "idempotencyKey": key});
+    ask(api, gateway, binding, key, "please DEPLOY the build", ("permission.requested", "permissionId", "permission"))
+        .await
+}
+
+/// Prompts with `text` and waits for the event `(type, id field, id suffix)` it leads to: the id.
+async fn ask(api: &Api<'_>, gateway: &str, binding: &str, key: &str, text: &str, cue: (&str, &str, &str)) -> String {
+    let (event_type, field, suffix) = cue;
+    let prompt = json!({"bindingId": binding, "text": text, "externalUserId": "U1", "idempotencyKey": key});
     let (status, accepted) = api.post("/api/channels/sessions/prompt", gateway, &prompt).await;
     assert_eq!(status, 202, "{accepted}");
-    let permission = format!("{}:permission", accepted["command"]["commandId"].as_str().expect("command id"));
-    let requested =
-        |e: &Value| e["type"] == "permission.requested" && e["payload"]["permissionId"] == permission.as_str();
-    wait_for_log(api, gateway, binding, "the permission request", |events| events.iter().any(requested)).await;
-    permission
+    let id = format!("{}:{suffix}", accepted["command"]["commandId"].as_str().expect("command id"));
+    let asked = |e: &Value| e["type"] == event_type && e["payload"][field] == id.as_str();
+    wait_for_log(api, gateway, binding, event_type, |events| events.iter().any(asked)).await;
+    id
 }
 
 /// Waits until `permission` was resolved as `allowed` and the turn after it ended with `reply`.
@@ -250,6 +255,14 @@ async fn permissions_are_resolved_once_by_an_allowed_responder(backend: Backend)
     let mut other_provider = answer(&token, "U1");
     other_provider["provider"] = json!("slack");
     refused.push(("another provider", other_provider));
+    let (status, body) = api
+        .post("/api/channels/identities/resolve", &world.other, &json!({"provider": "webhook", "externalUserId": "U1"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut elsewhere = answer(&token, "U1");
+    elsewhere.as_object_mut().expect("object").remove("externalUserId");
+    elsewhere["identityId"] = body["identity"]["identityId"].clone();
+    refused.push(("another binding's identity", elsewhere));
     let mut nobody = answer(&token, "U1");
     nobody.as_object_mut().expect("object").remove("externalUserId");
     refused.push(("no responder", nobody));
@@ -334,6 +347,44 @@ async fn permissions_are_resolved_once_by_an_allowed_responder(backend: Backend)
     assert_eq!(api.post(RESOLVE, gateway, &by_external).await.0, 404, "used");
     wait_for_answered_turn(&api, gateway, &binding, &permission, false, "Denied: the demo deployment was cancelled.")
         .await;
+
+    // A question is answered the same way, with answers instead of a response.
+    let question =
+        ask(&api, gateway, &binding, "m-3", "please choose a colour", ("question.asked", "requestId", "question"))
+            .await;
+    let create = json!({
+        "agentId": "default", "sessionBindingId": binding, "sessionId": session, "provider": "fake",
+        "kind": "question", "targetId": question, "tokenSecret": "pinned-secret-0123456789",
+    });
+    let (status, created) = api.post(CREATE, gateway, &create).await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["plaintextToken"].as_str().expect("token").to_owned();
+    assert!(token.ends_with("_pinned-secret-0123456789"), "{token}");
+    let mut reply = answer(&token, "U1");
+    reply["answers"] = json!([["Green"]]);
+    let (status, resolved) = api.post(RESOLVE, gateway, &reply).await;
+    assert_eq!(status, 202, "{resolved}");
+    assert_eq!(
+        (resolved["command"]["kind"].as_str(), &resolved["command"]["payload"]["answers"]),
+        (Some("question.reply"), &json!(["Green"])),
+        "{resolved}"
+    );
+    wait_for_log(&api, gateway, &binding, "the answered question", |events| {
+        let Some(at) = events
+            .iter()
+            .position(|e| e["type"] == "question.resolved" && e["payload"]["requestId"] == question.as_str())
+        else {
+            return false;
+        };
+        assert_eq!(events[at]["payload"]["answers"], json!(["Green"]), "{:?}", events[at]);
+        let rest = &events[at..];
+        rest.iter().any(|e| e["type"] == "assistant.message" && e["payload"]["content"] == "You chose Green.")
+            && rest.iter().any(|e| e["type"] == "session.idle")
+    })
+    .await;
+    let audit = world.store().audit_events(500).await.expect("audit");
+    assert!(audit.iter().any(|e| e.event_type == "channel_interaction.question.replied"), "{audit:?}");
+    assert!(audit.iter().all(|e| !e.metadata.contains("pinned-secret")), "{audit:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,6 +430,12 @@ async fn interactions_refuse_bad_requests_and_other_callers(backend: Backend) {
     past["expiresAt"] = json!("2020-01-01T00:00:00Z");
     let (status, body) = api.post(CREATE, gateway, &past).await;
     assert_eq!(status, 400, "an interaction may not be born expired: {body}");
+    let mut far = valid.clone();
+    far["expiresAt"] = json!("2999-01-01T00:00:00Z");
+    assert_eq!(api.post(CREATE, gateway, &far).await.0, 400, "at most seven days");
+    let mut weak = valid.clone();
+    weak["tokenSecret"] = json!("short");
+    assert_eq!(api.post(CREATE, gateway, &weak).await.0, 400, "a pinned secret is long enough");
     let mut wrong_session = valid.clone();
     wrong_session["sessionId"] = json!("session-elsewhere");
     assert_eq!(api.post(CREATE, gateway, &wrong_session).await.0, 403, "the session binding is another session's");
