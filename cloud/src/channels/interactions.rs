@@ -146,7 +146,10 @@ impl Channels {
         let agent_id = validate::optional_text("agentId", request.agent_id.as_deref())?.ok_or_else(missing)?;
         let session_id = validate::optional_text("sessionId", request.session_id.as_deref())?.ok_or_else(missing)?;
         let target_id = validate::optional_text("targetId", request.target_id.as_deref())?.ok_or_else(missing)?;
-        if request.provider.is_none() || request.kind.is_none() {
+        // A blank provider or kind is as missing as an absent one (a blank kind would otherwise
+        // fall back to `permission`).
+        let blank = |value: Option<&str>| value.is_none_or(|text| text.trim().is_empty());
+        if blank(request.provider.as_deref()) || blank(request.kind.as_deref()) {
             return Err(missing());
         }
         let provider = validate::provider(request.provider.as_deref())?;
@@ -265,10 +268,14 @@ impl Channels {
         let identity = self.actor(&binding.binding_id, &actor, true).await.map_err(|_| not_pending())?;
         let workspace = validate::optional_text("externalWorkspaceId", request.external_workspace_id.as_deref())?;
         let chat = validate::optional_text("externalChatId", request.external_chat_id.as_deref())?;
+        // A responder named under another provider is not this identity.
+        let named_provider = request.provider.as_deref().map(str::trim).filter(|p| !p.is_empty());
+        let same_provider =
+            identity.provider == interaction.provider && named_provider.is_none_or(|p| p == interaction.provider);
         let same_workspace = identity.external_workspace_id == session_binding.external_workspace_id
             && workspace.as_ref().is_none_or(|w| *w == identity.external_workspace_id);
         let same_chat = chat.as_ref().is_none_or(|c| *c == session_binding.external_chat_id);
-        if identity.provider != interaction.provider || !same_workspace || !same_chat {
+        if !same_provider || !same_workspace || !same_chat {
             return Err(not_pending());
         }
         let body = match (interaction.kind.as_str(), request.reject == Some(true)) {

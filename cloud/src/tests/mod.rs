@@ -4,6 +4,7 @@ mod aborts;
 mod admin;
 mod burst;
 mod demo;
+mod interactions;
 mod recovery;
 mod store;
 

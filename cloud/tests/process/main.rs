@@ -5,4 +5,5 @@ mod auth;
 mod channels;
 mod guard;
 mod harness;
+mod interactions;
 mod serve;
