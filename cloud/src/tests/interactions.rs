@@ -54,7 +54,7 @@ impl Gateway {
         let runtime = Arc::new(DemoRuntime::new(Duration::from_millis(1)));
         let (service, _worker) = CloudService::new(db, super::test_settings(), runtime, Arc::new(clock.clone()));
         let channels = Channels::new(service, Quotas::default(), admin.hasher().clone())
-            .with_policy(ChannelPolicy { allow_remote_approvals: true });
+            .with_policy(ChannelPolicy { allow_remote_approvals: true, ..ChannelPolicy::default() });
         let identity = ResolveIdentity {
             provider: Some("fake".into()),
             external_user_id: Some("U1".into()),
