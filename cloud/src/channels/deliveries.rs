@@ -25,9 +25,6 @@ use crate::store::{ClaimDelivery, DeliveryChange, DeliveryClaim, DeliveryFilter,
 const DEFAULT_TTL_MS: i64 = 30_000;
 const MAX_TTL_MS: i64 = 60 * 60 * 1000;
 
-/// The longest `lastError` kept, in characters.
-const MAX_ERROR_CHARS: usize = 1024;
-
 /// The dead-letter reason when an operator gives none.
 const MANUAL_DEAD_LETTER: &str = "Manually dead-lettered by gateway operator.";
 
@@ -149,15 +146,16 @@ impl Authority {
     }
 }
 
-fn redacted_error(text: Option<&str>) -> Option<String> {
-    text.map(|text| Redactor::default().redact(text).chars().take(MAX_ERROR_CHARS).collect())
-}
-
 fn ttl(value: Option<i64>) -> i64 {
     value.unwrap_or(DEFAULT_TTL_MS).clamp(1, MAX_TTL_MS)
 }
 
 impl Channels {
+    /// Wakes this process's delivery streams: a delivery may be due now.
+    fn wake_delivery_streams(&self) {
+        self.deliveries_changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     async fn delivery_authority(&self, principal: &Principal, admin_allowed: bool) -> Result<Authority, ApiError> {
         if admin_allowed && principal.administers() {
             return Ok(Authority::Admin);
@@ -242,7 +240,7 @@ impl Channels {
         };
         let (stored, created) = store.insert_delivery(&record).await?;
         if created {
-            self.deliveries_changed.send_modify(|n| *n = n.wrapping_add(1));
+            self.wake_delivery_streams();
         }
         Ok(json!({ "delivery": public_delivery(&stored) }))
     }
@@ -265,7 +263,7 @@ impl Channels {
         let binding = validate::optional_text("channelBindingId", request.channel_binding_id.as_deref())?;
         let now = self.service.now_ms();
         let next_attempt_at = validate::instant("nextAttemptAt", request.next_attempt_at.as_deref())?.unwrap_or(now);
-        let last_error = redacted_error(request.last_error.as_deref());
+        let last_error = super::stored_error(request.last_error.as_deref());
         let filter = DeliveryFilter {
             delivery_id,
             bindings: authority.bindings(),
@@ -276,7 +274,7 @@ impl Channels {
         let change = DeliveryChange::Ack { status: &status, last_error: last_error.as_deref(), next_attempt_at };
         let updated = self.service.store().update_delivery(&filter, change, now).await?.ok_or_else(not_found)?;
         if status == "failed" {
-            self.deliveries_changed.send_modify(|n| *n = n.wrapping_add(1));
+            self.wake_delivery_streams();
         }
         Ok(json!({ "delivery": public_delivery(&updated) }))
     }
@@ -315,7 +313,7 @@ impl Channels {
         let now = self.service.now_ms();
         let change = DeliveryChange::Ack { status: "failed", last_error: None, next_attempt_at: now };
         let updated = self.operate(principal, delivery_id, &request, change).await?;
-        self.deliveries_changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.wake_delivery_streams();
         Ok(updated)
     }
 
@@ -326,7 +324,7 @@ impl Channels {
         delivery_id: &str,
         request: OperateDelivery,
     ) -> Result<Value, ApiError> {
-        let error = redacted_error(request.last_error.as_deref()).unwrap_or_else(|| MANUAL_DEAD_LETTER.to_owned());
+        let error = super::stored_error(request.last_error.as_deref()).unwrap_or_else(|| MANUAL_DEAD_LETTER.to_owned());
         let now = self.service.now_ms();
         let change = DeliveryChange::Ack { status: "dead", last_error: Some(&error), next_attempt_at: now };
         self.operate(principal, delivery_id, &request, change).await

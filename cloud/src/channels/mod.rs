@@ -30,6 +30,14 @@ pub const MAX_PROMPT_CHARS: usize = 64 * 1024;
 /// Events read per page when folding or streaming a log.
 pub(crate) const PAGE: u32 = 1000;
 
+/// The longest `lastError` kept on a provider event or a delivery, in characters.
+const MAX_ERROR_CHARS: usize = 1024;
+
+/// A caller's `lastError` as stored: redacted and cut to [`MAX_ERROR_CHARS`].
+fn stored_error(text: Option<&str>) -> Option<String> {
+    text.map(|text| crate::redact::Redactor::default().redact(text).chars().take(MAX_ERROR_CHARS).collect())
+}
+
 /// The identical refusal for every sender who may not act on a session.
 fn actor_refused() -> ApiError {
     ApiError::forbidden(

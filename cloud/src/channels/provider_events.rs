@@ -17,9 +17,6 @@ use crate::store::ProviderEventRecord;
 const DEFAULT_TTL_MS: i64 = 5 * 60 * 1000;
 const MAX_TTL_MS: i64 = 60 * 60 * 1000;
 
-/// The longest `lastError` kept, in characters.
-const MAX_ERROR_CHARS: usize = 1024;
-
 /// A claim request.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -136,10 +133,7 @@ impl Channels {
         if !in_scope(&scope, &stored) || !binding_matches {
             return Err(not_found());
         }
-        let last_error = request
-            .last_error
-            .as_deref()
-            .map(|text| Redactor::default().redact(text).chars().take(MAX_ERROR_CHARS).collect::<String>());
+        let last_error = super::stored_error(request.last_error.as_deref());
         let completed = self
             .service
             .store()
