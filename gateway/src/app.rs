@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use cowork_cloud::database::{Database, PoolSettings};
@@ -12,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
+use crate::cloud_deliveries::{CloudDeliveries, RelaySettings};
 use crate::config::{GatewayConfig, Storage};
 use crate::dispatcher::Dispatcher;
 use crate::dispatcher::circuit::Circuits;
@@ -143,6 +145,7 @@ pub async fn start_with_database(
         pacer: Pacer::default(),
         metrics,
         redactor: Arc::new(redact::for_config(&config)),
+        cloud_delivery_stream: config.remote_cloud.as_ref().map(|_| Arc::new(AtomicBool::new(false))),
     });
     let (inbox, writer) = Inbox::new(store.clone(), options.clock.clone(), services.wake.inbox.clone());
     let mut workers = JoinSet::new();
@@ -150,7 +153,22 @@ pub async fn start_with_database(
         Cloud::Embedded(embedded) => Some(embedded),
         Cloud::Remote(_) => None,
     };
-    let expected = if options.run_workers { 4 + usize::from(embedded.is_some()) } else { 0 };
+    let relay = match (&cloud, &config.remote_cloud, &services.cloud_delivery_stream) {
+        (Cloud::Remote(remote), Some(settings), Some(connected)) if options.run_workers => Some(CloudDeliveries::open(
+            services.clone(),
+            remote.client().clone(),
+            RelaySettings {
+                channel_binding_ids: config.providers.iter().map(|p| p.binding_id.as_str().to_owned()).collect(),
+                claim_ttl: settings.delivery_claim_ttl,
+                max_open_claims: settings.max_delivery_claims,
+            },
+            connected.clone(),
+            shutdown.clone(),
+        )),
+        _ => None,
+    };
+    let expected =
+        if options.run_workers { 4 + usize::from(embedded.is_some()) + usize::from(relay.is_some()) } else { 0 };
     let readiness = Arc::new(Readiness::new(expected));
     if options.run_workers {
         let token = shutdown.clone();
@@ -163,6 +181,9 @@ pub async fn start_with_database(
         spawn(&mut workers, "retention", Box::pin(RetentionJob::new(services.clone()).run(token.clone())));
         if let Some(embedded) = embedded {
             spawn(&mut workers, "sessions", embedded.worker_future(token.clone()));
+        }
+        if let Some(relay) = relay {
+            spawn(&mut workers, "cloud-deliveries", Box::pin(relay.run(token.clone())));
         }
     }
     let writer_task = tokio::spawn(writer.run());

@@ -4,6 +4,7 @@ pub mod app;
 pub use cowork_cloud::clock;
 pub mod banner;
 pub mod bench;
+pub mod cloud_deliveries;
 pub mod config;
 pub mod dispatcher;
 pub mod inbox;

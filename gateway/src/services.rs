@@ -1,6 +1,7 @@
 //! The shared dependencies of ingress and the workers.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use cowork_cloud_client::{CommandBacklog, SessionBackend};
 use tokio::sync::Notify;
@@ -45,6 +46,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The one redaction function, knowing the configured secrets.
     pub redactor: Arc<Redactor>,
+    /// Split mode: whether the cloud's delivery stream is connected now.
+    pub cloud_delivery_stream: Option<Arc<AtomicBool>>,
 }
 
 impl Services {

@@ -113,7 +113,7 @@ impl Followers {
         let policy = RetryPolicy::reconnect();
         let mut failures = 0u32;
         loop {
-            match self.client.open_stream(&path, cursor).await {
+            match self.client.open_stream(&path, Some(cursor)).await {
                 Ok(response) => {
                     failures = 0;
                     match self.read(session, response, &mut cursor).await {

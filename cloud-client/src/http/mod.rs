@@ -3,6 +3,7 @@
 //! implements [`crate::SessionBackend`] on it, following running sessions' event streams.
 
 mod backend;
+mod deliveries;
 mod error;
 mod follow;
 
@@ -13,6 +14,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
 pub use backend::{HttpBackend, percent_encode};
+pub use deliveries::{ClaimedDelivery, DeliveryAck, DeliveryStreamRequest};
 pub use error::CloudError;
 
 /// The request timeout when none is configured.
@@ -143,17 +145,21 @@ impl CloudClient {
         if (200..300).contains(&status) { Ok(body) } else { Err(CloudError::from_status(status, &body, retry_after)) }
     }
 
-    /// Opens an event stream (`Accept: text/event-stream`) resuming after `last_event_id`.
-    pub(crate) async fn open_stream(&self, path: &str, last_event_id: i64) -> Result<reqwest::Response, CloudError> {
-        let response = self
+    /// Opens an event stream (`Accept: text/event-stream`), resuming after `last_event_id` if any.
+    pub(crate) async fn open_stream(
+        &self,
+        path: &str,
+        last_event_id: Option<i64>,
+    ) -> Result<reqwest::Response, CloudError> {
+        let mut request = self
             .streams
             .get(self.url(path))
             .header(AUTHORIZATION, self.authorization.clone())
-            .header("accept", "text/event-stream")
-            .header("last-event-id", last_event_id.to_string())
-            .send()
-            .await
-            .map_err(transport)?;
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         if status == 200 {
             return Ok(response);

@@ -18,6 +18,12 @@ pub struct RemoteCloud {
     pub request_timeout: Duration,
     /// `OPEN_COWORK_GATEWAY_ALLOW_INSECURE_HTTP`: plain http to a cloud that is not loopback.
     pub allow_insecure_http: bool,
+    /// `OPEN_COWORK_GATEWAY_DELIVERY_CLAIM_TTL_MS`: how long a claim on one of the cloud's
+    /// deliveries lasts between renewals (default 120 s, 1 s – 1 h).
+    pub delivery_claim_ttl: Duration,
+    /// `OPEN_COWORK_GATEWAY_MAX_DELIVERY_QUEUE_DEPTH`: the most cloud deliveries held claimed at
+    /// once (default 512, 16 – 100,000); beyond it the gateway stops taking more.
+    pub max_delivery_claims: usize,
 }
 
 impl RemoteCloud {
@@ -46,7 +52,19 @@ impl RemoteCloud {
                 return Err(ConfigError::invalid("OPEN_COWORK_GATEWAY_ALLOW_INSECURE_HTTP", "must be true or false"));
             }
         };
-        let remote = Self { base_url, service_token, request_timeout, allow_insecure_http };
+        let delivery_claim_ttl = Duration::from_millis(
+            env_integer(env, "OPEN_COWORK_GATEWAY_DELIVERY_CLAIM_TTL_MS", 1_000..=3_600_000)?.unwrap_or(120_000),
+        );
+        let max_delivery_claims =
+            env_integer(env, "OPEN_COWORK_GATEWAY_MAX_DELIVERY_QUEUE_DEPTH", 16..=100_000)?.unwrap_or(512);
+        let remote = Self {
+            base_url,
+            service_token,
+            request_timeout,
+            allow_insecure_http,
+            delivery_claim_ttl,
+            max_delivery_claims: usize::try_from(max_delivery_claims).unwrap_or(usize::MAX),
+        };
         remote.client().map_err(|error| ConfigError::invalid("OPEN_COWORK_CLOUD_BASE_URL", &error.to_string()))?;
         Ok(remote)
     }
@@ -54,5 +72,40 @@ impl RemoteCloud {
     /// The HTTP client these settings describe.
     pub fn client(&self) -> Result<CloudClient, ClientError> {
         CloudClient::new(&self.base_url, self.service_token.expose(), self.request_timeout, self.allow_insecure_http)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut all = HashMap::from([
+            ("OPEN_COWORK_CLOUD_BASE_URL".to_owned(), "http://127.0.0.1:8787".to_owned()),
+            ("OPEN_COWORK_GATEWAY_SERVICE_TOKEN".to_owned(), "occ_x_y".to_owned()),
+        ]);
+        all.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        all
+    }
+
+    #[test]
+    fn delivery_claims_default_to_two_minutes_and_512_at_once() {
+        let remote = RemoteCloud::from_env(&env(&[])).expect("valid");
+        assert_eq!((remote.delivery_claim_ttl, remote.max_delivery_claims), (Duration::from_secs(120), 512));
+        let tuned = env(&[
+            ("OPEN_COWORK_GATEWAY_DELIVERY_CLAIM_TTL_MS", "5000"),
+            ("OPEN_COWORK_GATEWAY_MAX_DELIVERY_QUEUE_DEPTH", "16"),
+        ]);
+        let remote = RemoteCloud::from_env(&tuned).expect("valid");
+        assert_eq!((remote.delivery_claim_ttl, remote.max_delivery_claims), (Duration::from_secs(5), 16));
+        for (name, value) in [
+            ("OPEN_COWORK_GATEWAY_DELIVERY_CLAIM_TTL_MS", "999"),
+            ("OPEN_COWORK_GATEWAY_DELIVERY_CLAIM_TTL_MS", "soon"),
+            ("OPEN_COWORK_GATEWAY_MAX_DELIVERY_QUEUE_DEPTH", "15"),
+            ("OPEN_COWORK_GATEWAY_MAX_DELIVERY_QUEUE_DEPTH", "100001"),
+        ] {
+            let error = RemoteCloud::from_env(&env(&[(name, value)])).expect_err(value).to_string();
+            assert!(error.contains(name), "{error}");
+        }
     }
 }

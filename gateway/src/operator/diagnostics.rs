@@ -43,6 +43,11 @@ pub(super) async fn diagnostics(State(state): State<OperatorState>) -> Result<Js
     let circuits: Vec<Value> =
         s.circuits.snapshot().into_iter().map(|(id, circuit)| circuit_json(&id, circuit)).collect();
     let commands = s.command_backlog().await.as_ref().map(command_backlog_json);
+    let mut delivery_operator = state.config_view["deliveryOperator"].clone();
+    if let Some(connected) = &s.cloud_delivery_stream {
+        delivery_operator["cloudDeliveryStream"] =
+            json!({"connected": connected.load(std::sync::atomic::Ordering::Relaxed)});
+    }
     Ok(Json(json!({
         "ok": true,
         "config": *state.config_view,
@@ -50,7 +55,7 @@ pub(super) async fn diagnostics(State(state): State<OperatorState>) -> Result<Js
         "circuits": circuits,
         "backlog": backlog,
         "sessionCommands": commands,
-        "deliveryOperator": state.config_view["deliveryOperator"],
+        "deliveryOperator": delivery_operator,
     })))
 }
 
@@ -165,6 +170,8 @@ pub(super) fn config_view(config: &GatewayConfig, redactor: &Redactor) -> Value 
             "serviceToken": MASK,
             "requestTimeoutMs": remote.request_timeout.as_millis() as u64,
             "allowInsecureHttp": remote.allow_insecure_http,
+            "deliveryClaimTtlMs": remote.delivery_claim_ttl.as_millis() as u64,
+            "maxDeliveryQueueDepth": remote.max_delivery_claims,
         })),
         "deliveryOperator": {
             "channelBindingIds": config.providers.iter().map(|p| p.binding_id.as_str()).collect::<Vec<_>>(),

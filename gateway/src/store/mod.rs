@@ -40,6 +40,7 @@ use cowork_cloud::database::Database;
 pub use attempts::{AttemptOutcome, DeliveryAttempt};
 pub use error::StoreError;
 pub use operator::{BindingBacklog, DeliveryFilter, DeliveryRecord, DeliveryState, OperatorChange, RedriveRequest};
+pub use outbox::OutboxStanding;
 pub use types::*;
 
 /// The gateway's durable state on one database; cheap to clone.

@@ -107,7 +107,7 @@ impl DeliveryState {
     }
 
     /// The state of a stored row: a row queued behind its lane's head is pending to operators.
-    fn stored(value: &str) -> Option<Self> {
+    pub(super) fn stored(value: &str) -> Option<Self> {
         match value {
             "queued" => Some(Self::Pending),
             other => Self::ALL.into_iter().find(|s| s.as_str() == other),

@@ -1,13 +1,17 @@
 //! The durable outbox: enqueuing planned operations, claiming them per lane under a lease,
 //! recording delivery outcomes, and the platform message ids later edits need.
 
+use std::collections::HashMap;
+
 use cowork_cloud::{with_reader, with_writer};
 use cowork_providers::{BindingId, ChatRef, ProviderId};
+use sqlx::QueryBuilder;
 
 use super::attempts::{AttemptOutcome, INSERT_ATTEMPT};
 use super::queue::{self, ClaimRequest, OUTBOX, OutboxRow, Outcome};
 use super::{
-    DeliveryOutcome, GatewayStore, Millis, NewOutbound, OutboxId, OutboxItem, PlannedOp, StoreError, WorkerId, lane_key,
+    DeliveryOutcome, DeliveryState, GatewayStore, Millis, NewOutbound, OutboxId, OutboxItem, PlannedOp, StoreError,
+    WorkerId, lane_key,
 };
 
 const MARK_SENT: &str = "UPDATE gw_outbox SET state = 'sent', provider_message_id = $1, \
@@ -20,6 +24,17 @@ const SET_MESSAGE_ID: &str = "INSERT INTO gw_message_refs (binding_id, message_k
 
 const MESSAGE_REF: &str = "SELECT provider_message_id FROM gw_message_refs \
      WHERE binding_id = $1 AND message_key = $2";
+
+/// Where one outbox row stands, found by its dedupe key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxStanding {
+    /// The row.
+    pub id: OutboxId,
+    /// Its state.
+    pub state: DeliveryState,
+    /// Why its last attempt failed (a dead row's reason).
+    pub last_error: Option<String>,
+}
 
 impl GatewayStore {
     /// Inserts outbox rows in one transaction; rows whose dedupe key is known are ignored.
@@ -39,6 +54,31 @@ impl GatewayStore {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let request = ClaimRequest { owner, now, lease_ms, max };
         queue::claim(&self.db, &OUTBOX, request, decode_item).await
+    }
+
+    /// The rows with these dedupe keys, by key (unknown keys are absent).
+    pub async fn outbox_standing(&self, keys: &[String]) -> Result<HashMap<String, OutboxStanding>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = with_reader!(&self.db, |pool| {
+            let mut select =
+                QueryBuilder::new("SELECT dedupe_key, id, state, last_error FROM gw_outbox WHERE dedupe_key IN (");
+            let mut keys_list = select.separated(", ");
+            for key in keys {
+                keys_list.push_bind(key.as_str());
+            }
+            select.push(")");
+            let rows: Vec<(String, i64, String, Option<String>)> = select.build_query_as().fetch_all(pool).await?;
+            rows
+        });
+        rows.into_iter()
+            .map(|(key, id, state, last_error)| {
+                let state = DeliveryState::stored(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("outbox row {id} has state {state}")))?;
+                Ok((key, OutboxStanding { id: OutboxId(id), state, last_error }))
+            })
+            .collect()
     }
 
     /// The platform message id remembered for `key`: `None` when the key is unknown,

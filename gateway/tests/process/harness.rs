@@ -28,15 +28,18 @@ impl GatewayProcess {
 
     /// Starts `open-cowork-gateway serve` on `database_url` against the cloud at `cloud_url`.
     pub fn start_split(database_url: &str, cloud_url: &str, token: &str) -> Self {
-        Self::spawn(
-            "serve",
-            database_url,
-            &[
-                ("OPEN_COWORK_CLOUD_BASE_URL", cloud_url),
-                ("OPEN_COWORK_GATEWAY_SERVICE_TOKEN", token),
-                ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
-            ],
-        )
+        Self::start_split_with(database_url, cloud_url, token, &[])
+    }
+
+    /// [`Self::start_split`] with more settings.
+    pub fn start_split_with(database_url: &str, cloud_url: &str, token: &str, vars: &[(&str, &str)]) -> Self {
+        let mut all = vec![
+            ("OPEN_COWORK_CLOUD_BASE_URL", cloud_url),
+            ("OPEN_COWORK_GATEWAY_SERVICE_TOKEN", token),
+            ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
+        ];
+        all.extend_from_slice(vars);
+        Self::spawn("serve", database_url, &all)
     }
 
     fn spawn(mode: &str, database_url: &str, vars: &[(&str, &str)]) -> Self {

@@ -228,62 +228,133 @@ fn serve_without_a_cloud_url_or_token_exits_2_naming_the_setting() {
     assert!(stderr.contains("ALLOW_INSECURE_HTTP") && !stderr.contains("token t"), "{stderr}");
 }
 
+/// The cloud's admin API, for what an operator or a workflow does there.
+struct CloudAdmin {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl CloudAdmin {
+    fn new(base: &str, token: String) -> Self {
+        Self { base: base.to_owned(), token, http: reqwest::Client::new() }
+    }
+
+    /// Queues a delivery for the fake binding's agent: `(deliveryId, chat, text)`.
+    async fn create_delivery(&self, delivery_id: &str, chat: &str, text: &str) {
+        let bindings: Value = self
+            .http
+            .get(format!("{}/api/channels/bindings", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let agent = bindings["bindings"][0]["agentId"].clone();
+        let created = self
+            .http
+            .post(format!("{}/api/channels/deliveries", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"deliveryId": delivery_id, "agentId": agent, "channelBindingId": "fake-binding",
+                          "provider": "fake", "target": {"externalChatId": chat, "externalThreadId": chat},
+                          "eventType": "workflow.completed", "payload": {"text": text}}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(created.status(), 201);
+    }
+
+    /// The delivery as the cloud has it, once `condition` holds.
+    async fn wait_for(&self, delivery_id: &str, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let listed: Value = self
+                .http
+                .get(format!("{}/api/channels/deliveries", self.base))
+                .query(&[("deliveryId", delivery_id)])
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            let delivery = listed["deliveries"][0].clone();
+            if condition(&delivery) {
+                return delivery;
+            }
+            assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}: {delivery:#}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A cloud with the fake binding, a gateway token for it and an admin token.
+fn cloud_with_tokens(database_url: &str) -> (String, String) {
+    setup(&["bindings", "create", "--provider", "fake", "--binding-id", "fake-binding"], database_url);
+    let token =
+        setup(&["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "fake-binding"], database_url);
+    let admin = setup(&["tokens", "create", "--name", "ops", "--scope", "admin"], database_url);
+    (token, admin)
+}
+
+/// The fake provider whose first `sends` sends fail with `status`.
+fn failing_fake(sends: u64, status: u16) -> String {
+    json!([{"id": "fake", "kind": "fake", "channelBindingId": "fake-binding",
+            "settings": {"failFirstSends": sends, "failStatus": status}}])
+    .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_lists_and_operates_the_clouds_queue_beside_the_outbox() {
+async fn cloud_deliveries_go_out_through_the_outbox_and_operators_act_on_them() {
     let cloud_db = TestDatabase::sqlite().await;
     let gateway_db = TestDatabase::sqlite().await;
-    setup(&["bindings", "create", "--provider", "fake", "--binding-id", "fake-binding"], &cloud_db.url);
-    let token =
-        setup(&["tokens", "create", "--name", "gw", "--scope", "gateway", "--binding", "fake-binding"], &cloud_db.url);
-    let admin = setup(&["tokens", "create", "--name", "ops", "--scope", "admin"], &cloud_db.url);
+    let (token, admin) = cloud_with_tokens(&cloud_db.url);
     let (_cloud, cloud_url) = Cloud::start(&cloud_db.url, "127.0.0.1:0", 1);
-    let gateway = GatewayProcess::start_split(&gateway_db.url, &cloud_url, &token);
-    let http = reqwest::Client::new();
-    let bindings: Value = http
-        .get(format!("{cloud_url}/api/channels/bindings"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    let agent = bindings["bindings"][0]["agentId"].clone();
-    let created = http
-        .post(format!("{cloud_url}/api/channels/deliveries"))
-        .bearer_auth(&admin)
-        .json(&json!({"deliveryId": "report 1", "agentId": agent, "channelBindingId": "fake-binding", "provider": "fake",
-                      "target": {"externalChatId": "ops"}, "eventType": "workflow.completed", "payload": {"text": "done"}}))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(created.status(), 201);
-    // A gateway token sees the cloud deliveries it claimed: claim this one over the stream.
-    let mut stream = http
-        .get(format!("{cloud_url}/api/channels/deliveries/stream?ttlMs=600000"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("stream");
-    let started = std::time::Instant::now();
-    let mut seen = String::new();
-    while !seen.contains("event: channel.delivery") {
-        let remaining = DEADLINE.saturating_sub(started.elapsed());
-        let chunk = tokio::time::timeout(remaining, stream.chunk()).await.expect("a claim in time").expect("read");
-        seen.push_str(&String::from_utf8_lossy(&chunk.expect("the stream ended")));
-    }
-    drop(stream);
+    let cloud = CloudAdmin::new(&cloud_url, admin);
+    let providers = failing_fake(1, 400);
+    let gateway = GatewayProcess::start_split_with(
+        &gateway_db.url,
+        &cloud_url,
+        &token,
+        &[("OPEN_COWORK_GATEWAY_PROVIDERS", &providers)],
+    );
+
+    // The platform refuses the first send for good: the row is dead, and so is the delivery.
+    cloud.create_delivery("report 1", "ops", "done").await;
+    let dead = cloud.wait_for("report 1", "the dead ack", |d| d["status"] == "dead").await;
+    assert!(dead["lastError"].as_str().is_some_and(|e| e.contains("400")), "{dead:#}");
+    assert_eq!(dead["attemptCount"], 1, "{dead:#}");
     let (status, listed) = gateway.get_as("/deliveries", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200, "{listed}");
-    assert_eq!(listed["deliveries"], json!([]), "the outbox is empty: {listed}");
-    assert_eq!(listed["cloudDeliveries"][0]["deliveryId"], "report 1", "{listed}");
-    assert_eq!(listed["cloudDeliveries"][0]["status"], "claimed");
-    let (_, dead) = gateway.get_as("/deliveries?status=dead", Some(ADMIN_TOKEN)).await;
-    assert_eq!(dead["cloudDeliveries"], json!([]), "{dead}");
+    assert_eq!(
+        (listed["deliveries"][0]["state"].as_str(), listed["deliveries"][0]["chatId"].as_str()),
+        (Some("dead"), Some("ops")),
+        "{listed:#}"
+    );
+    assert_eq!(listed["cloudDeliveries"][0]["deliveryId"], "report 1", "{listed:#}");
+    assert_eq!(listed["cloudDeliveries"][0]["status"], "dead");
+    let (_, pending) = gateway.get_as("/deliveries?status=pending", Some(ADMIN_TOKEN)).await;
+    assert_eq!(pending["cloudDeliveries"], json!([]), "{pending}");
+    let (_, diagnostics) = gateway.get_as("/diagnostics", Some(ADMIN_TOKEN)).await;
+    assert_eq!(diagnostics["deliveryOperator"]["cloudDeliveryStream"]["connected"], true, "{diagnostics:#}");
 
+    let http = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         http.post(format!("{}{path}", gateway.base)).bearer_auth(ADMIN_TOKEN).json(&body).send()
     };
+    // Retried in the cloud (here through the gateway), it is offered again: its row is retried
+    // and it goes out.
+    assert_eq!(post("/deliveries/cloud:report%201/retry", json!({})).await.expect("post").status(), 200);
+    let sent = cloud.wait_for("report 1", "the sent ack", |d| d["status"] == "sent").await;
+    assert_eq!(sent["attemptCount"], 2, "{sent:#}");
+    let chat = gateway.transcript("ops").await;
+    assert_eq!(chat["messages"].as_array().map(Vec::len), Some(1), "{chat:#}");
+    assert_eq!(chat["messages"][0]["text"], "done");
+
+    // Dead-lettered and retried once more, it maps onto its sent row: acked, not sent twice.
     let response =
         post("/deliveries/cloud:report%201/dead-letter", json!({"reason": "wrong channel"})).await.expect("post");
     assert_eq!(response.status(), 200);
@@ -292,9 +363,63 @@ async fn deliveries_lists_and_operates_the_clouds_queue_beside_the_outbox() {
         (body["delivery"]["status"].as_str(), body["delivery"]["lastError"].as_str()),
         (Some("dead"), Some("wrong channel"))
     );
-    let response = post("/deliveries/cloud:report%201/retry", json!({})).await.expect("post");
-    assert_eq!(response.status(), 200);
-    let response = post("/deliveries/cloud:nothing/retry", json!({})).await.expect("post");
-    assert_eq!(response.status(), 404);
+    assert_eq!(post("/deliveries/cloud:report%201/retry", json!({})).await.expect("post").status(), 200);
+    let again =
+        cloud.wait_for("report 1", "the sent ack again", |d| d["status"] == "sent" && d["attemptCount"] == 3).await;
+    assert_eq!(again["lastError"], Value::Null, "{again:#}");
+    let chat = gateway.transcript("ops").await;
+    assert_eq!(chat["messages"].as_array().map(Vec::len), Some(1), "sent once: {chat:#}");
+
+    assert_eq!(post("/deliveries/cloud:nothing/retry", json!({})).await.expect("post").status(), 404);
     assert_eq!(post("/deliveries/cloud:/retry", json!({})).await.expect("post").status(), 400);
+}
+
+async fn a_cloud_delivery_survives_a_killed_gateway(backend: Backend) {
+    let (Some(cloud_db), Some(gateway_db)) = (TestDatabase::new(backend).await, TestDatabase::new(backend).await)
+    else {
+        return;
+    };
+    let (token, admin) = cloud_with_tokens(&cloud_db.url);
+    let (_cloud, cloud_url) = Cloud::start(&cloud_db.url, "127.0.0.1:0", 1);
+    let cloud = CloudAdmin::new(&cloud_url, admin);
+    let ttl = ("OPEN_COWORK_GATEWAY_DELIVERY_CLAIM_TTL_MS", "2000");
+    let down = failing_fake(u64::MAX, 503);
+    let first = GatewayProcess::start_split_with(
+        &gateway_db.url,
+        &cloud_url,
+        &token,
+        &[ttl, ("OPEN_COWORK_GATEWAY_PROVIDERS", &down)],
+    );
+
+    // The platform is down: the row retries in the outbox while the claim is renewed.
+    cloud.create_delivery("nightly", "reports", "nightly report").await;
+    let claimed = cloud.wait_for("nightly", "the claim", |d| d["status"] == "claimed").await;
+    let renewed = cloud
+        .wait_for("nightly", "a renewal", |d| {
+            d["status"] == "claimed" && d["attemptCount"] == 1 && d["claimExpiresAt"] != claimed["claimExpiresAt"]
+        })
+        .await;
+    assert_eq!(renewed["claimedBy"], claimed["claimedBy"], "{renewed:#}");
+    let (_, retrying) = first.get_as("/deliveries?status=retrying", Some(ADMIN_TOKEN)).await;
+    assert_eq!(retrying["deliveries"][0]["chatId"], "reports", "{retrying:#}");
+
+    // kill -9, and a gateway with a working platform on the same database: the outbox row goes
+    // out once, and the delivery, offered again when the dead gateway's claim lapses, is acked.
+    first.kill_hard();
+    let second = GatewayProcess::start_split_with(&gateway_db.url, &cloud_url, &token, &[ttl]);
+    let sent = cloud.wait_for("nightly", "the sent ack", |d| d["status"] == "sent").await;
+    assert_eq!(sent["attemptCount"], 2, "{sent:#}");
+    let chat = second.transcript("reports").await;
+    assert_eq!(chat["messages"].as_array().map(Vec::len), Some(1), "{chat:#}");
+    assert_eq!(chat["messages"][0]["text"], "nightly report");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_cloud_delivery_survives_a_killed_gateway() {
+    a_cloud_delivery_survives_a_killed_gateway(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_cloud_delivery_survives_a_killed_gateway() {
+    a_cloud_delivery_survives_a_killed_gateway(Backend::Postgres).await;
 }

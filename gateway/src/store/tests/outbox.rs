@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use cowork_cloud::database::Database;
 
 use super::*;
-use crate::store::{DeliveryOutcome, OutboxId};
+use crate::store::{DeliveryOutcome, DeliveryState, OutboxId};
 
 fn sent(id: &str) -> DeliveryOutcome {
     DeliveryOutcome::Sent { provider_message_id: id.to_owned() }
@@ -78,6 +78,24 @@ async fn known_dedupe_key_is_ignored(db: Database) {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].op, send("first"));
     assert_eq!(claimed_ids(&s, "w1", T0 + LEASE).await.len(), 1, "no second row in the lane");
+}
+
+async fn rows_are_found_by_dedupe_key_with_their_state(db: Database) {
+    let s = store(db);
+    assert!(s.outbox_standing(&[]).await.unwrap().is_empty());
+    let rows = [outbound("k1", chat("c1"), None, send("one")), outbound("k2", chat("c1"), None, send("two"))];
+    s.enqueue_outbound(&rows, T0).await.unwrap();
+    let id = claimed_ids(&s, "w1", T0).await[0];
+    let dead = DeliveryOutcome::Dead { reason: "HTTP 400".into() };
+    assert!(s.record_delivery(id, &worker("w1"), dead, T0).await.unwrap());
+    let keys = ["k1".to_owned(), "k2".to_owned(), "unknown".to_owned()];
+    let found = s.outbox_standing(&keys).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        (found["k1"].id, found["k1"].state, found["k1"].last_error.as_deref()),
+        (id, DeliveryState::Dead, Some("HTTP 400"))
+    );
+    assert_eq!((found["k2"].state, found["k2"].last_error.as_deref()), (DeliveryState::Pending, None));
 }
 
 async fn sent_send_remembers_its_message_id(db: Database) {
@@ -216,6 +234,7 @@ cowork_cloud::backend_tests!(
     enqueued_row_is_claimed_as_planned,
     lane_rows_are_delivered_in_order,
     known_dedupe_key_is_ignored,
+    rows_are_found_by_dedupe_key_with_their_state,
     sent_send_remembers_its_message_id,
     sent_edit_keeps_the_message_ref,
     unknown_message_ref_is_none,
