@@ -9,6 +9,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// Now, in unix milliseconds.
     fn now_ms(&self) -> i64;
+
+    /// Milliseconds from an arbitrary start on a clock that only moves forward (for windows a
+    /// wall-clock step must not stretch).
+    fn monotonic_ms(&self) -> i64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        duration_ms(START.get_or_init(std::time::Instant::now).elapsed())
+    }
 }
 
 /// The system clock.
@@ -51,6 +58,10 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    fn monotonic_ms(&self) -> i64 {
+        self.now_ms()
     }
 }
 

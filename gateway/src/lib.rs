@@ -14,6 +14,7 @@ pub use cowork_cloud::logging;
 pub mod metrics;
 pub mod operator;
 pub mod outbox;
+pub mod ownership;
 pub mod redact;
 pub mod registry;
 pub mod renderer;

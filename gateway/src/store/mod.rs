@@ -25,6 +25,7 @@ mod inbox;
 mod interactions;
 mod operator;
 mod outbox;
+mod ownership;
 mod queue;
 mod render;
 mod retention;
@@ -41,6 +42,7 @@ pub use attempts::{AttemptOutcome, DeliveryAttempt};
 pub use error::StoreError;
 pub use operator::{BindingBacklog, DeliveryFilter, DeliveryRecord, DeliveryState, OperatorChange, RedriveRequest};
 pub use outbox::OutboxStanding;
+pub use ownership::{Incarnation, MemberRow, OwnerRow};
 pub use types::*;
 
 /// The gateway's durable state on one database; cheap to clone.
