@@ -22,11 +22,13 @@ use crate::inbox::{Inbox, InboxWorker};
 use crate::ingress::{self, AppState, Protection, Readiness};
 use crate::metrics::{Metrics, ProviderState};
 use crate::operator;
+use crate::ownership::Ownership;
 use crate::redact;
 use crate::registry::{ProviderRegistry, ProviderWrapper};
 use crate::renderer::Renderer;
 use crate::retention::RetentionJob;
 use crate::services::{Services, Wakers};
+use crate::single_process;
 use crate::standalone;
 use crate::store::GatewayStore;
 
@@ -108,20 +110,41 @@ pub async fn start(
     listener: TcpListener,
     options: RunOptions,
 ) -> anyhow::Result<RunningGateway> {
+    let sqlite_lock = single_process::lock(&config.storage, SQLITE_FILE)?;
     let db = open_database(&config.storage).await?;
-    start_with_database(config, db, listener, options).await
+    launch(config, db, listener, options, sqlite_lock).await
 }
 
-/// Starts the gateway on an already opened database.
+/// Starts the gateway on an already opened database (whose caller answers for it being this
+/// process's alone on SQLite).
 pub async fn start_with_database(
     config: GatewayConfig,
     db: Database,
     listener: TcpListener,
     options: RunOptions,
 ) -> anyhow::Result<RunningGateway> {
+    launch(config, db, listener, options, None).await
+}
+
+/// Starts the gateway, holding `sqlite_lock` (if any) until it has stopped.
+async fn launch(
+    config: GatewayConfig,
+    db: Database,
+    listener: TcpListener,
+    options: RunOptions,
+    sqlite_lock: Option<std::fs::File>,
+) -> anyhow::Result<RunningGateway> {
     let local_addr = listener.local_addr().context("reading the listen address")?;
     let store = GatewayStore::new(db.clone());
     let shutdown = CancellationToken::new();
+    let bindings = config.providers.iter().map(|p| p.binding_id.as_str().to_owned()).collect();
+    // Trust in a held binding runs on real monotonic time, whatever clock the workers use.
+    let ownership = Ownership::new(store.clone(), Arc::new(SystemClock), config.ownership.clone(), bindings);
+    ownership.register().await.context("registering this replica")?;
+    // A replica alone holds its bindings before its workers start.
+    ownership.round().await.context("taking channel bindings")?;
+    let ownership_stop = CancellationToken::new();
+    let ownership_task = tokio::spawn(ownership.clone().run(ownership_stop.clone()));
     let cloud = match &config.remote_cloud {
         Some(remote) => Cloud::Remote(Arc::new(remote_backend(remote, &config, shutdown.clone())?)),
         None => Cloud::Embedded(standalone::EmbeddedCloud::start(&db, &config, options.clock.clone()).await?),
@@ -146,6 +169,7 @@ pub async fn start_with_database(
         metrics,
         redactor: Arc::new(redact::for_config(&config)),
         cloud_delivery_stream: config.remote_cloud.as_ref().map(|_| Arc::new(AtomicBool::new(false))),
+        ownership: ownership.clone(),
     });
     let (inbox, writer) = Inbox::new(store.clone(), options.clock.clone(), services.wake.inbox.clone());
     let mut workers = JoinSet::new();
@@ -205,8 +229,14 @@ pub async fn start_with_database(
         ingress::serve(listener, app, server_limits, server_shutdown).await;
         // The server is done, so no request holds an inbox handle any more: the writer drains.
         let _ = writer_task.await;
+        // Keep the bindings while the work in flight finishes, then hand them to the peers.
+        ownership.drain().await;
         cowork_cloud::http::drain_workers(workers, drain).await;
+        ownership.leave().await;
+        ownership_stop.cancel();
+        let _ = ownership_task.await;
         db.close().await;
+        drop(sqlite_lock);
         Ok(())
     });
     Ok(RunningGateway { local_addr, shutdown, task })

@@ -21,6 +21,7 @@ pub mod renderer;
 pub mod retention;
 pub mod router;
 pub mod services;
+pub mod single_process;
 pub mod standalone;
 pub mod store;
 mod worker_loop;

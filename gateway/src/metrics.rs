@@ -65,10 +65,29 @@ mod names {
         "open_cowork_gateway_session_command_oldest_runnable_age_seconds",
         "How long the oldest due session command has waited for a worker (embedded cloud)",
     );
+    pub const OWNED_BINDINGS: (&str, &str) =
+        ("open_cowork_gateway_owned_bindings", "Channel bindings this replica holds and acts on now");
+    pub const OWNERSHIP_CHANGES: (&str, &str) =
+        ("open_cowork_gateway_ownership_changes", "Channel bindings this replica took, handed over or lost");
+    pub const FENCED_WRITES: (&str, &str) = (
+        "open_cowork_gateway_fenced_writes_refused",
+        "Writes refused because their channel binding has a new owner (an older epoch)",
+    );
     pub const OLDEST_OPEN: (&str, &str) = (
         "open_cowork_gateway_delivery_oldest_open_age_seconds",
         "Age of the oldest undelivered (pending, claimed or retrying) outbox row per binding",
     );
+}
+
+/// This replica's ownership figures at scrape time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnershipFigures {
+    /// Bindings held and trusted now.
+    pub owned: usize,
+    /// Ownership changes so far.
+    pub changes: u64,
+    /// Fenced writes refused so far.
+    pub refused_writes: u64,
 }
 
 /// `{provider}`.
@@ -158,6 +177,9 @@ pub struct Metrics {
     oldest_open: Family<BindingLabels, Gauge<f64, AtomicU64>>,
     runnable_commands: Gauge,
     oldest_runnable: Gauge<f64, AtomicU64>,
+    owned_bindings: Gauge,
+    ownership_changes: Counter,
+    fenced_writes: Counter,
     /// The per-request series of each configured provider, resolved once so the ingress hot
     /// path neither allocates label sets nor hashes them: (accepted counter, ack histogram).
     per_provider: HashMap<String, (Counter, Histogram)>,
@@ -187,6 +209,9 @@ impl Metrics {
             oldest_open: Family::default(),
             runnable_commands: Gauge::default(),
             oldest_runnable: Gauge::default(),
+            owned_bindings: Gauge::default(),
+            ownership_changes: Counter::default(),
+            fenced_writes: Counter::default(),
             per_provider: HashMap::new(),
             bindings: Vec::new(),
             states: Mutex::new(BTreeMap::new()),
@@ -205,6 +230,9 @@ impl Metrics {
         registry.register(names::OLDEST_OPEN.0, names::OLDEST_OPEN.1, metrics.oldest_open.clone());
         registry.register(names::RUNNABLE_COMMANDS.0, names::RUNNABLE_COMMANDS.1, metrics.runnable_commands.clone());
         registry.register(names::OLDEST_RUNNABLE.0, names::OLDEST_RUNNABLE.1, metrics.oldest_runnable.clone());
+        registry.register(names::OWNED_BINDINGS.0, names::OWNED_BINDINGS.1, metrics.owned_bindings.clone());
+        registry.register(names::OWNERSHIP_CHANGES.0, names::OWNERSHIP_CHANGES.1, metrics.ownership_changes.clone());
+        registry.register(names::FENCED_WRITES.0, names::FENCED_WRITES.1, metrics.fenced_writes.clone());
         for provider in providers {
             let labels = ProviderLabels { provider: provider.id.to_string() };
             for family in [&metrics.retries, &metrics.dead_letters, &metrics.sent, &metrics.accepted] {
@@ -298,9 +326,14 @@ impl Metrics {
         &self,
         store: &GatewayStore,
         commands: Option<CommandBacklog>,
+        ownership: OwnershipFigures,
         now: Millis,
     ) -> Result<String, StoreError> {
         let _one_at_a_time = self.scrape.lock().await;
+        self.owned_bindings.set(i64::try_from(ownership.owned).unwrap_or(i64::MAX));
+        // The totals live with the ownership; the counters catch up to them.
+        self.ownership_changes.inc_by(ownership.changes.saturating_sub(self.ownership_changes.get()));
+        self.fenced_writes.inc_by(ownership.refused_writes.saturating_sub(self.fenced_writes.get()));
         let backlog = store.delivery_backlog().await?;
         self.set_backlog(&backlog, now);
         if let Some(commands) = commands {

@@ -11,6 +11,7 @@ use crate::config::WorkerSettings;
 use crate::dispatcher::circuit::Circuits;
 use crate::dispatcher::pacing::Pacer;
 use crate::metrics::Metrics;
+use crate::ownership::Ownership;
 use crate::redact::Redactor;
 use crate::registry::ProviderRegistry;
 use crate::store::GatewayStore;
@@ -48,6 +49,8 @@ pub struct Services {
     pub redactor: Arc<Redactor>,
     /// Split mode: whether the cloud's delivery stream is connected now.
     pub cloud_delivery_stream: Option<Arc<AtomicBool>>,
+    /// Which channel bindings this replica works.
+    pub ownership: Arc<Ownership>,
 }
 
 impl Services {

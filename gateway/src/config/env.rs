@@ -71,6 +71,20 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_LEASE_MS", 1_000..=600_000)? {
         config.workers.lease = Duration::from_millis(ms);
     }
+    config.ownership.instance_id = crate::ownership::instance::from_env(env);
+    if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", 100..=60_000)? {
+        config.ownership.heartbeat = Duration::from_millis(ms);
+    }
+    if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS", 1_000..=600_000)? {
+        config.ownership.lease = Duration::from_millis(ms);
+    }
+    // A member must get several heartbeats in per lease, or one late write makes it look dead.
+    if config.ownership.lease < config.ownership.heartbeat * 3 {
+        return Err(ConfigError::invalid(
+            "OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS",
+            "must be at least three times OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS",
+        ));
+    }
     if let Some(raw) = get(env, "OPEN_COWORK_GATEWAY_PROVIDERS") {
         let value = serde_json::from_str(raw)
             .map_err(|e| ConfigError::invalid("OPEN_COWORK_GATEWAY_PROVIDERS", &format!("is not valid JSON: {e}")))?;

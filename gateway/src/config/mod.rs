@@ -22,6 +22,7 @@ pub use provider::{ProviderConfig, ProviderSettings};
 
 use crate::dispatcher::circuit::CircuitSettings;
 use crate::ingress::{IngressLimits, ServerLimits};
+use crate::ownership::OwnershipSettings;
 use cowork_cloud_client::backoff::RetryPolicy;
 
 /// Command-line flags that override everything else.
@@ -113,6 +114,8 @@ pub struct GatewayConfig {
     pub warnings: Vec<String>,
     /// The cloud in another process (`serve`); `None` runs it embedded (`standalone`).
     pub remote_cloud: Option<remote::RemoteCloud>,
+    /// This replica's instance id and membership timing (scale-out).
+    pub ownership: OwnershipSettings,
 }
 
 impl GatewayConfig {
@@ -144,6 +147,7 @@ impl GatewayConfig {
             pause_workers: false,
             warnings: Vec::new(),
             remote_cloud: None,
+            ownership: OwnershipSettings::new("gateway".to_owned()),
         }
     }
 

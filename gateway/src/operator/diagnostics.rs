@@ -56,13 +56,18 @@ pub(super) async fn diagnostics(State(state): State<OperatorState>) -> Result<Js
         "backlog": backlog,
         "sessionCommands": commands,
         "deliveryOperator": delivery_operator,
+        "ownership": {
+            "instanceId": s.ownership.instance_id(),
+            "fenced": s.ownership.is_fenced(),
+            "held": s.ownership.held().into_iter().map(|(binding, epoch)| json!({"channelBindingId": binding, "epoch": epoch})).collect::<Vec<_>>(),
+        },
     })))
 }
 
 /// The metrics exposition, backlog gauges refreshed from the store.
 pub(super) async fn metrics(State(state): State<OperatorState>) -> Result<Response, OperatorError> {
     let s = &state.services;
-    let text = s.metrics.render(&s.store, s.command_backlog().await, s.clock.now_ms()).await?;
+    let text = s.metrics.render(&s.store, s.command_backlog().await, s.ownership.figures(), s.clock.now_ms()).await?;
     let mut response = text.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
     Ok(response)

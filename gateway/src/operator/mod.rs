@@ -18,6 +18,7 @@ mod deliveries;
 mod diagnostics;
 mod egress;
 mod error;
+mod ownership;
 
 use std::sync::Arc;
 
@@ -55,6 +56,8 @@ pub fn router(services: Arc<Services>, config: &GatewayConfig) -> Router {
         .route("/diagnostics", get(diagnostics::diagnostics))
         .route("/metrics", get(diagnostics::metrics))
         .route("/egress/explain", get(egress::explain))
+        .route("/ownership", get(ownership::list))
+        .route("/ownership/{binding}/release", post(ownership::release))
         .route_layer(middleware::from_fn_with_state(auth, auth::require_admin))
         .with_state(state)
 }

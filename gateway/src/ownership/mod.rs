@@ -161,6 +161,15 @@ impl Ownership {
         self.changes.load(Ordering::Relaxed)
     }
 
+    /// The figures the metrics show.
+    pub fn figures(&self) -> crate::metrics::OwnershipFigures {
+        crate::metrics::OwnershipFigures {
+            owned: self.held().len(),
+            changes: self.changes(),
+            refused_writes: self.refused_writes(),
+        }
+    }
+
     /// Fenced writes refused so far.
     pub fn refused_writes(&self) -> u64 {
         self.refused_writes.load(Ordering::Relaxed)
@@ -256,7 +265,10 @@ impl Ownership {
             self.hold(binding, *epoch, trusted_until);
         }
 
-        let draining = self.draining.load(Ordering::Relaxed);
+        // Draining: keep what is held until the work in flight is done, take nothing new.
+        if self.draining.load(Ordering::Relaxed) {
+            return Ok(report);
+        }
         let mut live: Vec<String> = self
             .store
             .members()
@@ -265,8 +277,7 @@ impl Ownership {
             .filter(|m| m.state == "active" && m.heartbeat_at > now - lease)
             .map(|m| m.instance_id)
             .collect();
-        live.retain(|id| id != self.instance_id());
-        if !draining {
+        if !live.iter().any(|id| id == self.instance_id()) {
             live.push(self.instance_id().to_owned());
         }
         let owners: HashMap<String, crate::store::OwnerRow> =
@@ -283,28 +294,22 @@ impl Ownership {
             let pick = rendezvous::owner_of(binding, &candidates);
             let mine = pick == Some(self.instance_id());
             let held = renewed.get(binding).copied();
-            match held {
-                Some(epoch) if !mine && pick.is_some() => {
-                    if self.store.release_binding(self.me(), binding, epoch, now).await? {
-                        self.forget(binding);
-                        report.released.push(binding.clone());
-                    }
+            if let Some(epoch) = held {
+                if !mine && pick.is_some() && self.store.release_binding(self.me(), binding, epoch, now).await? {
+                    self.forget(binding);
+                    report.released.push(binding.clone());
                 }
-                None if mine => {
-                    if let Some(epoch) = self.store.take_binding(self.me(), binding, now, lease).await? {
-                        self.hold(binding, epoch, trusted_until);
-                        self.changes.fetch_add(1, Ordering::Relaxed);
-                        report.taken.push(binding.clone());
-                    }
-                }
-                _ => {}
+            } else if mine && let Some(epoch) = self.store.take_binding(self.me(), binding, now, lease).await? {
+                self.hold(binding, epoch, trusted_until);
+                self.changes.fetch_add(1, Ordering::Relaxed);
+                report.taken.push(binding.clone());
             }
         }
         Ok(report)
     }
 
-    /// Stops counting as a place for bindings (SIGTERM): peers take over once this process
-    /// [leaves](Self::leave).
+    /// Stops counting as a place for bindings (SIGTERM) while keeping what it holds: peers take
+    /// over once this process [leaves](Self::leave).
     pub async fn drain(&self) {
         self.draining.store(true, Ordering::Relaxed);
         if let Err(error) = self.store.set_member_draining(self.me()).await {

@@ -3,5 +3,6 @@
 
 mod crash;
 mod harness;
+mod replicas;
 mod signals;
 mod split;

@@ -19,6 +19,7 @@ scenarios!(
     metrics_expose_every_declared_series_after_traffic,
     egress_explain_says_whether_and_why,
     due_commands_waiting_past_the_threshold_are_reported_stalled,
+    ownership_shows_the_replica_and_its_bindings_and_a_release_moves_one,
 );
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
@@ -386,5 +387,55 @@ async fn due_commands_waiting_past_the_threshold_are_reported_stalled(backend: D
     assert_eq!(ready["sessionCommands"]["runnable"], 0, "{ready}");
     assert_eq!(gw.post_fake(message("stop-due", "chat-due", "/stop")).await.0, 202);
     gw.wait_for("chat-due", "the stop notice", Duration::ZERO, |t| t["messages"][1]["text"] == "Stopped.").await;
+    gw.stop().await;
+}
+
+async fn ownership_shows_the_replica_and_its_bindings_and_a_release_moves_one(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend)
+        .admin_token(TOKEN)
+        .configure(|c| c.ownership.instance_id = "gw-one".into())
+        .start()
+        .await
+    else {
+        return;
+    };
+    let (status, owned) = gw.admin_get("/ownership").await;
+    assert_eq!(status, 200, "{owned}");
+    assert_eq!((owned["instanceId"].as_str(), owned["fenced"].as_bool()), (Some("gw-one"), Some(false)));
+    assert_eq!(owned["members"][0]["instanceId"], "gw-one", "{owned:#}");
+    assert_eq!(
+        (owned["members"][0]["live"].as_bool(), owned["members"][0]["self"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let binding = &owned["bindings"][0];
+    assert_eq!(
+        (binding["channelBindingId"].as_str(), binding["owner"].as_str()),
+        (Some("fake-binding"), Some("gw-one"))
+    );
+    assert_eq!((binding["epoch"].as_i64(), binding["heldHere"].as_bool()), (Some(1), Some(true)), "{owned:#}");
+    assert!(binding["leaseRemainingMs"].as_i64().is_some_and(|ms| ms > 0 && ms <= 15_000), "{owned:#}");
+    let (_, diagnostics) = gw.admin_get("/diagnostics").await;
+    assert_eq!(diagnostics["ownership"]["held"], json!([{"channelBindingId": "fake-binding", "epoch": 1}]));
+
+    // Released with no other replica live, it comes back here under a new epoch.
+    let (status, moved) = gw.admin_post("/ownership/fake-binding/release", json!({})).await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!((moved["epoch"].as_i64(), moved["movedFrom"].as_str()), (Some(2), Some("gw-one")));
+    let started = std::time::Instant::now();
+    loop {
+        let (_, owned) = gw.admin_get("/ownership").await;
+        if owned["bindings"][0]["heldHere"] == true {
+            assert_eq!(owned["bindings"][0]["epoch"], 3, "{owned:#}");
+            break;
+        }
+        assert!(started.elapsed() < cowork_e2e::DEADLINE, "never taken back: {owned:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, missing) = gw.admin_post("/ownership/nope/release", json!({})).await;
+    assert_eq!(status, 404, "{missing}");
+    let (_, _, metrics) = gw.admin_text("/metrics").await;
+    assert!(metrics.contains("open_cowork_gateway_owned_bindings 1"), "{metrics}");
+    assert!(metrics.contains("open_cowork_gateway_fenced_writes_refused_total 1"), "{metrics}");
+    assert!(metrics.contains("open_cowork_gateway_ownership_changes_total "), "{metrics}");
     gw.stop().await;
 }
