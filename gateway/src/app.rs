@@ -158,7 +158,8 @@ async fn launch(
         metrics.set_provider_state(&provider.config.id, provider.config.kind(), ProviderState::Healthy);
     }
     let services = Arc::new(Services {
-        store: store.clone(),
+        // Workers act only on the bindings this replica holds; ingress takes every binding.
+        store: store.with_fences(ownership.clone()),
         providers,
         backend: cloud.backend(),
         clock: options.clock.clone(),

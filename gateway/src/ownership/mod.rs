@@ -87,6 +87,7 @@ pub struct Ownership {
     fenced: AtomicBool,
     changes: AtomicU64,
     refused_writes: AtomicU64,
+    taken: Arc<tokio::sync::Notify>,
 }
 
 impl Ownership {
@@ -109,6 +110,7 @@ impl Ownership {
             fenced: AtomicBool::new(false),
             changes: AtomicU64::new(0),
             refused_writes: AtomicU64::new(0),
+            taken: Arc::default(),
         })
     }
 
@@ -149,6 +151,11 @@ impl Ownership {
         if self.forget(binding) {
             tracing::warn!(binding, "a fenced write was refused: the binding has a new owner; dropping it");
         }
+    }
+
+    /// Notified whenever this replica takes a binding (its workers look for that binding's work).
+    pub fn taken(&self) -> Arc<tokio::sync::Notify> {
+        self.taken.clone()
     }
 
     /// Whether another process took this instance id over (this one acts on nothing any more).
@@ -303,6 +310,7 @@ impl Ownership {
                 self.hold(binding, epoch, trusted_until);
                 self.changes.fetch_add(1, Ordering::Relaxed);
                 report.taken.push(binding.clone());
+                self.taken.notify_waiters();
             }
         }
         Ok(report)
@@ -342,6 +350,16 @@ impl Ownership {
             instance = self.instance_id(),
             "another process registered with this instance id; this one acts on no binding any more"
         );
+    }
+}
+
+impl crate::store::Fences for Ownership {
+    fn held(&self) -> Vec<(String, i64)> {
+        Ownership::held(self)
+    }
+
+    fn refused(&self, binding: &str) {
+        self.write_refused(binding);
     }
 }
 

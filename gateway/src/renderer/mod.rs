@@ -48,11 +48,14 @@ impl Renderer {
         let mut feed = self.services.backend.subscribe();
         let mut dirty: BTreeSet<SessionId> = BTreeSet::new();
         let mut sweep = tokio::time::interval(SWEEP);
+        let taken = self.services.ownership.taken();
         loop {
             if dirty.is_empty() {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = sweep.tick() => self.mark_all(&mut dirty).await,
+                    // Sessions of a binding taken over may have events its last owner left.
+                    () = taken.notified() => self.mark_all(&mut dirty).await,
                     received = feed.recv() => match received {
                         Ok(session) => { dirty.insert(session); }
                         Err(RecvError::Lagged(_)) => self.mark_all(&mut dirty).await,
@@ -89,6 +92,10 @@ impl Renderer {
         let s = &self.services;
         let Some(mut cursor) = s.store.cursor(session).await? else { return Ok(()) };
         let Some(provider) = s.providers.get(&cursor.provider_id) else { return Ok(()) };
+        // Another replica renders the sessions of bindings this one does not hold.
+        if s.ownership.epoch(cursor.binding_id.as_str()).is_none() {
+            return Ok(());
+        }
         loop {
             let events = s.backend.events_after(session, cursor.last_sequence, BATCH).await?;
             let Some(last) = events.last() else { return Ok(()) };
@@ -103,7 +110,13 @@ impl Renderer {
             };
             let commit = plan(&ctx, &events);
             let has_output = !commit.outbound.is_empty();
-            if s.store.commit_render(commit, s.clock.now_ms()).await? {
+            let committed = match s.store.commit_render(commit, s.clock.now_ms()).await {
+                Ok(committed) => committed,
+                // The binding moved on meanwhile (the store reported it): its new owner renders.
+                Err(StoreError::Fenced(_)) => return Ok(()),
+                Err(error) => return Err(error.into()),
+            };
+            if committed {
                 cursor.last_sequence = last_sequence;
                 if has_output {
                     s.wake.outbox.notify_one();

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A stored row could not be decoded into its domain type.
     #[error("corrupt gateway store row: {0}")]
     Corrupt(String),
+    /// A fenced write was refused: this replica no longer holds the binding.
+    #[error("channel binding {0} has a new owner; the write was refused")]
+    Fenced(String),
 }
 
 /// SQLite primary result codes meaning "try again later": `SQLITE_BUSY`, `SQLITE_LOCKED`.

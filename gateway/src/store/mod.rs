@@ -21,6 +21,7 @@
 mod accept;
 mod attempts;
 mod error;
+pub(crate) mod fence;
 mod inbox;
 mod interactions;
 mod operator;
@@ -40,21 +41,46 @@ use cowork_cloud::database::Database;
 
 pub use attempts::{AttemptOutcome, DeliveryAttempt};
 pub use error::StoreError;
+pub use fence::Fences;
 pub use operator::{BindingBacklog, DeliveryFilter, DeliveryRecord, DeliveryState, OperatorChange, RedriveRequest};
 pub use outbox::OutboxStanding;
 pub use ownership::{Incarnation, MemberRow, OwnerRow};
 pub use types::*;
 
 /// The gateway's durable state on one database; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct GatewayStore {
     db: Database,
+    fences: Option<std::sync::Arc<dyn Fences>>,
+}
+
+impl std::fmt::Debug for GatewayStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayStore").field("db", &self.db).field("fenced", &self.fences.is_some()).finish()
+    }
 }
 
 impl GatewayStore {
-    /// A store on a connected, migrated database.
+    /// A store on a connected, migrated database, acting on every binding.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, fences: None }
+    }
+
+    /// The same store acting only on the bindings `fences` holds (see `fence.rs`).
+    pub fn with_fences(&self, fences: std::sync::Arc<dyn Fences>) -> Self {
+        Self { db: self.db.clone(), fences: Some(fences) }
+    }
+
+    /// The held set for a fenced statement (`None`: unfenced).
+    fn fence_param(&self) -> Option<String> {
+        self.fences.as_ref().map(fence::held_json)
+    }
+
+    /// Reports a refused fenced write on `binding`.
+    fn refused(&self, binding: &str) {
+        if let Some(fences) = &self.fences {
+            fences.refused(binding);
+        }
     }
 
     /// The database behind the store.

@@ -52,7 +52,8 @@ impl GatewayStore {
         lease_ms: i64,
         max: usize,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let request = ClaimRequest { owner, now, lease_ms, max };
+        let fence = self.fence_param();
+        let request = ClaimRequest { owner, now, lease_ms, max, fence: fence.as_deref() };
         queue::claim(&self.db, &OUTBOX, request, decode_item).await
     }
 

@@ -103,13 +103,14 @@ macro_rules! lane_min {
     };
 }
 
-/// Claims due, unleased lane heads, oldest first.
+/// Claims due, unleased lane heads of held bindings (`$5`, see `fence.rs`), oldest first.
 #[rustfmt::skip]
 macro_rules! claim_sql {
-    ($table:literal, $columns:literal, $lock:literal) => {
+    ($table:literal, $columns:literal, $lock:literal, $engine:tt) => {
         concat!(
             "UPDATE ", $table, " SET state = 'claimed', lease_owner = $2, lease_expires_at = $3, updated_at = $1",
             " WHERE id IN (SELECT q.id FROM ", $table, " q WHERE ", head!("q"), " AND ", ready_at!(), " <= $1",
+            " AND ", $crate::store::fence::fenced!($engine, "q.binding_id", "$5"),
             " ORDER BY q.id LIMIT $4", $lock, ")",
             " RETURNING ", $columns
         )
@@ -148,8 +149,8 @@ macro_rules! queue_sql {
     (@build $table:literal, $columns:literal, $next_due:expr, $promote:expr, $close_lock:expr) => {
         QueueSql {
             table: $table,
-            claim_sqlite: claim_sql!($table, $columns, ""),
-            claim_postgres: claim_sql!($table, $columns, " FOR UPDATE SKIP LOCKED"),
+            claim_sqlite: claim_sql!($table, $columns, "", sqlite),
+            claim_postgres: claim_sql!($table, $columns, " FOR UPDATE OF q SKIP LOCKED", postgres),
             record: concat!(
                 "UPDATE ", $table, " SET state = $1, attempts = attempts + $2,",
                 " next_attempt_at = COALESCE($3, next_attempt_at), last_error = COALESCE($4, last_error),",
@@ -210,6 +211,8 @@ pub(super) struct ClaimRequest<'a> {
     pub lease_ms: i64,
     /// At most this many rows.
     pub max: usize,
+    /// The held set of a fenced store (`None`: every binding).
+    pub fence: Option<&'a str>,
 }
 
 /// A new state for a claimed row.
@@ -337,6 +340,7 @@ where
             .bind(request.owner.0.as_str())
             .bind(expires)
             .bind(limit)
+            .bind(request.fence)
             .fetch_all(&mut *tx)
             .await?;
         let mut items = Vec::with_capacity(rows.len());

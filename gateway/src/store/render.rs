@@ -18,6 +18,18 @@ const ENSURE_CURSOR: &str = "INSERT INTO gw_render_cursors (session_id, binding_
 const CURSOR_COLUMNS: &str = "SELECT session_id, binding_id, provider_id, chat_id, thread_id, last_sequence \
      FROM gw_render_cursors";
 
+/// The session's binding if this replica holds it (`$1` session, `$2` held set).
+const FENCE_SQLITE: &str = concat!(
+    "SELECT c.binding_id FROM gw_render_cursors c WHERE c.session_id = $1 AND ",
+    super::fence::fenced!(sqlite, "c.binding_id", "$2")
+);
+const FENCE_POSTGRES: &str = concat!(
+    "SELECT c.binding_id FROM gw_render_cursors c WHERE c.session_id = $1 AND ",
+    super::fence::fenced!(postgres, "c.binding_id", "$2")
+);
+
+const CURSOR_BINDING: &str = "SELECT binding_id FROM gw_render_cursors WHERE session_id = $1";
+
 const ADVANCE_CURSOR: &str = "UPDATE gw_render_cursors SET last_sequence = $1, updated_at = $2 \
      WHERE session_id = $3 AND last_sequence = $4";
 
@@ -114,8 +126,31 @@ impl GatewayStore {
         let interactions = interactions.iter().map(InteractionInsert::encode).collect::<Result<Vec<_>, _>>()?;
         let lock = queue::lane_lock_sql(self.db.backend());
         let keys = queue::lane_lock_keys(outbound.iter().map(|row| row.lane.as_str()));
+        let fence = self.fence_param();
+        let fence_sql = match self.db.backend() {
+            cowork_cloud::database::Backend::Sqlite => FENCE_SQLITE,
+            cowork_cloud::database::Backend::Postgres => FENCE_POSTGRES,
+        };
         with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
+            if let (Some(cursor), Some(fence)) = (&cursor, &fence) {
+                let session = cursor.session_id.as_str();
+                let held: Option<String> =
+                    sqlx::query_scalar(fence_sql).bind(session).bind(fence).fetch_optional(&mut *tx).await?;
+                if held.is_none() {
+                    let binding: Option<String> =
+                        sqlx::query_scalar(CURSOR_BINDING).bind(session).fetch_optional(&mut *tx).await?;
+                    tx.rollback().await?;
+                    // A missing cursor is the compare-and-set's to answer.
+                    return match binding {
+                        Some(binding) => {
+                            self.refused(&binding);
+                            Err(StoreError::Fenced(binding))
+                        }
+                        None => Ok(false),
+                    };
+                }
+            }
             if let Some(cursor) = &cursor {
                 let moved = sqlx::query(ADVANCE_CURSOR)
                     .bind(cursor.new)

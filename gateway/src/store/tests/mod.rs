@@ -3,6 +3,7 @@
 
 mod availability;
 mod burst;
+mod fence;
 mod inbox;
 mod interactions;
 mod operator;

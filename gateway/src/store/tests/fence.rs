@@ -1,0 +1,97 @@
+//! Fencing by binding epoch: a fenced store claims only the rows of bindings it holds at their
+//! current epochs, and commits a rendering only while it holds the session's binding.
+
+use std::sync::{Arc, Mutex};
+
+use cowork_cloud::database::Database;
+use cowork_cloud_client::SessionId;
+
+use super::*;
+use crate::store::{Fences, Incarnation, StoreError};
+
+/// A held set the test sets by hand, recording refusals.
+#[derive(Default)]
+struct Held {
+    held: Mutex<Vec<(String, i64)>>,
+    refused: Mutex<Vec<String>>,
+}
+
+impl Fences for Held {
+    fn held(&self) -> Vec<(String, i64)> {
+        self.held.lock().unwrap().clone()
+    }
+
+    fn refused(&self, binding: &str) {
+        self.refused.lock().unwrap().push(binding.to_owned());
+    }
+}
+
+/// `b1` and `b2` owned by replica `a` at epoch 1; a store fenced on `b1` at epoch 1.
+async fn fenced_store(db: &Database) -> (GatewayStore, Arc<Held>) {
+    let plain = store(db.clone());
+    let a = Incarnation { instance_id: "a", incarnation: "a1" };
+    plain.register_member(a, &["b1".into(), "b2".into()]).await.unwrap();
+    let now = plain.database_now().await.unwrap();
+    for binding in ["b1", "b2"] {
+        assert_eq!(plain.take_binding(a, binding, now, 60_000).await.unwrap(), Some(1));
+    }
+    let held = Arc::new(Held::default());
+    held.held.lock().unwrap().push(("b1".into(), 1));
+    (plain.with_fences(held.clone()), held)
+}
+
+fn on(binding: &str, key: &str, chat_id: &str) -> NewOutbound {
+    NewOutbound { binding_id: BindingId::new(binding), ..outbound(key, chat(chat_id), None, send(key)) }
+}
+
+async fn a_fenced_claim_takes_only_rows_of_held_bindings_at_their_epochs(db: Database) {
+    let (fenced, held) = fenced_store(&db).await;
+    fenced.enqueue_outbound(&[on("b1", "k1", "c1"), on("b2", "k2", "c2")], T0).await.unwrap();
+    let items = fenced.claim_outbox(&worker("w1"), T0, LEASE, 10).await.unwrap();
+    assert_eq!(items.iter().map(|i| i.dedupe_key.as_str()).collect::<Vec<_>>(), vec!["k1"]);
+
+    // b2 is taken at a later epoch elsewhere; holding it at epoch 1 is not enough.
+    held.held.lock().unwrap().push(("b2".into(), 1));
+    execute(
+        &db,
+        "UPDATE gw_binding_owners SET epoch = 2, owner_id = 'b', owner_incarnation = 'b1' WHERE binding_id = 'b2'",
+    )
+    .await;
+    assert!(fenced.claim_outbox(&worker("w1"), T0, LEASE, 10).await.unwrap().is_empty());
+    // Released (owner cleared, epoch kept): not claimable either.
+    execute(&db, "UPDATE gw_binding_owners SET epoch = 1, owner_id = NULL WHERE binding_id = 'b2'").await;
+    assert!(fenced.claim_outbox(&worker("w1"), T0, LEASE, 10).await.unwrap().is_empty());
+    // The unfenced store sees every binding.
+    assert_eq!(store(db.clone()).claim_outbox(&worker("w2"), T0, LEASE, 10).await.unwrap().len(), 1);
+
+    // The inbox is fenced the same way.
+    let rows = [
+        NewInbound { binding_id: BindingId::new("b1"), ..inbound("e1", chat("c1")) },
+        NewInbound { binding_id: BindingId::new("b2"), ..inbound("e2", chat("c2")) },
+    ];
+    fenced.accept_inbound(&rows, T0).await.unwrap();
+    let claimed = fenced.claim_inbox(&worker("w1"), T0, LEASE, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|i| i.binding_id.as_str()).collect::<Vec<_>>(), vec!["b1"]);
+    assert!(held.refused.lock().unwrap().is_empty());
+}
+
+async fn a_render_commit_is_refused_once_the_binding_moved(db: Database) {
+    let (fenced, held) = fenced_store(&db).await;
+    fenced.ensure_cursor(&cursor("s1", "c1"), T0).await.unwrap();
+    let commit = RenderCommit { outbound: vec![on("b1", "r1", "c1")], ..step("s1", 0, 1) };
+    assert!(fenced.commit_render(commit, T0).await.unwrap());
+    execute(&db, "UPDATE gw_binding_owners SET epoch = 2, owner_id = 'b' WHERE binding_id = 'b1'").await;
+    let late = RenderCommit { outbound: vec![on("b1", "r2", "c1")], ..step("s1", 1, 2) };
+    let refused = fenced.commit_render(late, T0).await.unwrap_err();
+    assert!(matches!(&refused, StoreError::Fenced(binding) if binding == "b1"), "{refused:?}");
+    assert_eq!(*held.refused.lock().unwrap(), vec!["b1".to_owned()]);
+    assert_eq!(fenced.cursor(&SessionId::new("s1")).await.unwrap().unwrap().last_sequence, 1, "not advanced");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM gw_outbox WHERE dedupe_key = 'r2'").await, 0, "nothing written");
+    // A session without a cursor is the compare-and-set's to refuse, not the fence's.
+    assert!(!fenced.commit_render(step("unknown", 0, 1), T0).await.unwrap());
+}
+
+cowork_cloud::backend_tests!(
+    a_fenced_claim_takes_only_rows_of_held_bindings_at_their_epochs,
+    a_render_commit_is_refused_once_the_binding_moved,
+);
