@@ -26,6 +26,14 @@ impl GatewayProcess {
         Self::spawn("standalone", database_url, &[("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", &delta)])
     }
 
+    /// [`Self::start`] with more settings.
+    pub fn start_with(database_url: &str, delta_ms: u64, vars: &[(&str, &str)]) -> Self {
+        let delta = delta_ms.to_string();
+        let mut all = vec![("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", delta.as_str())];
+        all.extend_from_slice(vars);
+        Self::spawn("standalone", database_url, &all)
+    }
+
     /// Starts `open-cowork-gateway serve` on `database_url` against the cloud at `cloud_url`.
     pub fn start_split(database_url: &str, cloud_url: &str, token: &str) -> Self {
         Self::start_split_with(database_url, cloud_url, token, &[])

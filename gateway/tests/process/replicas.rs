@@ -1,11 +1,15 @@
 //! Several processes on one database: SQLite serves one gateway process and refuses a second;
 //! on Postgres replicas share the bindings.
 
+use std::collections::HashMap;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use cowork_cloud::database::testing::TestDatabase;
+use cowork_cloud::runtime::DemoRuntime;
+use serde_json::{Value, json};
 
-use crate::harness::GatewayProcess;
+use crate::harness::{ADMIN_TOKEN, DEADLINE, GatewayProcess};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_on_one_sqlite_file_is_refused_at_startup() {
@@ -24,4 +28,113 @@ async fn a_second_process_on_one_sqlite_file_is_refused_at_startup() {
     let again = GatewayProcess::start(&db.url, 1);
     let (status, _) = again.get("/ready").await;
     assert_eq!(status, 200);
+}
+
+/// Four fake providers, one binding each.
+const BINDINGS: [&str; 4] = ["b-a", "b-b", "b-c", "b-d"];
+
+fn providers() -> String {
+    let list: Vec<Value> = BINDINGS
+        .iter()
+        .map(|binding| json!({"id": format!("fake-{binding}"), "kind": "fake", "channelBindingId": binding}))
+        .collect();
+    Value::Array(list).to_string()
+}
+
+fn replica(db: &str, instance: &str, providers: &str) -> GatewayProcess {
+    GatewayProcess::start_with(
+        db,
+        1,
+        &[
+            ("OPEN_COWORK_GATEWAY_INSTANCE_ID", instance),
+            ("OPEN_COWORK_GATEWAY_PROVIDERS", providers),
+            ("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", "300"),
+            ("OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS", "3000"),
+            ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
+        ],
+    )
+}
+
+/// The owner of each binding by `/ownership`, once every binding has a live one.
+async fn owners(
+    gateway: &GatewayProcess,
+    what: &str,
+    condition: impl Fn(&HashMap<String, String>) -> bool,
+) -> HashMap<String, String> {
+    let started = Instant::now();
+    loop {
+        let (_, owned) = gateway.get_as("/ownership", Some(ADMIN_TOKEN)).await;
+        let owners: HashMap<String, String> = owned["bindings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| Some((b["channelBindingId"].as_str()?.to_owned(), b["owner"].as_str()?.to_owned())))
+            .collect();
+        if owners.len() == BINDINGS.len() && condition(&owners) {
+            return owners;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}: {owned:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Posts a message to every binding through `gateway` and waits for each final reply.
+async fn converse(gateway: &GatewayProcess, round: &str) {
+    let http = reqwest::Client::new();
+    for binding in BINDINGS {
+        let text = format!("{round} on {binding}");
+        let body = json!({"id": format!("{round}-{binding}"), "chatId": format!("chat-{binding}"), "text": text});
+        let status = http
+            .post(format!("{}/webhooks/fake-{binding}", gateway.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("post")
+            .status();
+        assert_eq!(status, 202);
+    }
+    for binding in BINDINGS {
+        let expected = DemoRuntime::final_reply(&format!("{round} on {binding}"));
+        let url = format!("{}/fake/fake-{binding}/transcript?chatId=chat-{binding}", gateway.base);
+        let started = Instant::now();
+        loop {
+            let transcript: Value = http.get(&url).send().await.expect("get").json().await.expect("json");
+            let replies: Vec<&Value> = transcript["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["text"] == expected.as_str())
+                .collect();
+            if replies.len() == 1 {
+                break;
+            }
+            assert!(replies.len() < 2, "replied twice: {transcript:#}");
+            assert!(started.elapsed() < DEADLINE, "no reply to {round} on {binding}: {transcript:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_bindings_and_a_killed_ones_share_moves() {
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let providers = providers();
+    let a = replica(&db.url, "gw-a", &providers);
+    let b = replica(&db.url, "gw-b", &providers);
+    let split =
+        owners(&a, "both replicas working", |o| o.values().any(|v| v == "gw-a") && o.values().any(|v| v == "gw-b"))
+            .await;
+    // Ingress anywhere: every message goes to a, its owner answers.
+    converse(&a, "first").await;
+
+    b.kill_hard();
+    let moved = owners(&a, "a taking b's share", |o| o.values().all(|v| v == "gw-a")).await;
+    assert_eq!(moved.len(), split.len());
+    converse(&a, "second").await;
+    let (_, owned) = a.get_as("/ownership", Some(ADMIN_TOKEN)).await;
+    for binding in owned["bindings"].as_array().into_iter().flatten() {
+        let id = binding["channelBindingId"].as_str().unwrap_or_default();
+        let expected = if split[id] == "gw-b" { 3 } else { 1 };
+        assert_eq!(binding["epoch"], expected, "{owned:#}");
+    }
 }
