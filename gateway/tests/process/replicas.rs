@@ -48,8 +48,8 @@ fn replica(db: &str, instance: &str, providers: &str) -> GatewayProcess {
         &[
             ("OPEN_COWORK_GATEWAY_INSTANCE_ID", instance),
             ("OPEN_COWORK_GATEWAY_PROVIDERS", providers),
-            ("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", "300"),
-            ("OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS", "3000"),
+            ("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", "500"),
+            ("OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS", "6000"),
             ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
         ],
     )
@@ -137,4 +137,21 @@ async fn replicas_share_the_bindings_and_a_killed_ones_share_moves() {
         let expected = if split[id] == "gw-b" { 3 } else { 1 };
         assert_eq!(binding["epoch"], expected, "{owned:#}");
     }
+
+    // Restarted under the same instance id, b gets exactly its share back; a keeps the rest.
+    let mut b = replica(&db.url, "gw-b", &providers);
+    let back = owners(&a, "b's share back", |o| *o == split).await;
+    assert_eq!(back, split);
+    converse(&b, "third").await;
+
+    // SIGTERM: b drains and hands its share over at once, well within the 6 s lease.
+    let status = Command::new("kill").args(["-TERM", &b.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let stopped = Instant::now();
+    owners(&a, "a taking the share b handed over", |o| o.values().all(|v| v == "gw-a")).await;
+    let handed_over = stopped.elapsed();
+    assert!(handed_over < Duration::from_secs(3), "hand-off took {handed_over:?}");
+    let exit = b.child.wait().expect("wait");
+    assert_eq!(exit.code(), Some(0));
+    converse(&a, "fourth").await;
 }
