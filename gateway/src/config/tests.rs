@@ -499,3 +499,21 @@ fn email_providers_are_read_and_their_mistakes_named() {
         assert!(!message.contains("s3cret"), "{message}");
     }
 }
+
+#[test]
+fn replica_settings_are_read_and_a_lease_shorter_than_three_heartbeats_is_refused() {
+    let load = |pairs: &[(&str, &str)]| GatewayConfig::load(Path::new("/srv/app"), &env(pairs), &Flags::default());
+    let config = load(&[("OPEN_COWORK_GATEWAY_INSTANCE_ID", "Pod 7")]).unwrap();
+    assert_eq!(config.ownership.instance_id, "pod-7");
+    assert_eq!((config.ownership.heartbeat.as_millis(), config.ownership.lease.as_millis()), (5_000, 15_000));
+    let config = load(&[
+        ("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", "1000"),
+        ("OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS", "3000"),
+    ])
+    .unwrap();
+    assert_eq!((config.ownership.heartbeat.as_millis(), config.ownership.lease.as_millis()), (1_000, 3_000));
+    let refused = error_text(load(&[("OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS", "14999")]));
+    assert!(refused.contains("OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS") && refused.contains("three times"), "{refused}");
+    let refused = error_text(load(&[("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", "50")]));
+    assert!(refused.contains("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS"), "{refused}");
+}

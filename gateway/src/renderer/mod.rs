@@ -93,9 +93,7 @@ impl Renderer {
         let Some(mut cursor) = s.store.cursor(session).await? else { return Ok(()) };
         let Some(provider) = s.providers.get(&cursor.provider_id) else { return Ok(()) };
         // Another replica renders the sessions of bindings this one does not hold.
-        if s.ownership.epoch(cursor.binding_id.as_str()).is_none() {
-            return Ok(());
-        }
+        let Some(epoch) = s.ownership.epoch(cursor.binding_id.as_str()) else { return Ok(()) };
         loop {
             let events = s.backend.events_after(session, cursor.last_sequence, BATCH).await?;
             let Some(last) = events.last() else { return Ok(()) };
@@ -107,6 +105,7 @@ impl Renderer {
                 known_keys: &known_keys,
                 now: s.clock.now_ms(),
                 interaction_ttl_ms: s.settings.interaction_ttl.as_millis() as i64,
+                epoch: Some(epoch),
             };
             let commit = plan(&ctx, &events);
             let has_output = !commit.outbound.is_empty();

@@ -22,6 +22,8 @@ pub struct PlanContext<'a> {
     pub now: Millis,
     /// Interaction lifetime in milliseconds.
     pub interaction_ttl_ms: i64,
+    /// The epoch of the cursor's binding this step is rendered under.
+    pub epoch: Option<i64>,
 }
 
 /// The message key of an assistant message.
@@ -44,6 +46,7 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
         outbound: Vec::new(),
         message_refs: Vec::new(),
         interactions: Vec::new(),
+        epoch: ctx.epoch,
     };
     let mut known = ctx.known_keys.clone();
     for (index, event) in events.iter().enumerate() {

@@ -1,9 +1,10 @@
 //! Fencing by binding epoch (scale-out): a store built [`with_fences`](super::GatewayStore::with_fences)
 //! claims inbox and outbox rows only of the bindings its replica holds, at the epochs it holds
-//! them, and commits a rendering only while it holds the session's binding, each checked in the
-//! statement's own transaction against `gw_binding_owners` (`FOR SHARE` on Postgres, so a
-//! concurrent take waits for the check's commit, or the check sees the take). A write refused
-//! that way is reported, and the replica drops the binding.
+//! them, and commits a rendering only while the session's binding is still at the epoch the step
+//! was rendered under, each checked in the statement's own transaction against
+//! `gw_binding_owners` (`FOR SHARE` on Postgres, so a concurrent take waits for the check's
+//! commit, or the check sees the take). A write refused that way is reported, and the replica
+//! drops the binding.
 //!
 //! Outcome writes of claimed rows need no epoch of their own: they apply only while the row's
 //! claim is held, and only a fenced claim takes a row.

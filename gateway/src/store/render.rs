@@ -18,15 +18,13 @@ const ENSURE_CURSOR: &str = "INSERT INTO gw_render_cursors (session_id, binding_
 const CURSOR_COLUMNS: &str = "SELECT session_id, binding_id, provider_id, chat_id, thread_id, last_sequence \
      FROM gw_render_cursors";
 
-/// The session's binding if this replica holds it (`$1` session, `$2` held set).
-const FENCE_SQLITE: &str = concat!(
-    "SELECT c.binding_id FROM gw_render_cursors c WHERE c.session_id = $1 AND ",
-    super::fence::fenced!(sqlite, "c.binding_id", "$2")
-);
-const FENCE_POSTGRES: &str = concat!(
-    "SELECT c.binding_id FROM gw_render_cursors c WHERE c.session_id = $1 AND ",
-    super::fence::fenced!(postgres, "c.binding_id", "$2")
-);
+/// The session's binding if it is still at epoch `$2` with an owner (`$1` session); the owner row
+/// is share-locked on Postgres, so a concurrent take waits for this commit or is seen by it.
+const FENCE_SQLITE: &str = "SELECT c.binding_id FROM gw_render_cursors c JOIN gw_binding_owners o \
+     ON o.binding_id = c.binding_id WHERE c.session_id = $1 AND o.epoch = $2 AND o.owner_id IS NOT NULL";
+const FENCE_POSTGRES: &str = "SELECT c.binding_id FROM gw_render_cursors c JOIN gw_binding_owners o \
+     ON o.binding_id = c.binding_id WHERE c.session_id = $1 AND o.epoch = $2 AND o.owner_id IS NOT NULL \
+     FOR SHARE OF o";
 
 const CURSOR_BINDING: &str = "SELECT binding_id FROM gw_render_cursors WHERE session_id = $1";
 
@@ -109,14 +107,20 @@ impl GatewayStore {
     pub async fn commit_render(&self, commit: RenderCommit, now: Millis) -> Result<bool, StoreError> {
         let cursor =
             CursorMove { session_id: &commit.session_id, expected: commit.expected_sequence, new: commit.new_sequence };
-        self.write_render(Some(cursor), &commit.outbound, &commit.message_refs, &commit.interactions, now).await
+        if self.fences.is_some() && commit.epoch.is_none() {
+            return Err(StoreError::Corrupt("a fenced render commit needs the epoch it was rendered under".into()));
+        }
+        let fence = commit.epoch.filter(|_| self.fences.is_some());
+        self.write_render(Some((cursor, fence)), &commit.outbound, &commit.message_refs, &commit.interactions, now)
+            .await
     }
 
-    /// The one write transaction of the outbound path: an optional cursor compare-and-set, then
-    /// outbox rows, message refs and interactions, each ignoring rows it already has.
+    /// The one write transaction of the outbound path: an optional cursor compare-and-set (fenced
+    /// by the epoch given with it), then outbox rows, message refs and interactions, each
+    /// ignoring rows it already has.
     pub(super) async fn write_render(
         &self,
-        cursor: Option<CursorMove<'_>>,
+        cursor: Option<(CursorMove<'_>, Option<i64>)>,
         outbound: &[NewOutbound],
         message_refs: &[(BindingId, String)],
         interactions: &[NewInteraction],
@@ -126,17 +130,16 @@ impl GatewayStore {
         let interactions = interactions.iter().map(InteractionInsert::encode).collect::<Result<Vec<_>, _>>()?;
         let lock = queue::lane_lock_sql(self.db.backend());
         let keys = queue::lane_lock_keys(outbound.iter().map(|row| row.lane.as_str()));
-        let fence = self.fence_param();
         let fence_sql = match self.db.backend() {
             cowork_cloud::database::Backend::Sqlite => FENCE_SQLITE,
             cowork_cloud::database::Backend::Postgres => FENCE_POSTGRES,
         };
         with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            if let (Some(cursor), Some(fence)) = (&cursor, &fence) {
+            if let Some((cursor, Some(epoch))) = &cursor {
                 let session = cursor.session_id.as_str();
                 let held: Option<String> =
-                    sqlx::query_scalar(fence_sql).bind(session).bind(fence).fetch_optional(&mut *tx).await?;
+                    sqlx::query_scalar(fence_sql).bind(session).bind(*epoch).fetch_optional(&mut *tx).await?;
                 if held.is_none() {
                     let binding: Option<String> =
                         sqlx::query_scalar(CURSOR_BINDING).bind(session).fetch_optional(&mut *tx).await?;
@@ -151,7 +154,7 @@ impl GatewayStore {
                     };
                 }
             }
-            if let Some(cursor) = &cursor {
+            if let Some((cursor, _)) = &cursor {
                 let moved = sqlx::query(ADVANCE_CURSOR)
                     .bind(cursor.new)
                     .bind(now)

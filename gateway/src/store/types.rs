@@ -324,4 +324,7 @@ pub struct RenderCommit {
     pub message_refs: Vec<(BindingId, String)>,
     /// Interactions whose buttons this step renders; an existing (session, target) is kept.
     pub interactions: Vec<NewInteraction>,
+    /// The epoch of the session's binding the step was rendered under: a fenced store commits
+    /// it only while the binding is still at that epoch (a late commit after a pause is refused).
+    pub epoch: Option<i64>,
 }

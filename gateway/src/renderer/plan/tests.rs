@@ -46,7 +46,14 @@ fn text(sequence: i64, message: &str, content: &str, complete: bool) -> SessionE
 
 fn run(events: &[SessionEvent], capabilities: &Capabilities, known: &HashSet<String>) -> RenderCommit {
     let cursor = cursor();
-    let ctx = PlanContext { cursor: &cursor, capabilities, known_keys: known, now: 1_000, interaction_ttl_ms: 500 };
+    let ctx = PlanContext {
+        cursor: &cursor,
+        capabilities,
+        known_keys: known,
+        now: 1_000,
+        interaction_ttl_ms: 500,
+        epoch: None,
+    };
     plan(&ctx, events)
 }
 

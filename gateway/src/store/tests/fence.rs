@@ -1,5 +1,6 @@
 //! Fencing by binding epoch: a fenced store claims only the rows of bindings it holds at their
-//! current epochs, and commits a rendering only while it holds the session's binding.
+//! current epochs, and commits a rendering only while the session's binding is still at the
+//! epoch it was rendered under.
 
 use std::sync::{Arc, Mutex};
 
@@ -78,17 +79,21 @@ async fn a_fenced_claim_takes_only_rows_of_held_bindings_at_their_epochs(db: Dat
 async fn a_render_commit_is_refused_once_the_binding_moved(db: Database) {
     let (fenced, held) = fenced_store(&db).await;
     fenced.ensure_cursor(&cursor("s1", "c1"), T0).await.unwrap();
-    let commit = RenderCommit { outbound: vec![on("b1", "r1", "c1")], ..step("s1", 0, 1) };
+    let commit = RenderCommit { outbound: vec![on("b1", "r1", "c1")], epoch: Some(1), ..step("s1", 0, 1) };
     assert!(fenced.commit_render(commit, T0).await.unwrap());
+    let unfenced = fenced.commit_render(step("s1", 1, 2), T0).await.unwrap_err();
+    assert!(matches!(unfenced, StoreError::Corrupt(_)), "a fenced commit names its epoch");
+    // Rendered under epoch 1, committed after the binding moved on (a pause): refused.
     execute(&db, "UPDATE gw_binding_owners SET epoch = 2, owner_id = 'b' WHERE binding_id = 'b1'").await;
-    let late = RenderCommit { outbound: vec![on("b1", "r2", "c1")], ..step("s1", 1, 2) };
+    held.held.lock().unwrap().clear();
+    let late = RenderCommit { outbound: vec![on("b1", "r2", "c1")], epoch: Some(1), ..step("s1", 1, 2) };
     let refused = fenced.commit_render(late, T0).await.unwrap_err();
     assert!(matches!(&refused, StoreError::Fenced(binding) if binding == "b1"), "{refused:?}");
     assert_eq!(*held.refused.lock().unwrap(), vec!["b1".to_owned()]);
     assert_eq!(fenced.cursor(&SessionId::new("s1")).await.unwrap().unwrap().last_sequence, 1, "not advanced");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM gw_outbox WHERE dedupe_key = 'r2'").await, 0, "nothing written");
     // A session without a cursor is the compare-and-set's to refuse, not the fence's.
-    assert!(!fenced.commit_render(step("unknown", 0, 1), T0).await.unwrap());
+    assert!(!fenced.commit_render(RenderCommit { epoch: Some(2), ..step("unknown", 0, 1) }, T0).await.unwrap());
 }
 
 cowork_cloud::backend_tests!(

@@ -138,6 +138,7 @@ pub(super) fn step(session: &str, expected: i64, new: i64) -> RenderCommit {
         outbound: Vec::new(),
         message_refs: Vec::new(),
         interactions: Vec::new(),
+        epoch: None,
     }
 }
 
