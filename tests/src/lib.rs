@@ -55,7 +55,8 @@ pub struct TestGateway {
     /// The clock the gateway runs on; tests move it to reach retry times and expiries.
     pub clock: ManualClock,
     gateway: Option<RunningGateway>,
-    test_db: TestDatabase,
+    /// Shared by the replicas started beside this gateway.
+    test_db: Arc<TestDatabase>,
     admin_token: Option<String>,
 }
 
@@ -64,6 +65,7 @@ pub struct Builder {
     backend: Backend,
     config: GatewayConfig,
     wrap_providers: Option<ProviderWrapper>,
+    clock: Option<ManualClock>,
 }
 
 impl Builder {
@@ -82,6 +84,12 @@ impl Builder {
     /// [`TestGateway::admin_post`] present it).
     pub fn admin_token(mut self, token: &str) -> Self {
         self.config.operator.admin_token = Some(Secret::new(token.to_owned()));
+        self
+    }
+
+    /// Runs the gateway on `clock` (to share it with a mock that stamps calls with it).
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -140,15 +148,33 @@ impl Builder {
 
     /// Starts the gateway, or `None` when Postgres is unavailable outside CI (a loud skip).
     pub async fn start(self) -> Option<TestGateway> {
-        let test_db = TestDatabase::new(self.backend).await?;
+        let test_db = Arc::new(TestDatabase::new(self.backend).await?);
+        let db = test_db.db.clone();
+        let clock = self.clock.clone().unwrap_or_default();
+        Some(self.launch(test_db, db, clock).await)
+    }
+
+    /// Starts another replica beside `first`: the same database (through a pool of its own) and
+    /// the same clock. Give it its own `ownership.instance_id`.
+    pub async fn start_beside(self, first: &TestGateway) -> TestGateway {
+        let settings = cowork_cloud::database::PoolSettings::default();
+        let db = cowork_cloud::database::Database::open_url(&first.test_db.url, &settings).await.expect("open");
+        self.launch(first.test_db.clone(), db, first.clock.clone()).await
+    }
+
+    async fn launch(
+        self,
+        test_db: Arc<TestDatabase>,
+        db: cowork_cloud::database::Database,
+        clock: ManualClock,
+    ) -> TestGateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let clock = ManualClock::new();
         let options =
             RunOptions { clock: Arc::new(clock.clone()), run_workers: true, wrap_providers: self.wrap_providers };
         let admin_token = self.config.operator.admin_token.as_ref().map(|t| t.expose().to_owned());
-        let gateway = start_with_database(self.config, test_db.db.clone(), listener, options).await.expect("start");
+        let gateway = start_with_database(self.config, db, listener, options).await.expect("start");
         let base = format!("http://{}", gateway.local_addr);
-        Some(TestGateway { base, http: reqwest::Client::new(), clock, gateway: Some(gateway), test_db, admin_token })
+        TestGateway { base, http: reqwest::Client::new(), clock, gateway: Some(gateway), test_db, admin_token }
     }
 }
 
@@ -157,7 +183,7 @@ impl TestGateway {
     pub fn builder(backend: Backend) -> Builder {
         let mut config = GatewayConfig::for_tests(Storage::DataDir(std::env::temp_dir()));
         config.workers.poll_interval = Duration::from_millis(25);
-        Builder { backend, config, wrap_providers: None }
+        Builder { backend, config, wrap_providers: None, clock: None }
     }
 
     /// POSTs `body` as JSON to `/webhooks/fake`.

@@ -19,6 +19,8 @@ pub struct SlackCall {
     pub method: String,
     /// The JSON body.
     pub body: Value,
+    /// When it arrived, by the clock given to [`SlackMock::start_timed`] (else 0).
+    pub at_ms: i64,
 }
 
 /// The mock.
@@ -35,10 +37,19 @@ pub const SLACK_BOT_TOKEN: &str = "xoxb-e2e-token";
 impl SlackMock {
     /// Starts the mock on a free loopback port.
     pub async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    /// [`Self::start`], stamping each call with `clock`'s time.
+    pub async fn start_timed(clock: cowork_cloud::ManualClock) -> Self {
+        Self::serve(Some(clock)).await
+    }
+
+    async fn serve(clock: Option<cowork_cloud::ManualClock>) -> Self {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind slack mock");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = MockState { calls: calls.clone(), base: base.clone() };
+        let state = MockState { calls: calls.clone(), base: base.clone(), clock };
         let app = axum::Router::new()
             .route("/api/{method}", post(call))
             .route("/upload/{file_id}", post(upload))
@@ -58,6 +69,14 @@ impl SlackMock {
 struct MockState {
     calls: Arc<Mutex<Vec<SlackCall>>>,
     base: String,
+    clock: Option<cowork_cloud::ManualClock>,
+}
+
+impl MockState {
+    fn now(&self) -> i64 {
+        use cowork_cloud::Clock;
+        self.clock.as_ref().map_or(0, Clock::now_ms)
+    }
 }
 
 async fn call(
@@ -97,7 +116,7 @@ async fn call(
         _ => json!({"ok": true, "channel": body["channel"], "ts": format!("1700000000.{:06}", calls.len() + 1)}),
     };
     if answer["ok"] == true {
-        calls.push(SlackCall { method, body });
+        calls.push(SlackCall { method, body, at_ms: state.now() });
     }
     Json(answer)
 }
@@ -105,7 +124,7 @@ async fn call(
 async fn upload(State(state): State<MockState>, Path(file_id): Path<String>, raw: axum::body::Bytes) -> &'static str {
     if let Ok(mut calls) = state.calls.lock() {
         let body = json!({"fileId": file_id, "bytes": String::from_utf8_lossy(&raw)});
-        calls.push(SlackCall { method: "upload".into(), body });
+        calls.push(SlackCall { method: "upload".into(), body, at_ms: state.now() });
     }
     "OK"
 }

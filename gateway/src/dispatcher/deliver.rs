@@ -53,7 +53,7 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
     let interval = registered.provider.capabilities().min_interval_ms as i64;
     let pace_key = pace_key(item);
     if interval > 0
-        && let Some(at) = s.pacer.wait_until(&pace_key, interval, s.clock.now_ms())
+        && let Err(at) = s.pacer.reserve(&pace_key, interval, s.clock.now_ms())
     {
         return DeliveryOutcome::Defer { at };
     }

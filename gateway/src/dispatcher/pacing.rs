@@ -33,6 +33,21 @@ impl Pacer {
         self.mark(key, until, 0);
     }
 
+    /// Takes `key`'s turn at `now` unless its interval has not passed: `Err(when)` then. The
+    /// check and the take are one step, so deliveries of several lanes paced by one key (new
+    /// messages in one channel) cannot all pass at once.
+    pub fn reserve(&self, key: &str, interval_ms: i64, now: Millis) -> Result<(), Millis> {
+        let Ok(mut last) = self.last.lock() else { return Ok(()) };
+        if let Some(next) = last.get(key).map(|at| at + interval_ms).filter(|next| *next > now) {
+            return Err(next);
+        }
+        if last.len() >= MAX_KEYS {
+            last.retain(|_, at| now - *at < interval_ms);
+        }
+        last.insert(key.to_owned(), now);
+        Ok(())
+    }
+
     /// Records that `key` went out at `now`.
     pub fn mark(&self, key: String, now: Millis, interval_ms: i64) {
         let Ok(mut last) = self.last.lock() else { return };
@@ -55,6 +70,15 @@ mod tests {
         assert_eq!(pacer.wait_until("a", 1000, 500), Some(1100));
         assert_eq!(pacer.wait_until("a", 1000, 1100), None);
         assert_eq!(pacer.wait_until("b", 1000, 500), None);
+    }
+
+    #[test]
+    fn a_reservation_takes_the_turn_so_a_second_one_waits() {
+        let pacer = Pacer::default();
+        assert_eq!(pacer.reserve("channel", 1000, 0), Ok(()));
+        assert_eq!(pacer.reserve("channel", 1000, 10), Err(1000), "the second lane waits its turn");
+        assert_eq!(pacer.reserve("other", 1000, 10), Ok(()));
+        assert_eq!(pacer.reserve("channel", 1000, 1000), Ok(()));
     }
 
     #[test]

@@ -80,8 +80,9 @@ pub(super) async fn list(
     // In split mode the cloud keeps a delivery queue of its own for these bindings; list it
     // beside the outbox (a cloud that cannot answer does not hide the outbox).
     let mut cloud_query = Vec::new();
-    if let Some(status) = &query.status {
-        cloud_query.push(format!("status={}", cowork_cloud_client::http::percent_encode(status)));
+    // The cloud knows the canonical names only (`retrying` is the gateway's alias of `failed`).
+    if let Some(status) = filter.state {
+        cloud_query.push(format!("status={}", status.as_str()));
     }
     if let Some(binding) = &filter.binding_id {
         cloud_query.push(format!("channelBindingId={}", cowork_cloud_client::http::percent_encode(binding.as_str())));

@@ -400,8 +400,18 @@ async fn a_cloud_delivery_survives_a_killed_gateway(backend: Backend) {
         })
         .await;
     assert_eq!(renewed["claimedBy"], claimed["claimedBy"], "{renewed:#}");
-    let (_, retrying) = first.get_as("/deliveries?status=retrying", Some(ADMIN_TOKEN)).await;
-    assert_eq!(retrying["deliveries"][0]["chatId"], "reports", "{retrying:#}");
+    let started = std::time::Instant::now();
+    loop {
+        // Between attempts the row waits as `retrying`; the cloud's side shows its claim.
+        let (_, retrying) = first.get_as("/deliveries?status=retrying", Some(ADMIN_TOKEN)).await;
+        if retrying["deliveries"][0]["chatId"] == "reports" {
+            assert_eq!(retrying["cloudDeliveries"], json!([]), "the cloud has it claimed: {retrying:#}");
+            break;
+        }
+        assert!(retrying["cloudError"].is_null(), "{retrying:#}");
+        assert!(started.elapsed() < DEADLINE, "the row never waited to retry: {retrying:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // kill -9, and a gateway with a working platform on the same database: the outbox row goes
     // out once, and the delivery, offered again when the dead gateway's claim lapses, is acked.

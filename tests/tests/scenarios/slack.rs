@@ -192,3 +192,74 @@ async fn reports_are_uploaded_into_the_thread(backend: DatabaseBackend) {
     assert_eq!(complete.body["files"][0]["title"], "demo-report.md");
     gw.stop().await;
 }
+
+const OPERATOR_TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// Three replicas on one Postgres, messages arriving at all three: the channel's binding is
+/// worked by one of them, so the channel stays within Slack's pace (one new message per channel
+/// and one update per message per second), as with one replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_three_replicas_keep_a_slack_channel_within_its_budget() {
+    let clock = cowork_cloud::ManualClock::new();
+    let mock = SlackMock::start_timed(clock.clone()).await;
+    let replica = |id: &str| {
+        let id = id.to_owned();
+        TestGateway::builder(DatabaseBackend::Postgres)
+            .admin_token(OPERATOR_TOKEN)
+            .slack(&mock.api_base_url)
+            .clock(clock.clone())
+            .configure(move |c| c.ownership.instance_id = id)
+    };
+    let Some(first) = replica("gw-1").start().await else { return };
+    let second = replica("gw-2").start_beside(&first).await;
+    let third = replica("gw-3").start_beside(&first).await;
+    let replicas = [&first, &second, &third];
+    // Pace is per process and starts empty on a binding's new owner, so measure the steady
+    // state: once every replica has joined and the bindings stopped moving.
+    let started = Instant::now();
+    let mut last = (Value::Null, 0);
+    loop {
+        let (_, owned) = first.admin_get("/ownership").await;
+        let live = owned["members"].as_array().map_or(0, |m| m.iter().filter(|m| m["live"] == true).count());
+        let owners: Value = owned["bindings"].as_array().into_iter().flatten().map(|b| b["owner"].clone()).collect();
+        let all_owned = owners.as_array().is_some_and(|o| o.iter().all(Value::is_string));
+        last = if live == 3 && all_owned && owners == last.0 { (owners, last.1 + 1) } else { (owners, 0) };
+        // Unchanged over more than two ownership rounds (one a second).
+        if last.1 >= 5 {
+            break;
+        }
+        assert!(started.elapsed() < cowork_e2e::DEADLINE, "ownership never settled: {owned:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let texts = ["first thread", "second thread", "third thread", "fourth thread", "fifth thread"];
+    for (n, (gw, text)) in replicas.iter().cycle().zip(texts).enumerate() {
+        let body = mention(&format!("Ev{n}"), &format!("1700000001.00010{n}"), text, SLACK_TEAM);
+        let (status, _) = gw.post_slack(&body, "application/json", gw.now_secs(), &[]).await;
+        assert!(status == 200 || status == 202, "{status}");
+    }
+    let finals: Vec<String> =
+        texts.iter().map(|t| cowork_providers::slack::to_mrkdwn(&DemoRuntime::final_reply(t))).collect();
+    let calls = wait_calls(&first, &mock, "every final text", |calls| {
+        finals.iter().all(|f| calls.iter().any(|c| c.body["text"] == f.as_str()))
+    })
+    .await;
+
+    let posts: Vec<i64> = calls.iter().filter(|c| c.method == "chat.postMessage").map(|c| c.at_ms).collect();
+    assert_eq!(posts.len(), texts.len(), "{calls:#?}");
+    for pair in posts.windows(2) {
+        assert!(pair[1] - pair[0] >= 1_000, "new messages in C1 faster than one per second: {posts:?}");
+    }
+    let mut updates: std::collections::HashMap<String, Vec<i64>> = std::collections::HashMap::new();
+    for call in calls.iter().filter(|c| c.method == "chat.update") {
+        updates.entry(call.body["ts"].as_str().unwrap_or_default().to_owned()).or_default().push(call.at_ms);
+    }
+    assert!(!updates.is_empty(), "replies are streamed: {calls:#?}");
+    for (ts, times) in &updates {
+        for pair in times.windows(2) {
+            assert!(pair[1] - pair[0] >= 1_000, "message {ts} updated faster than once a second: {times:?}");
+        }
+    }
+    for gw in [third, second, first] {
+        gw.stop().await;
+    }
+}
