@@ -22,7 +22,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::config::ProviderConfig;
-use crate::store::{BindingBacklog, GatewayStore, Millis, StoreError};
+use crate::store::{BindingBacklog, GatewayStore, Millis};
 
 /// The `Content-Type` of `GET /metrics`.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -328,19 +328,23 @@ impl Metrics {
         commands: Option<CommandBacklog>,
         ownership: OwnershipFigures,
         now: Millis,
-    ) -> Result<String, StoreError> {
+    ) -> String {
         let _one_at_a_time = self.scrape.lock().await;
         self.owned_bindings.set(i64::try_from(ownership.owned).unwrap_or(i64::MAX));
         // The totals live with the ownership; the counters catch up to them.
         self.ownership_changes.inc_by(ownership.changes.saturating_sub(self.ownership_changes.get()));
         self.fenced_writes.inc_by(ownership.refused_writes.saturating_sub(self.fenced_writes.get()));
-        let backlog = store.delivery_backlog().await?;
-        self.set_backlog(&backlog, now);
+        // A database outage is when the other figures matter most: the backlog keeps its last
+        // values and the rest is still served.
+        match store.delivery_backlog().await {
+            Ok(backlog) => self.set_backlog(&backlog, now),
+            Err(error) => tracing::warn!(%error, "could not read the delivery backlog for the metrics"),
+        }
         if let Some(commands) = commands {
             self.runnable_commands.set(i64::try_from(commands.runnable).unwrap_or(i64::MAX));
             self.oldest_runnable.set(commands.oldest_runnable_age_ms.unwrap_or(0) as f64 / 1000.0);
         }
-        Ok(self.encode())
+        self.encode()
     }
 
     fn encode(&self) -> String {

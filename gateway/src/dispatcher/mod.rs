@@ -77,10 +77,11 @@ impl Dispatcher {
             }
         }
         // A send that succeeded is recorded as sent even if the lease was lost meanwhile (the
-        // store guarantees that); a failed write of the outcome is tried again a few times.
+        // store guarantees that); a failure's outcome is refused once the binding moved (the new
+        // owner decides); a failed write of the outcome is tried again a few times.
         for _ in 0..3 {
             match s.store.record_delivery(item.id, &self.owner, outcome.clone(), s.clock.now_ms()).await {
-                Ok(_) => return,
+                Ok(_) | Err(StoreError::Fenced(_)) => return,
                 Err(error) => {
                     tracing::warn!(delivery_id, error = %error, "could not record delivery outcome")
                 }

@@ -69,9 +69,13 @@ impl QueueStage for InboxWorker {
         if let InboxOutcome::Dead { reason } = &outcome {
             tracing::error!(inbox_id = item.id.0, provider = %item.provider_id, reason = %reason, "inbound event dead-lettered");
         }
-        if let Err(error) = s.store.record_inbox(item.id, &self.owner, outcome, s.clock.now_ms()).await {
-            // The lease will expire and the event will be processed again; routing is idempotent.
-            tracing::warn!(inbox_id = item.id.0, error = %error, "could not record inbox outcome");
+        match s.store.record_inbox(item.id, &self.owner, outcome, s.clock.now_ms()).await {
+            // The binding's new owner processes the event again; routing is idempotent.
+            Ok(_) | Err(StoreError::Fenced(_)) => {}
+            Err(error) => {
+                // The lease will expire and the event will be processed again.
+                tracing::warn!(inbox_id = item.id.0, error = %error, "could not record inbox outcome");
+            }
         }
     }
 }

@@ -99,7 +99,8 @@ impl GatewayStore {
     }
 
     /// Applies a retry, deferral or dead letter to outbox row `id` while `owner` holds its claim,
-    /// and records the attempt in the same transaction; false when `owner` lost the claim.
+    /// and records the attempt in the same transaction; false when `owner` lost the claim,
+    /// [`StoreError::Fenced`] when the row's binding moved (fenced store).
     pub(super) async fn record_outbox_outcome(
         &self,
         id: OutboxId,
@@ -109,10 +110,11 @@ impl GatewayStore {
         now: Millis,
     ) -> Result<bool, StoreError> {
         let backend = self.db.backend();
-        let changed = with_writer!(&self.db, |pool| {
+        let fence = self.fence_param();
+        let recorded = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let changed = queue::record_in_tx!(tx, backend, &OUTBOX, id.0, owner, &outcome, now);
-            if changed {
+            let recorded = queue::record_in_tx!(tx, backend, &OUTBOX, id.0, owner, &outcome, now, fence.as_deref());
+            if recorded == queue::Recorded::Changed {
                 sqlx::query(INSERT_ATTEMPT)
                     .bind(id.0)
                     .bind(attempt.offset())
@@ -123,8 +125,8 @@ impl GatewayStore {
                     .await?;
             }
             tx.commit().await?;
-            changed
+            recorded
         });
-        Ok(changed)
+        self.recorded(recorded)
     }
 }

@@ -35,7 +35,8 @@ impl GatewayStore {
     }
 
     /// Records what became of a claimed inbox row; false (and nothing changes) when `owner` no
-    /// longer holds the claim. A lease that expired but was not taken over still counts.
+    /// longer holds the claim. A lease that expired but was not taken over still counts. On a
+    /// fenced store, [`StoreError::Fenced`] when the row's binding moved.
     pub async fn record_inbox(
         &self,
         id: InboxId,
@@ -52,7 +53,9 @@ impl GatewayStore {
                 Outcome { state: "dead", attempts: 1, next_attempt_at: None, last_error: Some(reason) }
             }
         };
-        queue::record(&self.db, &INBOX, id.0, owner, outcome, now).await
+        let fence = self.fence_param();
+        let recorded = queue::record(&self.db, &INBOX, id.0, owner, outcome, now, fence.as_deref()).await?;
+        self.recorded(recorded)
     }
 
     /// The earliest time an inbox lane head becomes claimable; `None` when nothing is open.

@@ -83,6 +83,19 @@ impl GatewayStore {
         }
     }
 
+    /// Whether a recorded outcome changed its row; a refusal by the fence is reported and
+    /// answered as [`StoreError::Fenced`].
+    fn recorded(&self, recorded: queue::Recorded) -> Result<bool, StoreError> {
+        match recorded {
+            queue::Recorded::Changed => Ok(true),
+            queue::Recorded::ClaimLost => Ok(false),
+            queue::Recorded::Fenced(binding) => {
+                self.refused(&binding);
+                Err(StoreError::Fenced(binding))
+            }
+        }
+    }
+
     /// The database behind the store.
     pub fn database(&self) -> &Database {
         &self.db

@@ -36,9 +36,16 @@ pub(super) struct QueueSql {
     pub claim_sqlite: &'static str,
     /// The same with `FOR UPDATE SKIP LOCKED`.
     pub claim_postgres: &'static str,
-    /// Records an outcome while the owner holds the claim (see [`Outcome`] for the binds);
-    /// returns the lane.
-    pub record: &'static str,
+    /// Records an outcome while the owner holds the claim and, on a fenced store, the row's
+    /// binding at its epoch (see [`Outcome`] for the binds, `$8` the held set); returns the lane.
+    pub record_sqlite: &'static str,
+    /// The same, share-locking the ownership row.
+    pub record_postgres: &'static str,
+    /// The binding of row `$1` when it is not in the held set `$2` (why a fenced record
+    /// changed nothing).
+    pub unfenced_sqlite: &'static str,
+    /// The same on Postgres.
+    pub unfenced_postgres: &'static str,
     /// Marks one row dead regardless of its lease: `$1` reason, `$2` now, `$3` id; returns the
     /// lane.
     pub dead_letter: &'static str,
@@ -117,6 +124,32 @@ macro_rules! claim_sql {
     };
 }
 
+/// Records an outcome while the claim is held and the binding is held at its epoch (`$8`).
+#[rustfmt::skip]
+macro_rules! record_sql {
+    ($table:literal, $engine:tt) => {
+        concat!(
+            "UPDATE ", $table, " SET state = $1, attempts = attempts + $2,",
+            " next_attempt_at = COALESCE($3, next_attempt_at), last_error = COALESCE($4, last_error),",
+            " lease_owner = NULL, lease_expires_at = NULL, updated_at = $5",
+            " WHERE id = $6 AND state = 'claimed' AND lease_owner = $7",
+            " AND ", $crate::store::fence::fenced!($engine, "binding_id", "$8"),
+            " RETURNING lane"
+        )
+    };
+}
+
+/// The binding of row `$1` if it is not held at its epoch in the held set `$2`.
+#[rustfmt::skip]
+macro_rules! unfenced_sql {
+    ($table:literal, $engine:tt) => {
+        concat!(
+            "SELECT binding_id FROM ", $table, " WHERE id = $1",
+            " AND NOT ", $crate::store::fence::fenced!($engine, "binding_id", "$2")
+        )
+    };
+}
+
 /// Builds the [`QueueSql`] of a table; `$columns` is what a claim returns. With `staged`, rows
 /// are inserted as `new`, outside every lane, and moved into their lanes by the next claim.
 #[rustfmt::skip]
@@ -151,12 +184,10 @@ macro_rules! queue_sql {
             table: $table,
             claim_sqlite: claim_sql!($table, $columns, "", sqlite),
             claim_postgres: claim_sql!($table, $columns, " FOR UPDATE OF q SKIP LOCKED", postgres),
-            record: concat!(
-                "UPDATE ", $table, " SET state = $1, attempts = attempts + $2,",
-                " next_attempt_at = COALESCE($3, next_attempt_at), last_error = COALESCE($4, last_error),",
-                " lease_owner = NULL, lease_expires_at = NULL, updated_at = $5",
-                " WHERE id = $6 AND state = 'claimed' AND lease_owner = $7 RETURNING lane"
-            ),
+            record_sqlite: record_sql!($table, sqlite),
+            record_postgres: record_sql!($table, postgres),
+            unfenced_sqlite: unfenced_sql!($table, sqlite),
+            unfenced_postgres: unfenced_sql!($table, postgres),
             dead_letter: concat!(
                 "UPDATE ", $table, " SET state = 'dead', last_error = $1, lease_owner = NULL,",
                 " lease_expires_at = NULL, updated_at = $2 WHERE id = $3 RETURNING lane"
@@ -279,13 +310,30 @@ macro_rules! lock_for_close {
 }
 pub(super) use lock_for_close;
 
+/// What recording an outcome did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Recorded {
+    /// The row changed.
+    Changed,
+    /// The claim was no longer held: nothing changed.
+    ClaimLost,
+    /// The row's binding (named) is no longer held at the epoch this replica knows: nothing
+    /// changed.
+    Fenced(String),
+}
+
 /// Inside the open transaction `$tx`: applies `$outcome` to row `$id` of `$sql`'s table while
-/// `$owner` holds its claim, handing the lane to its next row when the outcome closes the row;
-/// evaluates to whether the row changed.
+/// `$owner` holds its claim (and, with a held set `$fence`, the row's binding at its epoch),
+/// handing the lane to its next row when the outcome closes the row; evaluates to a [`Recorded`].
 macro_rules! record_in_tx {
-    ($tx:expr, $backend:expr, $sql:expr, $id:expr, $owner:expr, $outcome:expr, $now:expr) => {{
+    ($tx:expr, $backend:expr, $sql:expr, $id:expr, $owner:expr, $outcome:expr, $now:expr, $fence:expr) => {{
         let outcome: &$crate::store::queue::Outcome = $outcome;
-        let lane: Option<String> = sqlx::query_scalar($sql.record)
+        let fence: Option<&str> = $fence;
+        let (record, unfenced) = match $backend {
+            cowork_cloud::database::Backend::Sqlite => ($sql.record_sqlite, $sql.unfenced_sqlite),
+            cowork_cloud::database::Backend::Postgres => ($sql.record_postgres, $sql.unfenced_postgres),
+        };
+        let lane: Option<String> = sqlx::query_scalar(record)
             .bind(outcome.state)
             .bind(outcome.attempts)
             .bind(outcome.next_attempt_at)
@@ -293,12 +341,22 @@ macro_rules! record_in_tx {
             .bind($now)
             .bind($id)
             .bind($owner.0.as_str())
+            .bind(fence)
             .fetch_optional(&mut *$tx)
             .await?;
         if let (Some(lane), true) = (&lane, outcome.closes()) {
             $crate::store::queue::close_head!($tx, $backend, $sql, lane);
         }
-        lane.is_some()
+        match (lane, fence) {
+            (Some(_), _) => $crate::store::queue::Recorded::Changed,
+            (None, None) => $crate::store::queue::Recorded::ClaimLost,
+            // Rare: tell a binding that moved from a claim lost within this replica.
+            (None, Some(held)) => {
+                let binding: Option<String> =
+                    sqlx::query_scalar(unfenced).bind($id).bind(held).fetch_optional(&mut *$tx).await?;
+                binding.map_or($crate::store::queue::Recorded::ClaimLost, $crate::store::queue::Recorded::Fenced)
+            }
+        }
     }};
 }
 pub(super) use record_in_tx;
@@ -366,8 +424,8 @@ where
     Ok(items.into_iter().map(|(_, item)| item).collect())
 }
 
-/// Applies `outcome` to row `id` while `owner` holds its claim; false when it does not. An
-/// outcome that closes the row makes the next row of its lane the head.
+/// Applies `outcome` to row `id` while `owner` holds its claim (and the binding is in the held
+/// set `fence`, if any). An outcome that closes the row makes the next row of its lane the head.
 pub(super) async fn record(
     db: &Database,
     sql: &QueueSql,
@@ -375,15 +433,16 @@ pub(super) async fn record(
     owner: &WorkerId,
     outcome: Outcome,
     now: Millis,
-) -> Result<bool, StoreError> {
+    fence: Option<&str>,
+) -> Result<Recorded, StoreError> {
     let backend = db.backend();
-    let changed = with_writer!(db, |pool| {
+    let recorded = with_writer!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let changed = record_in_tx!(tx, backend, sql, id, owner, &outcome, now);
+        let recorded = record_in_tx!(tx, backend, sql, id, owner, &outcome, now, fence);
         tx.commit().await?;
-        changed
+        recorded
     });
-    Ok(changed)
+    Ok(recorded)
 }
 
 /// The earliest time a lane head of the table becomes claimable; `None` when nothing is open.

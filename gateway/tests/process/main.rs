@@ -1,8 +1,12 @@
 //! Tests that run the real `open-cowork-gateway` binary: crash recovery after `kill -9` and
 //! graceful shutdown on SIGTERM, on SQLite and on Postgres.
 
+mod balancer;
+mod chaos;
 mod crash;
 mod harness;
+mod postgres_server;
+mod receiver;
 mod replicas;
 mod signals;
 mod split;

@@ -8,7 +8,7 @@ use cowork_cloud::database::Database;
 use cowork_cloud_client::SessionId;
 
 use super::*;
-use crate::store::{Fences, Incarnation, StoreError};
+use crate::store::{DeliveryOutcome, Fences, InboxOutcome, Incarnation, StoreError};
 
 /// A held set the test sets by hand, recording refusals.
 #[derive(Default)]
@@ -96,7 +96,53 @@ async fn a_render_commit_is_refused_once_the_binding_moved(db: Database) {
     assert!(!fenced.commit_render(RenderCommit { epoch: Some(2), ..step("unknown", 0, 1) }, T0).await.unwrap());
 }
 
+async fn outcomes_of_claimed_rows_are_refused_once_the_binding_moved(db: Database) {
+    let (fenced, held) = fenced_store(&db).await;
+    fenced.enqueue_outbound(&[on("b1", "k1", "c1"), on("b1", "k2", "c2")], T0).await.unwrap();
+    fenced
+        .accept_inbound(&[NewInbound { binding_id: BindingId::new("b1"), ..inbound("e1", chat("c1")) }], T0)
+        .await
+        .unwrap();
+    let owner = worker("w1");
+    let claimed = fenced.claim_outbox(&owner, T0, LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let inbox = fenced.claim_inbox(&owner, T0, LEASE, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    // Still held: an outcome applies.
+    let retry = DeliveryOutcome::Retry { at: T0 + 1, error: "HTTP 503".into() };
+    assert!(fenced.record_delivery(claimed[0].id, &owner, retry.clone(), T0).await.unwrap());
+
+    // Paused past the lease: b1 went to replica b at epoch 2, the claims are still this worker's.
+    execute(&db, "UPDATE gw_binding_owners SET epoch = 2, owner_id = 'b' WHERE binding_id = 'b1'").await;
+    held.held.lock().unwrap().clear();
+    let late = fenced.record_delivery(claimed[1].id, &owner, retry, T0).await.unwrap_err();
+    assert!(matches!(&late, StoreError::Fenced(binding) if binding == "b1"), "{late:?}");
+    let late = fenced.record_inbox(inbox[0].id, &owner, InboxOutcome::Done, T0).await.unwrap_err();
+    assert!(matches!(&late, StoreError::Fenced(binding) if binding == "b1"), "{late:?}");
+    assert_eq!(*held.refused.lock().unwrap(), vec!["b1".to_owned(), "b1".to_owned()]);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM gw_outbox WHERE state = 'claimed'").await, 1, "left as claimed");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM gw_inbox WHERE state = 'claimed'").await, 1, "left as claimed");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM gw_delivery_attempts").await, 1, "no attempt recorded");
+
+    // The new owner re-claimed the row meanwhile: still the fence's refusal, not a lost claim.
+    execute(&db, "UPDATE gw_outbox SET lease_owner = 'w2' WHERE state = 'claimed'").await;
+    let outcome = DeliveryOutcome::Dead { reason: "gone".into() };
+    assert!(matches!(
+        fenced.record_delivery(claimed[1].id, &owner, outcome.clone(), T0).await,
+        Err(StoreError::Fenced(_))
+    ));
+    assert_eq!(held.held.lock().unwrap().len(), 0);
+    // Holding the binding at its epoch again, a claim lost to another worker is just lost.
+    held.held.lock().unwrap().push(("b1".into(), 2));
+    assert!(!fenced.record_delivery(claimed[1].id, &owner, outcome, T0).await.unwrap());
+    assert_eq!(held.refused.lock().unwrap().len(), 3);
+    // A delivered message is recorded as sent whoever holds the binding (it cannot be unsent).
+    let sent = DeliveryOutcome::Sent { provider_message_id: "m-1".into() };
+    assert!(fenced.record_delivery(claimed[1].id, &worker("w2"), sent, T0).await.unwrap());
+}
+
 cowork_cloud::backend_tests!(
     a_fenced_claim_takes_only_rows_of_held_bindings_at_their_epochs,
     a_render_commit_is_refused_once_the_binding_moved,
+    outcomes_of_claimed_rows_are_refused_once_the_binding_moved,
 );
