@@ -1,5 +1,5 @@
 //! Several processes on one database: SQLite serves one gateway process and refuses a second;
-//! on Postgres replicas share the bindings.
+//! on Postgres replicas share the bindings, in standalone and in split mode.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -10,6 +10,7 @@ use cowork_cloud::runtime::DemoRuntime;
 use serde_json::{Value, json};
 
 use crate::harness::{ADMIN_TOKEN, DEADLINE, GatewayProcess};
+use crate::split::{Cloud, free_port, setup};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_on_one_sqlite_file_is_refused_at_startup() {
@@ -41,18 +42,19 @@ fn providers() -> String {
     Value::Array(list).to_string()
 }
 
+/// The settings of replica `instance` serving `providers`.
+fn replica_settings<'a>(instance: &'a str, providers: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("OPEN_COWORK_GATEWAY_INSTANCE_ID", instance),
+        ("OPEN_COWORK_GATEWAY_PROVIDERS", providers),
+        ("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", "500"),
+        ("OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS", "6000"),
+        ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
+    ]
+}
+
 fn replica(db: &str, instance: &str, providers: &str) -> GatewayProcess {
-    GatewayProcess::start_with(
-        db,
-        1,
-        &[
-            ("OPEN_COWORK_GATEWAY_INSTANCE_ID", instance),
-            ("OPEN_COWORK_GATEWAY_PROVIDERS", providers),
-            ("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", "500"),
-            ("OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS", "6000"),
-            ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
-        ],
-    )
+    GatewayProcess::start_with(db, 1, &replica_settings(instance, providers))
 }
 
 /// The owner of each binding by `/ownership`, once every binding has a live one.
@@ -154,4 +156,32 @@ async fn replicas_share_the_bindings_and_a_killed_ones_share_moves() {
     let exit = b.child.wait().expect("wait");
     assert_eq!(exit.code(), Some(0));
     converse(&a, "fourth").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_mode_replicas_on_their_own_postgres_share_the_bindings_against_one_cloud() {
+    let (Some(cloud_db), Some(gateway_db)) = (TestDatabase::postgres().await, TestDatabase::postgres().await) else {
+        return;
+    };
+    let mut grant = vec!["tokens", "create", "--name", "gateways", "--scope", "gateway"];
+    let provider_ids: Vec<String> = BINDINGS.iter().map(|binding| format!("fake-{binding}")).collect();
+    for (binding, provider) in BINDINGS.iter().zip(&provider_ids) {
+        setup(&["bindings", "create", "--provider", provider, "--binding-id", binding], &cloud_db.url);
+        grant.extend(["--binding", binding]);
+    }
+    let token = setup(&grant, &cloud_db.url);
+    let (_cloud, cloud_url) = Cloud::start(&cloud_db.url, &free_port(), 1);
+    let providers = providers();
+    let split_replica = |instance: &str| {
+        GatewayProcess::start_split_with(&gateway_db.url, &cloud_url, &token, &replica_settings(instance, &providers))
+    };
+    let a = split_replica("gw-a");
+    let b = split_replica("gw-b");
+    owners(&a, "both replicas working", |o| o.values().any(|v| v == "gw-a") && o.values().any(|v| v == "gw-b")).await;
+    // Every message enters through b; each binding's owner renders and delivers it.
+    converse(&b, "first").await;
+
+    b.kill_hard();
+    owners(&a, "a taking b's share", |o| o.values().all(|v| v == "gw-a")).await;
+    converse(&a, "second").await;
 }

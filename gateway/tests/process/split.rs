@@ -37,19 +37,19 @@ fn cloud_command(args: &[&str], database_url: &str) -> Command {
     command
 }
 
-fn setup(args: &[&str], database_url: &str) -> String {
+pub(crate) fn setup(args: &[&str], database_url: &str) -> String {
     let output: Output = cloud_command(args, database_url).output().expect("run open-cowork-cloud");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// A running cloud on a fixed port (a restart must come back where the gateway looks).
-struct Cloud {
+pub(crate) struct Cloud {
     child: Child,
 }
 
 impl Cloud {
-    fn start(database_url: &str, listen: &str, delta_ms: u64) -> (Self, String) {
+    pub(crate) fn start(database_url: &str, listen: &str, delta_ms: u64) -> (Self, String) {
         Self::start_with(database_url, listen, delta_ms, &[])
     }
 
@@ -80,7 +80,7 @@ impl Drop for Cloud {
 }
 
 /// A free loopback port for the cloud.
-fn free_port() -> String {
+pub(crate) fn free_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     addr.to_string()
