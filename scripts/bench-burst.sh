@@ -40,16 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 - "$RECEIVER_PORT" <<'PY' &
-import http.server, sys
-class Receiver(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(200); self.send_header("content-length", "2"); self.end_headers(); self.wfile.write(b"{}")
-    def log_message(self, *args): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
-PY
+python3 scripts/receiver.py "$RECEIVER_PORT" &
 RECEIVER=$!
 until curl -sf -X POST -d '' "http://127.0.0.1:$RECEIVER_PORT/" >/dev/null; do sleep 0.05; done
 
