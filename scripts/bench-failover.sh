@@ -13,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-5}"
 LEASE_MS="${2:-15000}"
+# At least three heartbeats per lease (the default heartbeat is 5 s).
+HEARTBEAT_MS=$(( LEASE_MS / 3 < 5000 ? LEASE_MS / 3 : 5000 ))
 export PGOPTIONS="-c client_min_messages=warning"
 PG_URL="${OPEN_COWORK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 BIN="${CARGO_TARGET_DIR:-target}/release/open-cowork-gateway"
@@ -37,11 +39,15 @@ PROVIDERS=$(python3 -c "import json,sys; print(json.dumps([{'id': 'fake-'+b, 'ki
 start() {
   OPEN_COWORK_GATEWAY_INSTANCE_ID="$1" OPEN_COWORK_GATEWAY_PROVIDERS="$PROVIDERS" \
     OPEN_COWORK_GATEWAY_ADMIN_TOKEN="$TOKEN" OPEN_COWORK_GATEWAY_OWNERSHIP_LEASE_MS="$LEASE_MS" \
+    OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS="$HEARTBEAT_MS" \
     OPEN_COWORK_GATEWAY_LOG_LEVEL=error OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS=1 \
     "$BIN" standalone --listen "127.0.0.1:$2" --database-url "$DB_URL" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   LAST_PID=$!
-  until curl -sf "http://127.0.0.1:$2/ready" >/dev/null; do sleep 0.05; done
+  until curl -sf "http://127.0.0.1:$2/ready" >/dev/null; do
+    kill -0 "$LAST_PID" 2>/dev/null || { echo "replica $1 exited:" >&2; cat "$WORK/$1.log" >&2; exit 1; }
+    sleep 0.05
+  done
 }
 
 # Prints `binding owner` lines from replica port $1's /ownership.
@@ -62,19 +68,19 @@ for run in $(seq 1 "$RUNS"); do
   start gw-a 8791; A=$LAST_PID
   start gw-b 8792; B=$LAST_PID
   # Wait until gw-b holds a share.
-  until owners 8791 | grep -q ' gw-b$'; do sleep 0.05; done
-  VICTIM=$(owners 8791 | awk '$2 == "gw-b" {print $1; exit}')
+  until owners 8791 | grep ' gw-b$' >/dev/null; do sleep 0.05; done
+  VICTIM=$(owners 8791 | awk '$2 == "gw-b" && !v {v = $1} END {print v}')
   T0=$(now_ms)
   kill -9 "$B"
   curl -sf -o /dev/null -X POST "http://127.0.0.1:8791/webhooks/fake-$VICTIM" \
     -H 'content-type: application/json' -d "{\"id\": \"m-$run\", \"chatId\": \"failover\", \"text\": \"after the kill\"}"
-  until curl -sf "http://127.0.0.1:8791/fake/fake-$VICTIM/transcript?chatId=failover" | grep -q '"text"'; do sleep 0.02; done
+  until curl -sf "http://127.0.0.1:8791/fake/fake-$VICTIM/transcript?chatId=failover" | grep '"text"' >/dev/null; do sleep 0.02; done
   T1=$(now_ms)
   FAILOVER+=($((T1 - T0)))
 
   T2=$(now_ms)
   start gw-c 8793
-  until owners 8791 | grep -q ' gw-c$'; do sleep 0.02; done
+  until owners 8791 | grep ' gw-c$' >/dev/null; do sleep 0.02; done
   T3=$(now_ms)
   JOIN+=($((T3 - T2)))
   echo "run $run: kill -9 to the new owner's first delivery ${FAILOVER[-1]} ms; a joining replica holds its first binding after ${JOIN[-1]} ms (from its start)"

@@ -45,6 +45,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::BindingsCommand,
     },
+    /// Health check for containers and service managers: GET the local /livez (or --url), exit
+    /// 0 on a 2xx answer.
+    Probe {
+        /// The URL to GET (default http://127.0.0.1:$OPEN_COWORK_CLOUD_PORT/livez, port 8787).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,6 +92,10 @@ fn main() -> ExitCode {
         Command::Tokens { store, command } => cli::run(&cwd, &env, &store, |admin, json| command.run(admin, json)),
         Command::Bench(BenchCommand::Streams(bench)) => bench_streams(bench),
         Command::Bindings { store, command } => cli::run(&cwd, &env, &store, |admin, json| command.run(admin, json)),
+        Command::Probe { url } => {
+            let url = url.unwrap_or_else(|| cowork_cloud::http::local_url("OPEN_COWORK_CLOUD_PORT", 8787, "/livez"));
+            cowork_cloud::http::probe_command("open-cowork-cloud", &url)
+        }
     }
 }
 
@@ -96,7 +107,10 @@ fn serve(cwd: &std::path::Path, env: &HashMap<String, String>, args: ServeArgs) 
         config_path: args.config,
         role: args.role,
     };
-    let config = match ServeConfig::load(cwd, env, &flags) {
+    // The tier's rules are for the service; the setup commands run under any tier.
+    let loaded = ServeConfig::load(cwd, env, &flags)
+        .and_then(|config| cowork_cloud::config::production::check(&config).map(|()| config));
+    let config = match loaded {
         Ok(config) => config,
         Err(error) => {
             eprintln!("open-cowork-cloud: {error}");

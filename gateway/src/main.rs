@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cowork_cloud::config::references::resolve_secret_variables;
 use cowork_gateway::app::{self, RunOptions};
 use cowork_gateway::banner;
 use cowork_gateway::config::remote::RemoteCloud;
+use cowork_gateway::config::tier;
 use cowork_gateway::config::{Flags, GatewayConfig};
 use cowork_gateway::redact;
 
@@ -31,6 +33,16 @@ enum Command {
     /// Load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Health check for containers and service managers: GET the local /health (or --url),
+    /// exit 0 on a 2xx answer.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// The URL to GET (default http://127.0.0.1:$OPEN_COWORK_GATEWAY_PORT/health, port 8790).
+    #[arg(long)]
+    url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +95,7 @@ fn main() -> ExitCode {
         Command::Standalone(args) => (args, false),
         Command::Serve(args) => (args, true),
         Command::Bench(BenchCommand::Ingress(args)) => return bench_ingress(args),
+        Command::Probe(args) => return probe(args),
     };
     let env: HashMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -92,10 +105,12 @@ fn main() -> ExitCode {
         database_url: args.database_url,
         config_path: args.config,
     };
-    let loaded = GatewayConfig::load(&cwd, &env, &flags).and_then(|mut config| {
+    let loaded = resolve_secret_variables(&env).and_then(|env| {
+        let mut config = GatewayConfig::load(&cwd, &env, &flags)?;
         if split {
             config.remote_cloud = Some(RemoteCloud::from_env(&env)?);
         }
+        tier::check(&config)?;
         Ok(config)
     });
     let config = match loaded {
@@ -125,6 +140,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn probe(args: ProbeArgs) -> ExitCode {
+    let url = args.url.unwrap_or_else(|| cowork_cloud::http::local_url("OPEN_COWORK_GATEWAY_PORT", 8790, "/health"));
+    cowork_cloud::http::probe_command("open-cowork-gateway", &url)
 }
 
 fn bench_ingress(args: IngressArgs) -> ExitCode {

@@ -4,10 +4,13 @@
 //! readers both binaries build their configuration with.
 
 pub mod auth;
+pub mod production;
 pub mod reader;
+pub mod references;
 mod runtime;
 mod secret;
 pub mod server;
+pub mod tier;
 mod types;
 
 use std::collections::HashMap;

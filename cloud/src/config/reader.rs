@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::{ConfigError, Secret};
+use super::ConfigError;
+pub use super::references::resolve_reference;
 
 /// A JSON object being read, with its dotted path.
 pub struct ObjectReader {
@@ -96,21 +97,6 @@ pub fn check_range(path: &str, n: u64, range: std::ops::RangeInclusive<u64>) -> 
         Ok(n)
     } else {
         Err(ConfigError::invalid(path, &format!("must be between {} and {}", range.start(), range.end())))
-    }
-}
-
-/// Resolves an `env:NAME` / `{env:NAME}` reference (or keeps a literal value) as a secret.
-pub fn resolve_reference(path: &str, value: String, env: &HashMap<String, String>) -> Result<Secret, ConfigError> {
-    let name =
-        value.strip_prefix("env:").or_else(|| value.strip_prefix("{env:").and_then(|rest| rest.strip_suffix('}')));
-    match name {
-        None => Ok(Secret::new(value)),
-        Some(name) => match env.get(name).filter(|v| !v.is_empty()) {
-            Some(found) => Ok(Secret::new(found.clone())),
-            None => {
-                Err(ConfigError::invalid(path, &format!("refers to environment variable {name}, which is not set")))
-            }
-        },
     }
 }
 

@@ -81,6 +81,7 @@ pub(super) fn apply_file_openai(
     env: &HashMap<String, String>,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
+    let inline_secrets = &mut cloud.inline_secrets;
     let openai = &mut cloud.openai;
     if let Some(url) = section.string("baseUrl")? {
         openai.base_url = url;
@@ -89,6 +90,9 @@ pub(super) fn apply_file_openai(
         openai.model = model;
     }
     if let Some(key) = section.string("apiKey")? {
+        if !super::references::is_reference(&key) {
+            inline_secrets.push("cloud.openai.apiKey".to_owned());
+        }
         openai.api_key = Some(super::reader::resolve_reference("cloud.openai.apiKey", key, env)?);
     }
     if let Some(prompt) = section.string("systemPrompt")? {

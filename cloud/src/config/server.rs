@@ -10,6 +10,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::reader::{env_boolean, env_get, env_integer};
+use super::references::{resolve_reference, resolve_secret_variables};
+use super::tier::DeploymentTier;
 use super::{CloudConfig, ConfigError, Secret};
 use crate::database::Storage;
 
@@ -148,6 +150,8 @@ pub struct ServeConfig {
     pub config_file: Option<PathBuf>,
     /// Settings accepted with a warning (Open Cowork keys this version does not implement).
     pub warnings: Vec<String>,
+    /// `OPEN_COWORK_CLOUD_DEPLOYMENT_TIER` (default `local`).
+    pub tier: DeploymentTier,
 }
 
 impl ServeConfig {
@@ -171,11 +175,16 @@ impl ServeConfig {
             auth: super::auth::AuthConfig::default(),
             config_file: None,
             warnings: Vec::new(),
+            tier: DeploymentTier::Local,
         }
     }
 
     /// Loads the file (if any), then the variables, then the flags, and validates the result.
     pub fn load(cwd: &Path, env: &HashMap<String, String>, flags: &ServeFlags) -> Result<Self, ConfigError> {
+        let env = &resolve_secret_variables(env)?;
+        let database_url =
+            flags.database_url.clone().map(|url| resolve_reference("--database-url", url, env)).transpose()?;
+        let flags = &ServeFlags { database_url: database_url.map(|url| url.expose().to_owned()), ..flags.clone() };
         let mut config = Self::defaults(cwd);
         if let Some(path) = super::locate_file(cwd, env, flags.config_path.as_deref()) {
             let mut root = super::read_file(&path)?;
@@ -204,6 +213,7 @@ impl ServeConfig {
     }
 
     fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        self.tier = DeploymentTier::from_env(env, super::production::TIER_VARIABLE)?;
         if let Some(host) = env_get(env, "OPEN_COWORK_CLOUD_HOST") {
             let ip = if host == "localhost" { "127.0.0.1" } else { host };
             let ip = ip.parse().map_err(|_| ConfigError::invalid("OPEN_COWORK_CLOUD_HOST", "must be an IP address"))?;

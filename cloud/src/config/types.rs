@@ -146,6 +146,9 @@ pub struct CloudConfig {
     /// How long a due command may wait for a worker before it is reported as stalled
     /// (`OPEN_COWORK_CLOUD_COMMAND_STALL_MS`, `cloud.commandStallMs`).
     pub command_stall: Duration,
+    /// Paths of secrets written literally in the config file rather than as references
+    /// (refused in `public_production`).
+    pub inline_secrets: Vec<String>,
 }
 
 impl CloudConfig {
@@ -180,6 +183,7 @@ impl Default for CloudConfig {
             demo_delta_interval: Duration::from_millis(150),
             session_concurrency: 16,
             command_stall: Duration::from_secs(60),
+            inline_secrets: Vec::new(),
         }
     }
 }

@@ -53,6 +53,9 @@ fn apply_gateway(
             config.max_request_body_bytes = bytes as usize;
         }
         if let Some(token) = server.string("adminToken")? {
+            if !cowork_cloud::config::references::is_reference(&token) {
+                config.cloud.inline_secrets.push("gateway.server.adminToken".to_owned());
+            }
             let token = cowork_cloud::config::reader::resolve_reference("gateway.server.adminToken", token, env)?;
             config.operator.set_token(token.expose().to_owned());
         }

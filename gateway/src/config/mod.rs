@@ -7,6 +7,7 @@ mod file;
 mod operator;
 mod provider;
 pub mod remote;
+pub mod tier;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub use provider::{ProviderConfig, ProviderSettings};
 use crate::dispatcher::circuit::CircuitSettings;
 use crate::ingress::{IngressLimits, ServerLimits};
 use crate::ownership::OwnershipSettings;
+use cowork_cloud::config::references::{resolve_reference, resolve_secret_variables};
+use cowork_cloud::config::tier::DeploymentTier;
 use cowork_cloud_client::backoff::RetryPolicy;
 
 /// Command-line flags that override everything else.
@@ -116,6 +119,8 @@ pub struct GatewayConfig {
     pub remote_cloud: Option<remote::RemoteCloud>,
     /// This replica's instance id and membership timing (scale-out).
     pub ownership: OwnershipSettings,
+    /// `OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER` (default `local`).
+    pub tier: DeploymentTier,
 }
 
 impl GatewayConfig {
@@ -148,11 +153,13 @@ impl GatewayConfig {
             warnings: Vec::new(),
             remote_cloud: None,
             ownership: OwnershipSettings::new("gateway".to_owned()),
+            tier: DeploymentTier::Local,
         }
     }
 
     /// Builds the configuration from the working directory, the environment and flags.
     pub fn load(cwd: &Path, env: &HashMap<String, String>, flags: &Flags) -> Result<Self, ConfigError> {
+        let env = &resolve_secret_variables(env)?;
         let mut config = Self::defaults(Storage::DataDir(cwd.join(".open-cowork")));
         if let Some(path) = file::locate(cwd, env, flags) {
             file::apply(&mut config, &path, env)?;
@@ -162,7 +169,7 @@ impl GatewayConfig {
             config.listen = listen;
         }
         if let Some(url) = &flags.database_url {
-            config.storage = Storage::Url(Secret::new(url.clone()));
+            config.storage = Storage::Url(resolve_reference("--database-url", url.clone(), env)?);
         } else if !matches!(config.storage, Storage::Url(_))
             && let Some(dir) = &flags.data_dir
         {

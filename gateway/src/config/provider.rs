@@ -12,10 +12,13 @@ use serde_json::Value;
 
 use super::{ConfigError, Secret};
 use cowork_cloud::config::ObjectReader;
-use cowork_cloud::config::reader::resolve_reference;
+use cowork_cloud::config::references::{is_reference, resolve_reference};
 
 /// Kinds Open Cowork has that this build does not implement yet.
 const LATER_KINDS: &[&str] = &["telegram", "discord", "whatsapp", "signal", "cli"];
+
+/// Credentials by name; several values allow rotation.
+pub type Credentials = BTreeMap<String, Vec<Secret>>;
 
 /// One configured provider instance.
 #[derive(Clone, Debug)]
@@ -31,7 +34,10 @@ pub struct ProviderConfig {
     /// The agent new sessions run.
     pub default_agent: String,
     /// Credentials by name; several values allow rotation.
-    pub credentials: BTreeMap<String, Vec<Secret>>,
+    pub credentials: Credentials,
+    /// Paths of credentials written literally rather than as references (refused in
+    /// `public_production`).
+    pub inline_credentials: Vec<String>,
     /// Kind-specific settings.
     pub settings: ProviderSettings,
 }
@@ -69,6 +75,7 @@ impl ProviderConfig {
             workspace_id: None,
             default_agent: "build".to_owned(),
             credentials: BTreeMap::new(),
+            inline_credentials: Vec::new(),
             settings: ProviderSettings::Fake(FakeSettings::default()),
         }
     }
@@ -98,9 +105,9 @@ impl ProviderConfig {
         let binding_id = entry.string("channelBindingId")?.unwrap_or_else(|| id.clone());
         let workspace_id = entry.string("externalWorkspaceId")?.filter(|w| !w.is_empty());
         let default_agent = entry.string("defaultAgent")?.unwrap_or_else(|| "build".to_owned());
-        let credentials = match entry.object("credentials")? {
+        let (credentials, inline_credentials) = match entry.object("credentials")? {
             Some(reader) => parse_credentials(reader, env)?,
-            None => BTreeMap::new(),
+            None => (BTreeMap::new(), Vec::new()),
         };
         let settings_path = entry.path_of("settings");
         let settings_value = entry.take("settings").unwrap_or_else(|| Value::Object(Default::default()));
@@ -168,19 +175,21 @@ impl ProviderConfig {
             workspace_id,
             default_agent,
             credentials,
+            inline_credentials,
             settings,
         })
     }
 }
 
-/// Resolves a credential value: a string, an array of strings (rotation), or `env:NAME` /
-/// `{env:NAME}` references.
+/// Resolves credential values: a string, an array of strings (rotation), or `env:NAME` /
+/// `{env:NAME}` / `file:/path` references; also the paths of values written literally.
 fn parse_credentials(
     reader: ObjectReader,
     env: &HashMap<String, String>,
-) -> Result<BTreeMap<String, Vec<Secret>>, ConfigError> {
+) -> Result<(Credentials, Vec<String>), ConfigError> {
     let mut reader = reader;
     let mut out = BTreeMap::new();
+    let mut inline = Vec::new();
     for key in reader.keys() {
         let path = reader.path_of(&key);
         let values = match reader.take(&key) {
@@ -194,10 +203,13 @@ fn parse_credentials(
                 .collect::<Result<_, _>>()?,
             _ => return Err(ConfigError::invalid(&path, "must be a string or an array of strings")),
         };
+        if values.iter().any(|v| !is_reference(v)) {
+            inline.push(path.clone());
+        }
         let resolved = values.into_iter().map(|v| resolve_reference(&path, v, env)).collect::<Result<_, _>>()?;
         out.insert(key, resolved);
     }
-    Ok(out)
+    Ok((out, inline))
 }
 
 /// Cross-entry rules: id shape, id matches kind, unique ids.

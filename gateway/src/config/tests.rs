@@ -517,3 +517,104 @@ fn replica_settings_are_read_and_a_lease_shorter_than_three_heartbeats_is_refuse
     let refused = error_text(load(&[("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", "50")]));
     assert!(refused.contains("OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS"), "{refused}");
 }
+
+/// A public_production gateway that keeps every rule: Postgres over TLS, secrets by reference.
+fn production(dir: &Path, extra: &[(&str, &str)]) -> (HashMap<String, String>, Flags) {
+    let token_file = dir.join("admin-token");
+    std::fs::write(&token_file, "k8Jq2vN5xW9zR4tY7uB3mC6pL1sD0fGhQe\n").unwrap();
+    let flags = write_config(
+        dir,
+        r#"{"gateway": {"providers": [{"id": "webhook", "kind": "webhook",
+            "credentials": {"sharedSecret": "env:HOOK_SECRET"},
+            "settings": {"deliveryUrl": "https://hooks.example.org/in"}}]}}"#,
+    );
+    let token_ref = format!("file:{}", token_file.display());
+    let mut vars = env(&[
+        ("OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER", "public_production"),
+        ("OPEN_COWORK_GATEWAY_DATABASE_URL", "postgres://gw:pw@db.internal/gw?sslmode=verify-full"),
+        ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN_REF", &token_ref),
+        ("OPEN_COWORK_GATEWAY_PUBLIC_URL", "https://gw.example.org"),
+        ("OPEN_COWORK_GATEWAY_HOST", "0.0.0.0"),
+        ("HOOK_SECRET", "a-webhook-secret-from-the-environment-0123"),
+    ]);
+    vars.extend(env(extra));
+    (vars, flags)
+}
+
+fn tier_refusal(cwd: &Path, vars: &HashMap<String, String>, flags: &Flags) -> String {
+    let config = GatewayConfig::load(cwd, vars, flags).unwrap();
+    tier::check(&config).unwrap_err().to_string()
+}
+
+#[test]
+fn public_production_starts_when_every_rule_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vars, flags) = production(dir.path(), &[]);
+    let config = GatewayConfig::load(dir.path(), &vars, &flags).unwrap();
+    assert_eq!(config.tier, DeploymentTier::PublicProduction);
+    assert_eq!(config.operator.admin_token.as_ref().map(Secret::expose), Some("k8Jq2vN5xW9zR4tY7uB3mC6pL1sD0fGhQe"));
+    tier::check(&config).unwrap();
+    // Below public_production the same rules are not enforced.
+    let (vars, flags) = production(dir.path(), &[("OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER", "private_beta")]);
+    let mut config = GatewayConfig::load(dir.path(), &vars, &flags).unwrap();
+    config.storage = Storage::DataDir("/data".into());
+    tier::check(&config).unwrap();
+    let bad = env(&[("OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER", "prod")]);
+    let error = error_text(GatewayConfig::load(Path::new("/srv/app"), &bad, &Flags::default()));
+    assert!(error.contains("`OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER` must be one of local"), "{error}");
+}
+
+#[test]
+fn public_production_names_every_rule_it_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = write_config(
+        dir.path(),
+        r#"{"gateway": {"server": {"adminToken": "short-literal-token"}, "providers": [
+            {"id": "fake", "kind": "fake"},
+            {"id": "webhook", "kind": "webhook", "credentials": {"sharedSecret": "a-literal-webhook-secret-0123"},
+             "settings": {"deliveryUrl": "https://hooks.example.org/in"}}]}}"#,
+    );
+    let vars = env(&[
+        ("OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER", "public_production"),
+        ("OPEN_COWORK_GATEWAY_PUBLIC_URL", "http://gw.example.org"),
+        ("OPEN_COWORK_GATEWAY_ALLOW_PUBLIC_FAKE_PROVIDER", "true"),
+    ]);
+    let refusal = tier_refusal(dir.path(), &vars, &flags);
+    for rule in [
+        "OPEN_COWORK_GATEWAY_DATABASE_URL: needs a Postgres database",
+        "OPEN_COWORK_GATEWAY_ADMIN_TOKEN: needs a strong token",
+        "gateway.server.adminToken: takes its secret as a reference",
+        "gateway.providers[1].credentials.sharedSecret: takes its secret as a reference",
+        "OPEN_COWORK_GATEWAY_PUBLIC_URL: needs an https URL",
+        "gateway.providers[id=fake]: is the fake provider",
+    ] {
+        assert!(refusal.contains(rule), "{rule} missing from {refusal}");
+    }
+    assert!(!refusal.contains("a-literal-webhook-secret") && !refusal.contains("short-literal-token"), "{refusal}");
+
+    // Postgres off this machine without TLS, the loopback bypass, a plain-http cloud.
+    let (vars, flags) = production(
+        dir.path(),
+        &[
+            ("OPEN_COWORK_GATEWAY_DATABASE_URL", "postgres://gw:pw@db.internal/gw"),
+            ("OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS", "true"),
+            ("OPEN_COWORK_GATEWAY_HOST", "127.0.0.1"),
+            ("OPEN_COWORK_GATEWAY_PUBLIC_URL", ""),
+        ],
+    );
+    let refusal = tier_refusal(dir.path(), &vars, &flags);
+    assert!(refusal.contains("OPEN_COWORK_GATEWAY_DATABASE_URL: needs TLS"), "{refusal}");
+    assert!(refusal.contains("OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS: must be off"), "{refusal}");
+    assert!(refusal.contains("OPEN_COWORK_GATEWAY_PUBLIC_URL: needs an https public URL"), "{refusal}");
+    assert!(!refusal.contains(":pw@"), "{refusal}");
+    let (vars, flags) = production(dir.path(), &[]);
+    let mut config = GatewayConfig::load(dir.path(), &vars, &flags).unwrap();
+    let remote_env = env(&[
+        ("OPEN_COWORK_CLOUD_BASE_URL", "http://cloud.internal:8787"),
+        ("OPEN_COWORK_GATEWAY_SERVICE_TOKEN", "occ_tok_x_y"),
+        ("OPEN_COWORK_GATEWAY_ALLOW_INSECURE_HTTP", "true"),
+    ]);
+    config.remote_cloud = Some(remote::RemoteCloud::from_env(&remote_env).unwrap());
+    let refusal = tier::check(&config).unwrap_err().to_string();
+    assert!(refusal.contains("OPEN_COWORK_CLOUD_BASE_URL: needs an https URL"), "{refusal}");
+}
