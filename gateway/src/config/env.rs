@@ -68,6 +68,10 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_INTERACTION_TTL_MS", 60_000..=30 * 24 * 3_600_000)? {
         config.workers.interaction_ttl = Duration::from_millis(ms);
     }
+    // At least three days: email's redelivery window, which the inbox's dedupe keys must outlive.
+    if let Some(days) = integer(env, "OPEN_COWORK_GATEWAY_RETENTION_DAYS", 3..=365)? {
+        config.workers.retention = Duration::from_secs(days * 24 * 3600);
+    }
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_LEASE_MS", 1_000..=600_000)? {
         config.workers.lease = Duration::from_millis(ms);
     }

@@ -618,3 +618,17 @@ fn public_production_names_every_rule_it_breaks() {
     let refusal = tier::check(&config).unwrap_err().to_string();
     assert!(refusal.contains("OPEN_COWORK_CLOUD_BASE_URL: needs an https URL"), "{refusal}");
 }
+
+#[test]
+fn retention_is_read_in_days_and_never_shorter_than_the_redelivery_window() {
+    let config = GatewayConfig::load(
+        Path::new("/srv/app"),
+        &env(&[("OPEN_COWORK_GATEWAY_RETENTION_DAYS", "30")]),
+        &Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(config.workers.retention.as_secs(), 30 * 24 * 3600);
+    let short = env(&[("OPEN_COWORK_GATEWAY_RETENTION_DAYS", "2")]);
+    let error = error_text(GatewayConfig::load(Path::new("/srv/app"), &short, &Flags::default()));
+    assert!(error.contains("OPEN_COWORK_GATEWAY_RETENTION_DAYS` must be between 3 and 365"), "{error}");
+}

@@ -32,3 +32,27 @@ impl GatewayStore {
         Ok(deleted)
     }
 }
+
+/// Takes or renews job `$1` for holder `$2` until `$3` when it is free, lapsed (`$4` now) or
+/// already the holder's; returns the holder.
+const HOLD_JOB: &str = "INSERT INTO gw_job_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+     WHERE gw_job_leases.holder = excluded.holder OR gw_job_leases.expires_at <= $4 RETURNING holder";
+
+impl GatewayStore {
+    /// Takes or renews the lease of job `name` for `holder` for `ttl_ms` by the database's clock;
+    /// whether `holder` holds it now (another live holder keeps it).
+    pub async fn hold_job(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let now = self.database_now().await?;
+        let held = with_writer!(&self.db, |pool| {
+            sqlx::query_scalar::<_, String>(HOLD_JOB)
+                .bind(name)
+                .bind(holder)
+                .bind(now.saturating_add(ttl_ms))
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(held.as_deref() == Some(holder))
+    }
+}

@@ -39,4 +39,16 @@ async fn prune_removes_only_old_finished_rows(db: Database) {
     assert!(again[1].duplicate);
 }
 
-cowork_cloud::backend_tests!(prune_removes_only_old_finished_rows);
+async fn one_replica_at_a_time_holds_the_retention_job(db: Database) {
+    let (a, b) = (store(db.clone()), store(db.clone()));
+    assert!(a.hold_job("retention", "gw-a", 60_000).await.unwrap());
+    assert!(!b.hold_job("retention", "gw-b", 60_000).await.unwrap(), "a live holder keeps it");
+    assert!(a.hold_job("retention", "gw-a", 60_000).await.unwrap(), "the holder renews");
+    assert!(b.hold_job("other-job", "gw-b", 60_000).await.unwrap(), "jobs are separate");
+    // The holder died: once its lease lapses, another replica takes the job.
+    execute(&db, "UPDATE gw_job_leases SET expires_at = 0 WHERE name = 'retention'").await;
+    assert!(b.hold_job("retention", "gw-b", 60_000).await.unwrap());
+    assert!(!a.hold_job("retention", "gw-a", 60_000).await.unwrap());
+}
+
+cowork_cloud::backend_tests!(prune_removes_only_old_finished_rows, one_replica_at_a_time_holds_the_retention_job);
