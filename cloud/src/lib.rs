@@ -20,6 +20,7 @@ pub mod http;
 pub mod ids;
 pub mod logging;
 pub mod redact;
+pub mod report;
 pub mod runtime;
 mod service;
 mod settings;

@@ -85,7 +85,7 @@ impl Cloud {
 
 /// The HTTP backend of split mode: each provider's binding, named by the provider id the cloud
 /// knows it by.
-fn remote_backend(
+pub fn remote_backend(
     remote: &crate::config::remote::RemoteCloud,
     config: &GatewayConfig,
     shutdown: CancellationToken,

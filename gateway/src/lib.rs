@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod app;
+pub mod cli;
 pub use cowork_cloud::clock;
 pub mod banner;
 pub mod bench;

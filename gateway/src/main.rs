@@ -12,7 +12,7 @@ use cowork_gateway::app::{self, RunOptions};
 use cowork_gateway::banner;
 use cowork_gateway::config::remote::RemoteCloud;
 use cowork_gateway::config::tier;
-use cowork_gateway::config::{Flags, GatewayConfig};
+use cowork_gateway::config::{ConfigError, Flags, GatewayConfig};
 use cowork_gateway::redact;
 
 /// Open Cowork Gateway: chat with AI agents from Slack, email and webhooks.
@@ -36,6 +36,39 @@ enum Command {
     /// Health check for containers and service managers: GET the local /health (or --url),
     /// exit 0 on a 2xx answer.
     Probe(ProbeArgs),
+    /// Check the configuration, offline: does it load, and keep its deployment tier's rules.
+    Check(InspectArgs),
+    /// Check the configuration and what it points at: database and schema, TLS, each
+    /// provider's credentials where the platform allows, the cloud in split mode.
+    Doctor(InspectArgs),
+    /// Check a running deployment from outside: health, readiness, operator auth, a fake
+    /// round trip, the delivery controls.
+    Smoke(SmokeArgs),
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    #[command(flatten)]
+    settings: StandaloneArgs,
+    /// Check `serve` (split mode) settings; the default when OPEN_COWORK_CLOUD_BASE_URL is set.
+    #[arg(long)]
+    serve: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct SmokeArgs {
+    /// The deployment's base URL, e.g. https://gateway.example.com.
+    #[arg(long)]
+    url: String,
+    /// The operator token.
+    #[arg(long, env = "OPEN_COWORK_GATEWAY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -96,23 +129,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => (args, true),
         Command::Bench(BenchCommand::Ingress(args)) => return bench_ingress(args),
         Command::Probe(args) => return probe(args),
+        Command::Check(args) => return inspect(args, false),
+        Command::Doctor(args) => return inspect(args, true),
+        Command::Smoke(args) => return smoke(args),
     };
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let flags = Flags {
-        listen: args.listen,
-        data_dir: args.data_dir,
-        database_url: args.database_url,
-        config_path: args.config,
-    };
-    let loaded = resolve_secret_variables(&env).and_then(|env| {
-        let mut config = GatewayConfig::load(&cwd, &env, &flags)?;
-        if split {
-            config.remote_cloud = Some(RemoteCloud::from_env(&env)?);
-        }
-        tier::check(&config)?;
-        Ok(config)
-    });
+    let loaded = load(args, split).and_then(|config| tier::check(&config).map(|()| config));
     let config = match loaded {
         Ok(config) => config,
         Err(error) => {
@@ -137,6 +158,60 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "gateway stopped with an error");
             eprintln!("open-cowork-gateway: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The configuration from the environment, the files and `args`, for `standalone` or `serve`.
+fn load(args: StandaloneArgs, split: bool) -> Result<GatewayConfig, ConfigError> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let flags = Flags {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        config_path: args.config,
+    };
+    let env = resolve_secret_variables(&env)?;
+    let mut config = GatewayConfig::load(&cwd, &env, &flags)?;
+    if split {
+        config.remote_cloud = Some(RemoteCloud::from_env(&env)?);
+    }
+    Ok(config)
+}
+
+/// `check` and `doctor`.
+fn inspect(args: InspectArgs, doctor: bool) -> ExitCode {
+    let split = args.serve
+        || ["OPEN_COWORK_CLOUD_BASE_URL", "OPEN_COWORK_GATEWAY_CLOUD_URL"]
+            .iter()
+            .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+    let loaded = load(args.settings, split);
+    let redactor = loaded.as_ref().map(redact::for_config).unwrap_or_else(|_| cowork_cloud::redact::Redactor::new([]));
+    let report = if doctor {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(cowork_gateway::cli::doctor::report(&loaded)),
+            Err(error) => {
+                eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        cowork_gateway::cli::check::report(&loaded)
+    };
+    report.print(args.json, &redactor)
+}
+
+/// `smoke`.
+fn smoke(args: SmokeArgs) -> ExitCode {
+    let secret = cowork_cloud::config::Secret::new(args.admin_token.clone());
+    let redactor = cowork_cloud::redact::Redactor::new([&secret]);
+    let smoke = cowork_gateway::cli::smoke::Smoke { url: args.url, admin_token: args.admin_token };
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(smoke.report()).print(args.json, &redactor),
+        Err(error) => {
+            eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
             ExitCode::FAILURE
         }
     }

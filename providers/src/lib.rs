@@ -59,4 +59,10 @@ pub trait ChannelProvider: Send + Sync + 'static {
 
     /// Performs one outbound operation.
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError>;
+
+    /// Tries the credentials against the platform where it offers a harmless way (`doctor`):
+    /// `None` when it offers none, else what the platform said.
+    async fn check_credentials(&self) -> Option<Result<String, String>> {
+        None
+    }
 }

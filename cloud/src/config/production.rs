@@ -75,7 +75,7 @@ mod tests {
         check(&load(&GOOD, Role::Web)).unwrap();
         check(&load(&GOOD, Role::Worker)).unwrap();
         let refusal = check(&load(&GOOD, Role::All)).unwrap_err().to_string();
-        assert!(refusal.contains("OPEN_COWORK_CLOUD_ROLE: must be web or worker"), "{refusal}");
+        assert!(refusal.contains("OPEN_COWORK_CLOUD_ROLE must be web or worker"), "{refusal}");
         // A local tier keeps the laptop defaults.
         check(&load(&[], Role::All)).unwrap();
     }
@@ -94,11 +94,11 @@ mod tests {
         .unwrap_err()
         .to_string();
         for rule in [
-            "OPEN_COWORK_CLOUD_DATABASE_URL: needs a Postgres database",
-            "OPEN_COWORK_CLOUD_TOKEN_HASH_KEY: needs a strong token",
-            "OPEN_COWORK_CLOUD_PUBLIC_URL: needs an https public URL",
-            "OPEN_COWORK_CLOUD_AUTH_MODE: must not be none",
-            "OPEN_COWORK_CLOUD_ALLOW_INSECURE_AUTH: must be off",
+            "OPEN_COWORK_CLOUD_DATABASE_URL needs a Postgres database",
+            "OPEN_COWORK_CLOUD_TOKEN_HASH_KEY needs a strong value",
+            "OPEN_COWORK_CLOUD_PUBLIC_URL needs an https public URL",
+            "OPEN_COWORK_CLOUD_AUTH_MODE must not be none",
+            "OPEN_COWORK_CLOUD_ALLOW_INSECURE_AUTH must be off",
         ] {
             assert!(refusal.contains(rule), "{rule} missing from {refusal}");
         }
@@ -109,6 +109,6 @@ mod tests {
             ("OPEN_COWORK_CLOUD_HEADER_AUTH_ALLOW_UNSIGNED", "true"),
         ]);
         let refusal = check(&load(&header, Role::Web)).unwrap_err().to_string();
-        assert!(refusal.contains("OPEN_COWORK_CLOUD_HEADER_AUTH_ALLOW_UNSIGNED: must be off"), "{refusal}");
+        assert!(refusal.contains("OPEN_COWORK_CLOUD_HEADER_AUTH_ALLOW_UNSIGNED must be off"), "{refusal}");
     }
 }

@@ -63,7 +63,7 @@ pub struct Refusals(Vec<String>);
 impl Refusals {
     /// Records that `setting` breaks a rule, saying what it needs.
     pub fn refuse(&mut self, setting: &str, needs: &str) {
-        self.0.push(format!("{setting}: {needs}"));
+        self.0.push(format!("{setting} {needs}"));
     }
 
     /// The rules broken so far.
@@ -131,7 +131,7 @@ impl Refusals {
     /// A token long and varied enough not to be guessed.
     pub fn require_strong(&mut self, setting: &str, token: Option<&str>) {
         if !token.is_some_and(is_strong) {
-            self.refuse(setting, "needs a strong token: at least 32 characters, not a repeated or placeholder value");
+            self.refuse(setting, "needs a strong value (at least 32 characters, 12 distinct, no placeholder word)");
         }
     }
 
@@ -210,7 +210,7 @@ mod tests {
         assert!(fine.into_result("TIER").is_ok());
         let error = refusals.into_result("TIER").unwrap_err().to_string();
         assert!(
-            error.contains("(1) TOKEN: needs a strong token") && error.contains("(6) URL: needs an https"),
+            error.contains("(1) TOKEN needs a strong value") && error.contains("(6) URL needs an https"),
             "{error}"
         );
     }

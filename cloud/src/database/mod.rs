@@ -5,10 +5,12 @@
 //! with [`Database::backend`].
 
 mod connect;
+mod inspect;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use connect::{DatabaseError, PoolSettings};
+pub use inspect::{SchemaStatus, schema_status};
 
 use std::path::PathBuf;
 

@@ -581,12 +581,12 @@ fn public_production_names_every_rule_it_breaks() {
     ]);
     let refusal = tier_refusal(dir.path(), &vars, &flags);
     for rule in [
-        "OPEN_COWORK_GATEWAY_DATABASE_URL: needs a Postgres database",
-        "OPEN_COWORK_GATEWAY_ADMIN_TOKEN: needs a strong token",
-        "gateway.server.adminToken: takes its secret as a reference",
-        "gateway.providers[1].credentials.sharedSecret: takes its secret as a reference",
-        "OPEN_COWORK_GATEWAY_PUBLIC_URL: needs an https URL",
-        "gateway.providers[id=fake]: is the fake provider",
+        "OPEN_COWORK_GATEWAY_DATABASE_URL needs a Postgres database",
+        "OPEN_COWORK_GATEWAY_ADMIN_TOKEN needs a strong value",
+        "gateway.server.adminToken takes its secret as a reference",
+        "gateway.providers[1].credentials.sharedSecret takes its secret as a reference",
+        "OPEN_COWORK_GATEWAY_PUBLIC_URL needs an https URL",
+        "gateway.providers[id=fake] is the fake provider",
     ] {
         assert!(refusal.contains(rule), "{rule} missing from {refusal}");
     }
@@ -603,9 +603,9 @@ fn public_production_names_every_rule_it_breaks() {
         ],
     );
     let refusal = tier_refusal(dir.path(), &vars, &flags);
-    assert!(refusal.contains("OPEN_COWORK_GATEWAY_DATABASE_URL: needs TLS"), "{refusal}");
-    assert!(refusal.contains("OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS: must be off"), "{refusal}");
-    assert!(refusal.contains("OPEN_COWORK_GATEWAY_PUBLIC_URL: needs an https public URL"), "{refusal}");
+    assert!(refusal.contains("OPEN_COWORK_GATEWAY_DATABASE_URL needs TLS"), "{refusal}");
+    assert!(refusal.contains("OPEN_COWORK_GATEWAY_ALLOW_LOOPBACK_OPERATOR_BYPASS must be off"), "{refusal}");
+    assert!(refusal.contains("OPEN_COWORK_GATEWAY_PUBLIC_URL needs an https public URL"), "{refusal}");
     assert!(!refusal.contains(":pw@"), "{refusal}");
     let (vars, flags) = production(dir.path(), &[]);
     let mut config = GatewayConfig::load(dir.path(), &vars, &flags).unwrap();
@@ -616,7 +616,7 @@ fn public_production_names_every_rule_it_breaks() {
     ]);
     config.remote_cloud = Some(remote::RemoteCloud::from_env(&remote_env).unwrap());
     let refusal = tier::check(&config).unwrap_err().to_string();
-    assert!(refusal.contains("OPEN_COWORK_CLOUD_BASE_URL: needs an https URL"), "{refusal}");
+    assert!(refusal.contains("OPEN_COWORK_CLOUD_BASE_URL needs an https URL"), "{refusal}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod balancer;
 mod chaos;
 mod crash;
 mod harness;
+mod operator_cli;
 mod postgres_server;
 mod receiver;
 mod replicas;

@@ -63,10 +63,10 @@ fn public_production_refuses_to_start_naming_each_rule_and_no_secret() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for rule in [
-        "(1) OPEN_COWORK_GATEWAY_DATABASE_URL: needs a Postgres database",
-        "OPEN_COWORK_GATEWAY_ADMIN_TOKEN: needs a strong token",
-        "OPEN_COWORK_GATEWAY_PUBLIC_URL: needs an https public URL",
-        "gateway.providers[id=fake]: is the fake provider",
+        "(1) OPEN_COWORK_GATEWAY_DATABASE_URL needs a Postgres database",
+        "OPEN_COWORK_GATEWAY_ADMIN_TOKEN needs a strong value",
+        "OPEN_COWORK_GATEWAY_PUBLIC_URL needs an https public URL",
+        "gateway.providers[id=fake] is the fake provider",
     ] {
         assert!(stderr.contains(rule), "{rule} missing from {stderr}");
     }

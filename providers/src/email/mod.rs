@@ -171,6 +171,12 @@ impl ChannelProvider for EmailProvider {
         &self.capabilities
     }
 
+    /// Connects to the SMTP server (EHLO, STARTTLS or TLS as configured, AUTH when a username
+    /// is set) and says NOOP; nothing is sent.
+    async fn check_credentials(&self) -> Option<Result<String, String>> {
+        Some(self.smtp.check().await.map(|()| format!("SMTP {} answers", self.settings.smtp_host)))
+    }
+
     fn parse_inbound(&self, request: &InboundRequest) -> Result<Verified, InboundError> {
         let replay_key = self.secrets.authenticate(request)?;
         let event = inbound::parse(request, &self.settings)?;

@@ -91,6 +91,19 @@ impl Smtp {
         Ok(Self { builder, timeout, pool: Mutex::new(None) })
     }
 
+    /// Opens a connection as a send would (EHLO, STARTTLS or TLS, AUTH) and says NOOP, within
+    /// the timeout; nothing is sent.
+    pub async fn check(&self) -> Result<(), String> {
+        let transport: AsyncSmtpTransport<Tokio1Executor> =
+            self.builder.clone().pool_config(PoolConfig::new().max_size(1)).build();
+        match tokio::time::timeout(self.timeout, transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err("the SMTP server did not accept NOOP".to_owned()),
+            Ok(Err(error)) => Err(format!("SMTP: {}", classify(&error).message)),
+            Err(_) => Err("SMTP: timed out".to_owned()),
+        }
+    }
+
     /// Sends one message on a pooled connection, within the timeout.
     pub async fn send(&self, message: Message) -> Result<(), ProviderError> {
         let pool = self.pool();

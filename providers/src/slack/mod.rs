@@ -138,6 +138,22 @@ impl ChannelProvider for SlackProvider {
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError> {
         outbound::deliver(&self.api, &self.progress, &self.uploads, delivery).await
     }
+
+    /// `auth.test`: the bot token is valid, and for the configured team.
+    async fn check_credentials(&self) -> Option<Result<String, String>> {
+        let answer = match self.api.call("auth.test", &serde_json::json!({})).await {
+            Ok(answer) => answer,
+            Err(error) => return Some(Err(format!("auth.test: {}", error.message))),
+        };
+        let team = answer.get("team_id").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let user = answer.get("user_id").and_then(serde_json::Value::as_str).unwrap_or_default();
+        Some(match self.workspace_id.as_deref() {
+            Some(expected) if expected != team => {
+                Err(format!("auth.test: the token belongs to team {team}, not externalWorkspaceId {expected}"))
+            }
+            _ => Ok(format!("auth.test: bot user {user} in team {team}")),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,181 @@
+//! `check`, `doctor` and `smoke` as an operator runs them: the real binary, real databases, a
+//! real SMTP server, a local stand-in for Slack's `auth.test`, a running gateway.
+
+use std::process::{Command, Output};
+
+use axum::Json;
+use axum::routing::post;
+use cowork_cloud::database::testing::TestDatabase;
+use cowork_providers::email::test_smtp::{SmtpServerOptions, TestSmtpServer};
+use serde_json::{Value, json};
+
+use crate::harness::{ADMIN_TOKEN, GatewayProcess};
+
+/// Runs `open-cowork-gateway <args>` in an empty directory with only `vars` set of our settings.
+fn cli(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_open-cowork-gateway"));
+    command.args(args).current_dir(dir.path());
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("OPEN_COWORK_")) {
+        command.env_remove(name);
+    }
+    command.envs(vars.iter().copied()).output().expect("run the gateway binary")
+}
+
+/// [`cli`] off the async runtime (the command may talk to servers this test runs).
+async fn cli_async(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        cli(&args, &vars)
+    })
+    .await
+    .expect("run the gateway binary")
+}
+
+/// The `--json` report of a run.
+fn report(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The outcome and detail of the check named `name` (the first one).
+fn outcome(report: &Value, name: &str) -> (String, String) {
+    let check = report["checks"].as_array().into_iter().flatten().find(|c| c["name"] == name);
+    let check = check.unwrap_or_else(|| panic!("no check {name} in {report:#}"));
+    (check["outcome"].as_str().unwrap_or_default().to_owned(), check["detail"].as_str().unwrap_or_default().to_owned())
+}
+
+#[test]
+fn check_passes_a_good_configuration_and_names_what_is_wrong_with_a_bad_one() {
+    let good = cli(&["check"], &[]);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
+    let text = String::from_utf8_lossy(&good.stdout);
+    assert!(text.contains("pass  configuration") && text.contains("0 failed"), "{text}");
+
+    let bad =
+        cli(&["check", "--json"], &[("OPEN_COWORK_GATEWAY_PROVIDERS", r#"[{"id": "webhook", "kind": "webhook"}]"#)]);
+    assert_eq!(bad.status.code(), Some(1));
+    let (result, detail) = outcome(&report(&bad), "configuration");
+    assert_eq!(result, "fail");
+    assert!(detail.contains("credentials.sharedSecret"), "{detail}");
+
+    let secret = "public-but-weak-token";
+    let production = cli(
+        &["check", "--json"],
+        &[("OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER", "public_production"), ("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", secret)],
+    );
+    assert_eq!(production.status.code(), Some(1));
+    let body = report(&production);
+    let rules: Vec<&str> = body["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == "deployment tier" && c["outcome"] == "fail")
+        .filter_map(|c| c["detail"].as_str())
+        .collect();
+    assert_eq!(rules.len(), 4, "{rules:#?}");
+    assert!(rules.iter().any(|r| r.contains("OPEN_COWORK_GATEWAY_ADMIN_TOKEN needs a strong value")), "{rules:#?}");
+    assert!(!String::from_utf8_lossy(&production.stdout).contains(secret));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_database_smtp_and_slack_and_fails_on_what_does_not_answer() {
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let smtp = TestSmtpServer::start(SmtpServerOptions::default()).await.expect("smtp server");
+    let slack = slack_stand_in().await;
+    let providers = json!([
+        {"id": "email", "kind": "email", "credentials": {"inboundSecret": "doctor-inbound-secret-0123456789"},
+         "settings": {"from": "Agent <agent@example.org>", "smtpHost": "127.0.0.1", "smtpPort": smtp.port(),
+                      "smtpSecurity": "starttls", "smtpRootCertificates": smtp.ca_certificate_pem()}},
+        {"id": "slack", "kind": "slack", "externalWorkspaceId": "T0DOCTOR",
+         "credentials": {"botToken": "xoxb-doctor-good", "signingSecret": "doctor-signing-secret-0123456789"},
+         "settings": {"apiBaseUrl": slack}},
+        {"id": "slack-revoked", "kind": "slack",
+         "credentials": {"botToken": "xoxb-doctor-revoked", "signingSecret": "doctor-signing-secret-0123456789"},
+         "settings": {"apiBaseUrl": slack}},
+    ])
+    .to_string();
+    let vars = [("OPEN_COWORK_GATEWAY_DATABASE_URL", db.url.as_str()), ("OPEN_COWORK_GATEWAY_PROVIDERS", &providers)];
+    let output = cli_async(&["doctor", "--json"], &vars).await;
+    let body = report(&output);
+    assert_eq!(outcome(&body, "database").0, "pass", "{body:#}");
+    assert_eq!(outcome(&body, "tls: database").0, "pass", "loopback Postgres: {body:#}");
+    let (email, detail) = outcome(&body, "provider email");
+    assert_eq!(email, "pass", "{detail}");
+    let (slack_ok, detail) = outcome(&body, "provider slack");
+    assert_eq!((slack_ok.as_str(), detail.contains("team T0DOCTOR")), ("pass", true), "{detail}");
+    let (revoked, detail) = outcome(&body, "provider slack-revoked");
+    assert_eq!((revoked.as_str(), detail.contains("invalid_auth")), ("fail", true), "{detail}");
+    assert_eq!(output.status.code(), Some(1), "a failed check fails the run");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("xoxb-doctor") && !text.contains("doctor-signing-secret"), "{text}");
+
+    // Nothing answers on the database port: the database check fails, naming no password.
+    let unreachable = "postgres://gw:hunter2-password@127.0.0.1:9/gw";
+    let vars = [("OPEN_COWORK_GATEWAY_DATABASE_URL", unreachable)];
+    let output = cli_async(&["doctor", "--json"], &vars).await;
+    assert_eq!(output.status.code(), Some(1));
+    let body = report(&output);
+    assert_eq!(outcome(&body, "database").0, "fail", "{body:#}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_pending_migrations_of_an_older_schema() {
+    let Some(db) = TestDatabase::postgres().await else { return };
+    // As if this build's newest migration had not run yet.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
+        .execute(&sqlx::PgPool::connect(&db.url).await.expect("connect"))
+        .await
+        .expect("forget a migration");
+    let url = db.url.clone();
+    let output = cli_async(&["doctor", "--json"], &[("OPEN_COWORK_GATEWAY_DATABASE_URL", &url)]).await;
+    let (schema, detail) = outcome(&report(&output), "database schema");
+    assert_eq!(schema, "warn", "{detail}");
+    assert!(detail.contains("1 migrations pending"), "{detail}");
+    assert!(output.status.success(), "pending migrations are applied by the next start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_passes_against_a_running_gateway_and_fails_with_a_wrong_token() {
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let gateway = GatewayProcess::start_with(&db.url, 1, &[("OPEN_COWORK_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)]);
+    let base = gateway.base.clone();
+    let output = cli_async(&["smoke", "--url", &base, "--admin-token", ADMIN_TOKEN, "--json"], &[]).await;
+    let body = report(&output);
+    assert!(output.status.success(), "{body:#}");
+    for name in
+        ["health", "ready", "/metrics without the token", "fake round trip", "retry control", "dead-letter control"]
+    {
+        assert_eq!(outcome(&body, name).0, "pass", "{name}: {body:#}");
+    }
+    assert!(!output.stdout.windows(ADMIN_TOKEN.len()).any(|w| w == ADMIN_TOKEN.as_bytes()));
+
+    let base = gateway.base.clone();
+    let output = cli_async(&["smoke", "--url", &base, "--admin-token", "not-the-operator-token-0123456789"], &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("answered 401 (is the token right?)"));
+}
+
+/// Answers Slack's `auth.test` as Slack does: the team and user of a good token, `invalid_auth`
+/// for a revoked one. Returns the API base URL.
+async fn slack_stand_in() -> String {
+    let app = axum::Router::new().route(
+        "/auth.test",
+        post(|headers: axum::http::HeaderMap| async move {
+            let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            Json(if authorization == "Bearer xoxb-doctor-good" {
+                json!({"ok": true, "team_id": "T0DOCTOR", "user_id": "U0BOT", "team": "Doctor", "user": "agent"})
+            } else {
+                json!({"ok": false, "error": "invalid_auth"})
+            })
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
