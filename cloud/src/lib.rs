@@ -15,6 +15,7 @@ pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod database;
+pub mod doctor;
 mod error;
 pub mod http;
 pub mod ids;

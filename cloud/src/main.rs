@@ -45,6 +45,10 @@ enum Command {
         #[command(subcommand)]
         command: cli::BindingsCommand,
     },
+    /// Check the configuration, offline: does it load, and keep its deployment tier's rules.
+    Check(InspectArgs),
+    /// Check the configuration, the database and its schema, and the TLS posture.
+    Doctor(InspectArgs),
     /// Health check for containers and service managers: GET the local /livez (or --url), exit
     /// 0 on a 2xx answer.
     Probe {
@@ -79,6 +83,15 @@ struct ServeArgs {
     config: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct InspectArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 fn parse_role(value: &str) -> Result<Role, String> {
     value.parse().map_err(|_| "must be one of all, web, worker".to_owned())
 }
@@ -92,6 +105,8 @@ fn main() -> ExitCode {
         Command::Tokens { store, command } => cli::run(&cwd, &env, &store, |admin, json| command.run(admin, json)),
         Command::Bench(BenchCommand::Streams(bench)) => bench_streams(bench),
         Command::Bindings { store, command } => cli::run(&cwd, &env, &store, |admin, json| command.run(admin, json)),
+        Command::Check(args) => inspect(&cwd, &env, args, false),
+        Command::Doctor(args) => inspect(&cwd, &env, args, true),
         Command::Probe { url } => {
             let url = url.unwrap_or_else(|| cowork_cloud::http::local_url("OPEN_COWORK_CLOUD_PORT", 8787, "/livez"));
             cowork_cloud::http::probe_command("open-cowork-cloud", &url)
@@ -99,14 +114,36 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(cwd: &std::path::Path, env: &HashMap<String, String>, args: ServeArgs) -> ExitCode {
-    let flags = ServeFlags {
+fn flags(args: ServeArgs) -> ServeFlags {
+    ServeFlags {
         listen: args.listen,
         data_dir: args.data_dir,
         database_url: args.database_url,
         config_path: args.config,
         role: args.role,
+    }
+}
+
+/// `check` and `doctor`.
+fn inspect(cwd: &std::path::Path, env: &HashMap<String, String>, args: InspectArgs, doctor: bool) -> ExitCode {
+    let loaded = ServeConfig::load(cwd, env, &flags(args.serve));
+    let redactor = loaded.as_ref().map(redactor).unwrap_or_else(|_| Redactor::new([]));
+    let report = if doctor {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(cowork_cloud::doctor::doctor(&loaded)),
+            Err(error) => {
+                eprintln!("open-cowork-cloud: cannot start the async runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        cowork_cloud::doctor::check(&loaded)
     };
+    report.print(args.json, &redactor)
+}
+
+fn serve(cwd: &std::path::Path, env: &HashMap<String, String>, args: ServeArgs) -> ExitCode {
+    let flags = flags(args);
     // The tier's rules are for the service; the setup commands run under any tier.
     let loaded = ServeConfig::load(cwd, env, &flags)
         .and_then(|config| cowork_cloud::config::production::check(&config).map(|()| config));

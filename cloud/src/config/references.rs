@@ -100,6 +100,8 @@ pub fn resolve_secret_variables(env: &HashMap<String, String>) -> Result<HashMap
             _ => continue,
         };
         resolved.insert(name.to_owned(), secret.expose().to_owned());
+        // Resolved once: a second pass over the result finds the value alone.
+        resolved.remove(&reference_name);
     }
     Ok(resolved)
 }
@@ -129,6 +131,7 @@ mod tests {
         assert_eq!(resolved["OPEN_COWORK_GATEWAY_SERVICE_TOKEN"], "occ_tok_from_another_variable");
         assert_eq!(resolved["OPEN_COWORK_CLOUD_TOKEN_HASH_KEY"], "a-literal-key-stays-as-it-is-0123456789");
         assert!(!resolved.contains_key("OPEN_COWORK_CLOUD_DATABASE_URL"));
+        assert_eq!(resolve_secret_variables(&resolved).unwrap(), resolved, "resolving twice changes nothing");
         let braces = resolve_reference("x", "{env:MY_TOKEN}".into(), &vars).unwrap();
         assert_eq!(braces.expose(), "occ_tok_from_another_variable");
     }

@@ -63,3 +63,47 @@ fn an_unreachable_database_fails_the_start_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot connect to the database"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_doctor_report_the_configuration_database_and_tier() {
+    let Some(db) = TestDatabase::new(Backend::Postgres).await else { return };
+    let url = db.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        command(&["doctor", "--json", "--database-url", &url]).output().expect("run doctor")
+    })
+    .await
+    .expect("doctor");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let database = report["checks"].as_array().into_iter().flatten().find(|c| c["name"] == "database").cloned();
+    assert_eq!(database.map(|c| c["outcome"].clone()), Some("pass".into()), "{report:#}");
+
+    // public_production with the laptop defaults: every broken rule is a failed check.
+    let output = command(&["check", "--role", "all"])
+        .env("OPEN_COWORK_CLOUD_DEPLOYMENT_TIER", "public_production")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run check");
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for rule in [
+        "OPEN_COWORK_CLOUD_DATABASE_URL needs a Postgres database",
+        "OPEN_COWORK_CLOUD_TOKEN_HASH_KEY needs a strong value",
+        "OPEN_COWORK_CLOUD_ROLE must be web or worker",
+    ] {
+        assert!(text.contains(rule), "{rule} missing from {text}");
+    }
+    // serve refuses to start with the same rules; the setup commands still run.
+    let serve = command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("OPEN_COWORK_CLOUD_DEPLOYMENT_TIER", "public_production")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run serve");
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("OPEN_COWORK_CLOUD_ROLE must be web or worker"));
+    let list = command(&["tokens", "list", "--database-url", &db.url])
+        .env("OPEN_COWORK_CLOUD_DEPLOYMENT_TIER", "public_production")
+        .output()
+        .expect("run tokens list");
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+}

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use cowork_cloud::database::{Backend, Storage, schema_status};
 use cowork_cloud::report::Report;
 use cowork_cloud_client::SessionBackend;
 use tokio_util::sync::CancellationToken;
@@ -22,58 +21,21 @@ pub async fn report(loaded: &Result<GatewayConfig, ConfigError>) -> Report {
     let mut report = Report::new("open-cowork-gateway doctor");
     super::check::configuration(&mut report, loaded);
     let Ok(config) = loaded else { return report };
-    database(&mut report, &config.storage).await;
+    cowork_cloud::doctor::database(&mut report, &config.storage, SQLITE_FILE).await;
     tls(&mut report, config);
     providers(&mut report, config).await;
     cloud(&mut report, config).await;
     report
 }
 
-/// Reachable, and migrated to this build's schema (pending migrations are applied by the next
-/// start; migrations this build does not know mean a newer build ran against it).
-pub async fn database(report: &mut Report, storage: &Storage) {
-    match schema_status(storage, SQLITE_FILE).await {
-        Err(error) => report.fail("database", format!("{}: {error}", storage.describe(SQLITE_FILE))),
-        Ok(status) if !status.exists => report.warn(
-            "database",
-            format!("{} does not exist yet (the first start creates it)", storage.describe(SQLITE_FILE)),
-        ),
-        Ok(status) if !status.unknown.is_empty() => report.fail(
-            "database schema",
-            format!(
-                "applied migrations this build does not know: {:?} (a newer version ran against it)",
-                status.unknown
-            ),
-        ),
-        Ok(status) if !status.pending.is_empty() => report.warn(
-            "database schema",
-            format!("{} migrations pending ({:?}); the next start applies them", status.pending.len(), status.pending),
-        ),
-        Ok(status) => {
-            let engine = match status.backend {
-                Backend::Sqlite => "SQLite",
-                Backend::Postgres => "Postgres",
-            };
-            report.pass("database", format!("{engine} answers; its schema is this build's"));
-        }
-    }
-}
-
 /// TLS wherever traffic leaves the machine.
 fn tls(report: &mut Report, config: &GatewayConfig) {
-    let mut refusals = cowork_cloud::config::tier::Refusals::default();
-    if matches!(&config.storage, Storage::Url(url) if !url.expose().starts_with("sqlite:")) {
-        refusals.require_postgres("OPEN_COWORK_GATEWAY_DATABASE_URL", &config.storage);
-        match refusals.rules().first() {
-            Some(rule) => report.warn("tls: database", rule.clone()),
-            None => report.pass("tls: database", "TLS to Postgres, or Postgres on this machine"),
-        }
-    }
-    match config.public_url.as_deref() {
-        Some(url) if url.starts_with("https://") => report.pass("tls: public URL", url.to_owned()),
-        Some(url) => report.warn("tls: public URL", format!("{url} is not https")),
-        None => report.skip("tls: public URL", "no public URL set"),
-    }
+    cowork_cloud::doctor::tls(
+        report,
+        "OPEN_COWORK_GATEWAY_DATABASE_URL",
+        &config.storage,
+        config.public_url.as_deref(),
+    );
     if let Some(remote) = &config.remote_cloud {
         if remote.base_url.starts_with("https://") {
             report.pass("tls: cloud", remote.base_url.clone());

@@ -10,6 +10,7 @@ use cowork_providers::email::test_smtp::{SmtpServerOptions, TestSmtpServer};
 use serde_json::{Value, json};
 
 use crate::harness::{ADMIN_TOKEN, GatewayProcess};
+use crate::postgres_server::PostgresServer;
 
 /// Runs `open-cowork-gateway <args>` in an empty directory with only `vars` set of our settings.
 fn cli(args: &[&str], vars: &[(&str, &str)]) -> Output {
@@ -61,6 +62,15 @@ fn check_passes_a_good_configuration_and_names_what_is_wrong_with_a_bad_one() {
     let (result, detail) = outcome(&report(&bad), "configuration");
     assert_eq!(result, "fail");
     assert!(detail.contains("credentials.sharedSecret"), "{detail}");
+
+    // A secret given by reference resolves (once: the binary loads the settings in two steps).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, "an-admin-token-from-a-mounted-file-0123\n").expect("write");
+    let reference = format!("file:{}", token_file.display());
+    let by_reference = cli(&["check"], &[("OPEN_COWORK_GATEWAY_ADMIN_TOKEN_REF", &reference)]);
+    let text = String::from_utf8_lossy(&by_reference.stdout);
+    assert!(by_reference.status.success() && text.contains("admin token set"), "{text}");
 
     let secret = "public-but-weak-token";
     let production = cli(
@@ -178,4 +188,25 @@ async fn slack_stand_in() -> String {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reaches_postgres_over_verified_tls_and_refuses_a_server_it_cannot_verify() {
+    let Some(pg) = PostgresServer::start_with_tls() else { return };
+    let port = pg.url().rsplit(':').next().and_then(|rest| rest.split('/').next()).unwrap_or_default().to_owned();
+    let ca = pg.ca_file().display().to_string();
+    let verified = format!("postgres://postgres@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={ca}");
+    let output = cli_async(&["doctor", "--json"], &[("OPEN_COWORK_GATEWAY_DATABASE_URL", &verified)]).await;
+    let body = report(&output);
+    // Connected and read the (empty) schema over TLS.
+    assert_eq!(outcome(&body, "database schema").0, "warn", "{body:#}");
+    assert_eq!(outcome(&body, "tls: database").0, "pass", "{body:#}");
+    // The gateway itself runs on it.
+    let gateway = GatewayProcess::start(&verified, 1);
+    assert_eq!(gateway.get("/ready").await.0, 200);
+    drop(gateway);
+    // Without the CA the server's certificate cannot be verified: refused.
+    let unverified = format!("postgres://postgres@localhost:{port}/postgres?sslmode=verify-full");
+    let output = cli_async(&["doctor", "--json"], &[("OPEN_COWORK_GATEWAY_DATABASE_URL", &unverified)]).await;
+    assert_eq!(outcome(&report(&output), "database").0, "fail");
 }

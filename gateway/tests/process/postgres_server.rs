@@ -20,6 +20,21 @@ impl PostgresServer {
     /// Creates and starts a cluster, or `None` (with a loud message) when no Postgres binaries
     /// are installed and `CI` is not `true`.
     pub fn start() -> Option<Self> {
+        Self::create(false)
+    }
+
+    /// [`Self::start`] with TLS on (a certificate for `localhost` and `127.0.0.1` from a CA of
+    /// the test's own, see [`Self::ca_file`]).
+    pub fn start_with_tls() -> Option<Self> {
+        Self::create(true)
+    }
+
+    /// The CA certificate (PEM file) a TLS server's certificate is signed by.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn create(tls: bool) -> Option<Self> {
         let Some(bin) = binaries() else {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -50,6 +65,10 @@ impl PostgresServer {
         let conf_path = data.join("postgresql.conf");
         let mut existing = std::fs::read_to_string(&conf_path).expect("read postgresql.conf");
         existing.push_str(&conf);
+        if tls {
+            server.write_certificates(&data);
+            existing.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        }
         std::fs::write(&conf_path, existing).expect("write postgresql.conf");
         server.start_again();
         Some(server)
@@ -75,6 +94,33 @@ impl PostgresServer {
     pub fn restart(&self) {
         self.stop();
         self.start_again();
+    }
+
+    /// A CA (to `ca.pem`) and a server certificate and key signed by it (into the data dir,
+    /// owned by the server's user, the key readable by it alone, as Postgres insists).
+    fn write_certificates(&self, data: &Path) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
+        ca_params.distinguished_name.push(DnType::CommonName, "Open Cowork test Postgres CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        std::fs::write(self.ca_file(), ca_cert.pem()).expect("write ca.pem");
+        std::fs::write(data.join("server.crt"), cert.pem()).expect("write server.crt");
+        let key_path = data.join("server.key");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write server.key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+        if let Some(user) = &self.run_as {
+            for file in [data.join("server.crt"), key_path] {
+                let status = Command::new("chown").arg(user).arg(&file).status().expect("chown");
+                assert!(status.success(), "chown {}", file.display());
+            }
+        }
     }
 
     fn data_dir(&self) -> PathBuf {
