@@ -4,6 +4,8 @@
 //! readers both binaries build their configuration with.
 
 pub mod auth;
+#[cfg(test)]
+mod contracts;
 pub mod production;
 pub mod reader;
 pub mod references;

@@ -239,4 +239,6 @@ pub(crate) fn parse_cidrs<'a>(
 }
 
 #[cfg(test)]
+mod contracts;
+#[cfg(test)]
 mod tests;
