@@ -63,6 +63,22 @@ fn check_passes_a_good_configuration_and_names_what_is_wrong_with_a_bad_one() {
     assert_eq!(result, "fail");
     assert!(detail.contains("credentials.sharedSecret"), "{detail}");
 
+    // A config file with an unknown key or an unresolvable reference: named by path.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("open-cowork.config.json");
+    for (content, named) in [
+        (r#"{"gateway": {"server": {"prot": 9000}}}"#, "gateway.server.prot"),
+        (r#"{"gateway": {"server": {"adminToken": "env:NOT_SET_ANYWHERE"}}}"#, "gateway.server.adminToken"),
+        (r#"{"gateway": {"server": {"port": "9000"}}}"#, "gateway.server.port"),
+    ] {
+        std::fs::write(&file, content).expect("write");
+        let path = file.display().to_string();
+        let output = cli(&["check", "--json"], &[("OPEN_COWORK_CONFIG_PATH", &path)]);
+        assert_eq!(output.status.code(), Some(1));
+        let (result, detail) = outcome(&report(&output), "configuration");
+        assert!(result == "fail" && detail.contains(named), "{content}: {detail}");
+    }
+
     // A secret given by reference resolves (once: the binary loads the settings in two steps).
     let dir = tempfile::tempdir().expect("temp dir");
     let token_file = dir.path().join("admin-token");

@@ -151,6 +151,21 @@ async fn a_conversation_survives_a_killed_cloud(backend: Backend) {
     assert_eq!(status, 503, "{ready}");
     let reason = ready["checks"]["cloud"].as_str().unwrap_or_default();
     assert!(reason.contains("401"), "{ready}");
+
+    // `doctor` in split mode tries the cloud with the token: accepted, then refused.
+    for (service_token, expected) in [(token.as_str(), "pass"), ("occ_tok_AAAAAAAAAAAAAAAA_wrong", "fail")] {
+        let output = Command::new(env!("CARGO_BIN_EXE_open-cowork-gateway"))
+            .args(["doctor", "--json", "--database-url", &gateway_db.url])
+            .env("OPEN_COWORK_CLOUD_BASE_URL", &cloud_url)
+            .env("OPEN_COWORK_GATEWAY_SERVICE_TOKEN", service_token)
+            .env_remove("OPEN_COWORK_CONFIG_PATH")
+            .output()
+            .expect("run doctor");
+        let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+        let cloud = report["checks"].as_array().into_iter().flatten().find(|c| c["name"] == "cloud").cloned();
+        assert_eq!(cloud.as_ref().map(|c| c["outcome"].clone()), Some(json!(expected)), "{report:#}");
+        assert!(!String::from_utf8_lossy(&output.stdout).contains(service_token), "the token is never shown");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
