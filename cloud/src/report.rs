@@ -23,6 +23,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The ANSI colour of the word on a terminal.
+    fn colour(self) -> &'static str {
+        match self {
+            Self::Pass => "32",
+            Self::Warn => "33",
+            Self::Fail => "1;31",
+            Self::Skip => "2",
+        }
+    }
+
     /// The word printed.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,11 +105,20 @@ impl Report {
 
     /// The report for people: one line per check, then a summary.
     pub fn text(&self, redactor: &Redactor) -> String {
+        self.render(redactor, false)
+    }
+
+    /// [`Self::text`], the outcomes coloured when `colour` (a terminal that did not ask for
+    /// `NO_COLOR`).
+    fn render(&self, redactor: &Redactor, colour: bool) -> String {
         let mut out = format!("{}\n", self.title);
         let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
         for check in &self.checks {
             let detail = redactor.redact(&check.detail);
-            let _ = writeln!(out, "  {:<4}  {:<width$}  {detail}", check.outcome.as_str(), check.name);
+            let word = check.outcome.as_str();
+            let word =
+                if colour { format!("\x1b[{}m{word:<4}\x1b[0m", check.outcome.colour()) } else { format!("{word:<4}") };
+            let _ = writeln!(out, "  {word}  {:<width$}  {detail}", check.name);
         }
         let count = |o: Outcome| self.checks.iter().filter(|c| c.outcome == o).count();
         let _ = write!(
@@ -125,10 +144,12 @@ impl Report {
 
     /// Prints the report on stdout and gives the exit code (1 when a check failed).
     pub fn print(&self, as_json: bool, redactor: &Redactor) -> ExitCode {
+        use std::io::IsTerminal;
         if as_json {
             println!("{}", self.json(redactor));
         } else {
-            println!("{}", self.text(redactor));
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            println!("{}", self.render(redactor, colour));
         }
         if self.failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
     }
@@ -157,5 +178,8 @@ mod tests {
         assert_eq!(json["ok"], false);
         assert_eq!(json["checks"][3]["outcome"], "fail");
         assert!(!json.to_string().contains("s3cr3t-token-value"));
+        let coloured = report.render(&redactor, true);
+        assert!(coloured.contains("\x1b[1;31mfail\x1b[0m  cloud"), "{coloured}");
+        assert!(!text.contains('\x1b'), "plain when not on a terminal");
     }
 }
