@@ -44,6 +44,27 @@ enum Command {
     /// Check a running deployment from outside: health, readiness, operator auth, a fake
     /// round trip, the delivery controls.
     Smoke(SmokeArgs),
+    /// Talk to an agent from the terminal through a gateway's fake provider.
+    Chat(ChatArgs),
+}
+
+#[derive(clap::Args)]
+struct ChatArgs {
+    /// The gateway (default http://127.0.0.1:$OPEN_COWORK_GATEWAY_PORT, port 8790).
+    #[arg(long, conflicts_with = "standalone")]
+    url: Option<String>,
+    /// Start a standalone gateway in this process (its settings as `standalone` reads them,
+    /// listening on a free loopback port) and talk to it.
+    #[arg(long)]
+    standalone: bool,
+    /// The fake provider's id.
+    #[arg(long, default_value = "fake")]
+    provider: String,
+    /// The chat to talk in (default: a new one).
+    #[arg(long)]
+    chat: Option<String>,
+    #[command(flatten)]
+    settings: StandaloneArgs,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +153,7 @@ fn main() -> ExitCode {
         Command::Check(args) => return inspect(args, false),
         Command::Doctor(args) => return inspect(args, true),
         Command::Smoke(args) => return smoke(args),
+        Command::Chat(args) => return chat(args),
     };
     let loaded = load(args, split).and_then(|config| tier::check(&config).map(|()| config));
     let config = match loaded {
@@ -212,6 +234,52 @@ fn smoke(args: SmokeArgs) -> ExitCode {
         Ok(runtime) => runtime.block_on(smoke.report()).print(args.json, &redactor),
         Err(error) => {
             eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `chat`.
+fn chat(args: ChatArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let chat_id =
+        args.chat.clone().unwrap_or_else(|| format!("terminal-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    let outcome = runtime.block_on(async move {
+        // In-process: the gateway's own logs stay off the terminal the chat uses.
+        let local = if args.standalone {
+            let mut config = load(args.settings, false)?;
+            config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            let options = RunOptions { run_workers: !config.pause_workers, ..RunOptions::default() };
+            Some(app::start(config, listener, options).await?)
+        } else {
+            None
+        };
+        let url = match (&local, args.url) {
+            (Some(gateway), _) => format!("http://{}", gateway.local_addr),
+            (None, Some(url)) => url.trim_end_matches('/').to_owned(),
+            (None, None) => cowork_cloud::http::local_url("OPEN_COWORK_GATEWAY_PORT", 8790, ""),
+        };
+        let chat = cowork_gateway::cli::chat::Chat { url, provider: args.provider, chat_id };
+        let prompt = std::io::IsTerminal::is_terminal(&std::io::stdin());
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        let result = chat.run(stdin, &mut std::io::stdout(), prompt).await;
+        if let Some(gateway) = local {
+            gateway.shutdown();
+            gateway.wait().await?;
+        }
+        result
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("open-cowork-gateway chat: {error:#}");
             ExitCode::FAILURE
         }
     }

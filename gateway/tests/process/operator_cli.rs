@@ -226,3 +226,58 @@ async fn doctor_reaches_postgres_over_verified_tls_and_refuses_a_server_it_canno
     let output = cli_async(&["doctor", "--json"], &[("OPEN_COWORK_GATEWAY_DATABASE_URL", &unverified)]).await;
     assert_eq!(outcome(&report(&output), "database").0, "fail");
 }
+
+/// Runs `open-cowork-gateway chat <args>` with `input` on its standard input.
+async fn chat(args: &[&str], input: &str) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let input = input.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_open-cowork-gateway"));
+        command.arg("chat").args(&args).current_dir(dir.path()).env("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", "5");
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("OPEN_COWORK_GATEWAY_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .env_remove("OPEN_COWORK_CONFIG_PATH")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn chat");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("chat output")
+    })
+    .await
+    .expect("chat")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_streams_the_reply_offers_numbered_choices_and_clicks_one() {
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let gateway = GatewayProcess::start(&db.url, 5);
+    let input = "hello there\nplease deploy the site\n1\n/stop\n/quit\n";
+    let output = chat(&["--url", &gateway.base, "--chat", "terminal-1"], input).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(&cowork_cloud::runtime::DemoRuntime::final_reply("hello there")), "{stdout}");
+    assert!(stdout.contains("  1) Approve\n  2) Deny\n"), "{stdout}");
+    assert!(stdout.contains("[Approve]\nApproved by fake-user."), "{stdout}");
+    assert!(stdout.contains("Nothing is running."), "/stop reaches the gateway: {stdout}");
+    // The click went through the gateway like any channel's.
+    let transcript = gateway.transcript("terminal-1").await;
+    assert!(transcript.to_string().contains("Approved by fake-user."), "{transcript:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_starts_a_gateway_of_its_own_with_standalone() {
+    let output = chat(&["--standalone"], "hello\n/quit\n").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(&cowork_cloud::runtime::DemoRuntime::final_reply("hello")), "{stdout}");
+    // Nothing is listening any more: a wrong address is said plainly.
+    let output = chat(&["--url", "http://127.0.0.1:9"], "hello\n").await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach http://127.0.0.1:9"));
+}
