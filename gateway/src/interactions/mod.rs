@@ -1,7 +1,7 @@
 //! Approvals and questions answered from the channel: a button click or a text command decides
 //! the interaction exactly once (the store's atomic decide picks one winner), the session gets
-//! the answer, and the buttons message is edited to show who decided. Later answers are told
-//! who already decided.
+//! the answer, and the buttons message is edited to show who decided (a short line says it
+//! where messages cannot be edited). Later answers are told who already decided.
 
 mod choice;
 pub mod handle;
@@ -47,16 +47,22 @@ pub async fn answer(
                 body: choice.command(&spec.target_id),
             };
             s.backend.submit(&spec.session_id, command).await?;
+            // Where messages can be edited the buttons give way to who decided; elsewhere (email)
+            // an edit would be a whole new message repeating the question, so a short line says it.
+            let editing = s.providers.get(&spec.provider_id).is_none_or(|p| p.provider.capabilities().message_editing);
+            let (message_key, op) = if editing {
+                let text = format!("{}\n\n{} by {by}.", spec.prompt_text, choice.summary());
+                (Some(spec.message_key.clone()), PlannedOp::Edit { text, buttons: vec![] })
+            } else {
+                (None, PlannedOp::Send { text: format!("{} by {by}.", choice.summary()), buttons: vec![] })
+            };
             let decided = NewOutbound {
                 dedupe_key: format!("interaction:{code}:decided"),
                 binding_id: spec.binding_id.clone(),
                 provider_id: spec.provider_id.clone(),
                 chat: spec.chat.clone(),
-                message_key: Some(spec.message_key.clone()),
-                op: PlannedOp::Edit {
-                    text: format!("{}\n\n{} by {by}.", spec.prompt_text, choice.summary()),
-                    buttons: vec![],
-                },
+                message_key,
+                op,
             };
             enqueue(s, vec![decided]).await
         }

@@ -96,8 +96,9 @@ impl Renderer {
         let Some(epoch) = s.ownership.epoch(cursor.binding_id.as_str()) else { return Ok(()) };
         loop {
             let events = s.backend.events_after(session, cursor.last_sequence, BATCH).await?;
-            let Some(last) = events.last() else { return Ok(()) };
-            let last_sequence = last.sequence;
+            if events.is_empty() {
+                return Ok(());
+            }
             let known_keys = self.known_keys(&cursor, &events).await?;
             let ctx = PlanContext {
                 cursor: &cursor,
@@ -108,6 +109,11 @@ impl Renderer {
                 epoch: Some(epoch),
             };
             let commit = plan(&ctx, &events);
+            // The plan may hold the last event back (see `plan`): the next event brings it.
+            let last_sequence = commit.new_sequence;
+            if last_sequence == cursor.last_sequence {
+                return Ok(());
+            }
             let has_output = !commit.outbound.is_empty();
             let committed = match s.store.commit_render(commit, s.clock.now_ms()).await {
                 Ok(committed) => committed,

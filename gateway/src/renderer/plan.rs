@@ -1,6 +1,11 @@
 //! Turns a batch of session events into outbox rows, pure and deterministic except for fresh
 //! interaction codes. Assistant snapshots of one message collapse to the last one in the batch;
 //! the first snapshot of a message is a send, later ones edit it (on providers that can edit).
+//!
+//! A channel that cannot edit (email) gets one message per step of a turn: the finished text
+//! only, and a finished text that an approval or question follows goes out with it, in one
+//! message. So a finished text that ends the batch waits for the next event (which says whether
+//! a question follows; every turn ends with one), unless it is older than [`HOLD_MS`].
 
 use std::collections::HashSet;
 
@@ -26,6 +31,9 @@ pub struct PlanContext<'a> {
     pub epoch: Option<i64>,
 }
 
+/// How long a finished text waits for what follows it on a channel that cannot edit.
+pub const HOLD_MS: Millis = 5_000;
+
 /// The message key of an assistant message.
 pub fn assistant_key(cursor: &RenderCursor, message_id: &str) -> String {
     format!("asst:{}:{message_id}", cursor.session_id)
@@ -49,6 +57,10 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
         epoch: ctx.epoch,
     };
     let mut known = ctx.known_keys.clone();
+    let events = held_back(ctx, events);
+    commit.new_sequence = events.last().map_or(cursor.last_sequence, |e| e.sequence);
+    // A finished text waiting to go out with the approval or question that follows it.
+    let mut lead: Option<String> = None;
     for (index, event) in events.iter().enumerate() {
         let dedupe_key = format!("render:{}:{}", cursor.session_id, event.sequence);
         match &event.body {
@@ -61,6 +73,10 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
                     |later| matches!(&later.body, EventBody::AssistantMessage { message_id: m, .. } if m == message_id),
                 );
                 if superseded || content.is_empty() {
+                    continue;
+                }
+                if !ctx.capabilities.message_editing && asks_next(&events[index + 1..]) {
+                    lead = Some(content.clone());
                     continue;
                 }
                 let key = assistant_key(cursor, message_id);
@@ -133,17 +149,8 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
                     ]]
                 };
                 let fallback = |code: &str| format!("Reply /approve {code} or /deny {code}.");
-                ask(
-                    ctx,
-                    &mut commit,
-                    dedupe_key,
-                    InteractionKind::Permission,
-                    permission_id,
-                    prompt,
-                    options,
-                    buttons,
-                    fallback,
-                );
+                let ask_for = Ask { kind: InteractionKind::Permission, target_id: permission_id, prompt, options };
+                ask(ctx, &mut commit, dedupe_key, ask_for, lead.take(), buttons, fallback);
             }
             EventBody::QuestionAsked { request_id, questions } => {
                 let Some(first) = questions.first() else { continue };
@@ -164,17 +171,8 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
                     row.chunks(4).map(<[Button]>::to_vec).collect()
                 };
                 let fallback = |code: &str| format!("Reply /answer {code} <number or text>, or /deny {code} to skip.");
-                ask(
-                    ctx,
-                    &mut commit,
-                    dedupe_key,
-                    InteractionKind::Question,
-                    request_id,
-                    prompt,
-                    options,
-                    buttons,
-                    fallback,
-                );
+                let ask_for = Ask { kind: InteractionKind::Question, target_id: request_id, prompt, options };
+                ask(ctx, &mut commit, dedupe_key, ask_for, lead.take(), buttons, fallback);
             }
             EventBody::RuntimeError { message, .. } => {
                 let op = PlannedOp::Send { text: format!("The agent hit an error: {message}"), buttons: vec![] };
@@ -200,18 +198,55 @@ fn question_text(question: &QuestionSpec) -> (String, Vec<String>) {
     (text, options)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The events to plan now: all of them, but on a channel that cannot edit, not a recent
+/// finished text that ends the batch (what follows it decides whether it travels alone).
+fn held_back<'e>(ctx: &PlanContext<'_>, events: &'e [SessionEvent]) -> &'e [SessionEvent] {
+    match events.split_last() {
+        Some((last, rest))
+            if !ctx.capabilities.message_editing
+                && matches!(last.body, EventBody::AssistantMessage { complete: true, .. })
+                && ctx.now.saturating_sub(last.created_at_ms) < HOLD_MS =>
+        {
+            rest
+        }
+        _ => events,
+    }
+}
+
+/// Whether the next event that shows anything on a channel that cannot edit is an approval or
+/// a question.
+fn asks_next(later: &[SessionEvent]) -> bool {
+    for event in later {
+        match &event.body {
+            EventBody::PermissionRequested { .. } | EventBody::QuestionAsked { .. } => return true,
+            EventBody::ToolCall { status: ToolStatus::Running, .. }
+            | EventBody::AssistantMessage { complete: false, .. } => continue,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// An approval or question to ask.
+struct Ask<'a> {
+    kind: InteractionKind,
+    target_id: &'a str,
+    prompt: String,
+    options: Vec<String>,
+}
+
+/// Plans `ask` as a message with buttons (or their text fallback), after `lead` (the finished
+/// text before it, on a channel that cannot edit) when there is one.
 fn ask(
     ctx: &PlanContext<'_>,
     commit: &mut RenderCommit,
     dedupe_key: String,
-    kind: InteractionKind,
-    target_id: &str,
-    prompt: String,
-    options: Vec<String>,
+    ask: Ask<'_>,
+    lead: Option<String>,
     buttons: impl Fn(&str) -> Vec<Vec<Button>>,
     fallback: impl Fn(&str) -> String,
 ) {
+    let Ask { kind, target_id, prompt, options } = ask;
     let cursor = ctx.cursor;
     let code = handle::new_code();
     let message_key = format!("ix:{code}");
@@ -219,6 +254,10 @@ fn ask(
         (prompt.clone(), buttons(&code))
     } else {
         (format!("{prompt}\n{}", fallback(&code)), vec![])
+    };
+    let text = match lead {
+        Some(lead) => format!("{lead}\n\n{text}"),
+        None => text,
     };
     commit.interactions.push(NewInteraction {
         code: code.clone(),

@@ -105,10 +105,20 @@ async fn approvals_are_answered_by_replying_with_the_number(backend: DatabaseBac
     let Some(gw) = TestGateway::builder(backend).email(&smtp).start().await else { return };
     let ask = mail("d1@client.test", "Release", "Please deploy the site.", "");
     assert_eq!(gw.post_email(&ask, Some(EMAIL_SECRET)).await.0, 202);
-    let sent = mails(&smtp, 2).await;
+    // One mail: the turn's text and the approval that follows it.
+    let sent = mails(&smtp, 1).await;
     let approval = sent.iter().map(parse).find(|m| plain(m).contains("1. Approve")).expect("the approval mail");
     let text = plain(&approval);
     assert!(text.contains("2. Deny"), "{text}");
+    assert!(text.starts_with("You said:") && text.contains("I need your approval."), "{text}");
+    // The turn waits for the answer now: once that mail is recorded as sent, nothing else is
+    // on its way.
+    let start = std::time::Instant::now();
+    while gw.count("SELECT COUNT(*) FROM gw_outbox WHERE state <> 'sent'").await > 0 {
+        assert!(start.elapsed() < DEADLINE, "the approval mail was never recorded as sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(smtp.messages().len(), 1, "the text and the approval are one mail");
     let approval_id = approval.message_id().expect("a Message-ID").to_owned();
 
     let answer = format!("1\r\n\r\nOn Fri, Agent wrote:\r\n> {}", text.lines().next().unwrap_or_default());
@@ -118,7 +128,8 @@ async fn approvals_are_answered_by_replying_with_the_number(backend: DatabaseBac
     let start = std::time::Instant::now();
     loop {
         let texts: Vec<String> = smtp.messages().iter().map(|m| plain(&parse(m))).collect();
-        let decided = texts.iter().any(|t| t.contains("Approved by Ada Lovelace"));
+        // The decision is a short line, not the question again.
+        let decided = texts.iter().any(|t| t.trim() == "Approved by Ada Lovelace.");
         if decided && texts.iter().any(|t| t.starts_with("Approved")) {
             break;
         }

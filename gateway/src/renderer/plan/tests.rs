@@ -79,8 +79,54 @@ fn without_editing_only_the_finished_text_is_sent() {
     let partial = run(&[text(4, "m", "Hel", false)], &caps, &HashSet::new());
     assert!(partial.outbound.is_empty());
     assert_eq!(partial.new_sequence, 4, "the cursor still advances");
-    let done = run(&[text(5, "m", "Hello", true)], &caps, &HashSet::new());
+    let done = run(&[text(5, "m", "Hello", true), event(6, EventBody::SessionIdle {})], &caps, &HashSet::new());
     assert_eq!(done.outbound[0].op, PlannedOp::Send { text: "Hello".into(), buttons: vec![] });
+    assert_eq!(done.new_sequence, 6);
+}
+
+#[test]
+fn without_editing_a_finished_text_waits_for_what_follows_it() {
+    let caps = caps(false, false);
+    // The turn's last event so far: held back, the cursor stays before it.
+    let held = run(&[text(4, "m", "Hel", false), text(5, "m", "Hello", true)], &caps, &HashSet::new());
+    assert!(held.outbound.is_empty());
+    assert_eq!(held.new_sequence, 4);
+    let alone = run(&[text(5, "m", "Hello", true)], &caps, &HashSet::new());
+    assert_eq!((alone.new_sequence, alone.outbound.len()), (3, 0), "nothing to do yet");
+    // Not for ever: a text older than the hold goes out alone.
+    let old = SessionEvent { created_at_ms: 1_000 - HOLD_MS, ..text(5, "m", "Hello", true) };
+    let sent = run(&[old], &caps, &HashSet::new());
+    assert_eq!((sent.new_sequence, sent.outbound.len()), (5, 1));
+    // With editing nothing waits.
+    let editing = run(&[text(5, "m", "Hello", true)], &caps_no_wait(), &HashSet::new());
+    assert_eq!((editing.new_sequence, editing.outbound.len()), (5, 1));
+}
+
+fn caps_no_wait() -> Capabilities {
+    caps(true, true)
+}
+
+#[test]
+fn without_editing_a_finished_text_and_the_question_after_it_are_one_message() {
+    let caps = caps(false, false);
+    let permission = EventBody::PermissionRequested {
+        permission_id: "p1".into(),
+        tool: "deploy".into(),
+        description: "ship it".into(),
+    };
+    let running =
+        EventBody::ToolCall { id: "t1".into(), name: "deploy".into(), status: ToolStatus::Running, error: None };
+    let events = [text(4, "m", "I need your approval.", true), event(5, running), event(6, permission)];
+    let commit = run(&events, &caps, &HashSet::new());
+    assert_eq!(commit.outbound.len(), 1, "{:?}", commit.outbound);
+    let PlannedOp::Send { text, buttons } = &commit.outbound[0].op else { panic!("not a send") };
+    assert!(text.starts_with("I need your approval.\n\nApproval needed: deploy\nship it\nReply /approve "), "{text}");
+    assert!(buttons.is_empty());
+    assert_eq!(commit.outbound[0].dedupe_key, "render:s1:6");
+    assert_eq!(commit.interactions.len(), 1);
+    assert_eq!(commit.new_sequence, 6);
+    // On a channel that edits they stay two messages.
+    assert_eq!(run(&events, &caps_no_wait(), &HashSet::new()).outbound.len(), 3);
 }
 
 #[test]
