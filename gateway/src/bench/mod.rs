@@ -62,19 +62,61 @@ pub async fn run(bench: IngressBench) -> anyhow::Result<Report> {
     let target = Arc::new(parse_url(&bench.url)?);
     let run_id = format!("{:x}", SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
     let bench = Arc::new(bench);
     let started = Instant::now();
+    // Live progress for a person watching; nothing when the output goes to a file or a script.
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        .then(|| tokio::spawn(show_progress(done.clone(), bench.requests, started)));
     let mut clients = Vec::with_capacity(bench.concurrency);
     for _ in 0..bench.concurrency {
-        let (target, bench, next, run_id) = (target.clone(), bench.clone(), next.clone(), run_id.clone());
-        clients.push(tokio::spawn(async move { client(&target, &bench, &next, &run_id).await }));
+        let (target, bench, next, done, run_id) =
+            (target.clone(), bench.clone(), next.clone(), done.clone(), run_id.clone());
+        clients.push(tokio::spawn(async move { client(&target, &bench, &next, &done, &run_id).await }));
     }
     let mut report = Report::default();
     for client in clients {
         report.merge(client.await.context("a client task failed")??);
     }
     report.elapsed = started.elapsed();
+    if let Some(progress) = progress {
+        progress.abort();
+        eprint!("\r\x1b[K");
+    }
     Ok(report)
+}
+
+/// Rewrites one line on the terminal every second: requests answered, of how many, how fast.
+async fn show_progress(done: Arc<AtomicUsize>, total: usize, started: Instant) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        eprint!("\r\x1b[K{}", progress_line(done.load(Ordering::Relaxed), total, started.elapsed()));
+    }
+}
+
+/// `12,000 of 50,000 requests answered (24 %), 9,870/s`.
+fn progress_line(done: usize, total: usize, elapsed: std::time::Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    let percent = done * 100 / total.max(1);
+    format!(
+        "{} of {} requests answered ({percent} %), {}/s",
+        thousands(done),
+        thousands(total),
+        thousands(rate as usize)
+    )
+}
+
+/// `n` with thousands separated by commas.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 async fn connect(target: &Target) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
@@ -85,7 +127,13 @@ async fn connect(target: &Target) -> anyhow::Result<http1::SendRequest<Full<Byte
     Ok(sender)
 }
 
-async fn client(target: &Target, bench: &IngressBench, next: &AtomicUsize, run_id: &str) -> anyhow::Result<Report> {
+async fn client(
+    target: &Target,
+    bench: &IngressBench,
+    next: &AtomicUsize,
+    done: &AtomicUsize,
+    run_id: &str,
+) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut sender = connect(target).await?;
     loop {
@@ -109,6 +157,7 @@ async fn client(target: &Target, bench: &IngressBench, next: &AtomicUsize, run_i
                 sender = connect(target).await?;
             }
         }
+        done.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -144,4 +193,19 @@ fn build_request(
         request = request.header("x-forwarded-for", ip.to_string());
     }
     Ok(request.body(Full::new(Bytes::from(body)))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_counts_with_separators() {
+        let line = progress_line(12_000, 50_000, std::time::Duration::from_millis(1_250));
+        assert_eq!(line, "12,000 of 50,000 requests answered (24 %), 9,600/s");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(progress_line(0, 0, std::time::Duration::ZERO), "0 of 0 requests answered (0 %), 0/s");
+    }
 }
