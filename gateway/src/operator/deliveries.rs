@@ -72,6 +72,7 @@ pub(super) async fn list(
         state: query.status.as_deref().map(parse_state).transpose()?,
         binding_id: query.channel_binding_id.filter(|b| !b.is_empty()).map(BindingId::new),
         limit: parse_limit(query.limit.as_deref(), LIST_LIMIT)?,
+        ..DeliveryFilter::default()
     };
     let rows = state.services.store.list_deliveries(&filter).await?;
     let redactor = &state.services.redactor;
@@ -241,11 +242,11 @@ fn attempt_json(attempt: &DeliveryAttempt, redactor: &Redactor) -> Value {
 }
 
 /// `dlv_<id>`, the delivery id providers see.
-fn delivery_id(id: OutboxId) -> String {
+pub(super) fn delivery_id(id: OutboxId) -> String {
     format!("dlv_{}", id.0)
 }
 
-fn parse_id(raw: &str) -> Result<OutboxId, OperatorError> {
+pub(super) fn parse_id(raw: &str) -> Result<OutboxId, OperatorError> {
     let digits = raw.strip_prefix("dlv_").unwrap_or(raw);
     match digits.parse::<i64>() {
         Ok(id) if id > 0 => Ok(OutboxId(id)),

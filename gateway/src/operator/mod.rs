@@ -11,9 +11,12 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /egress/explain?url=&providerId=` | whether egress may reach a URL, and why |
 //!
+//! | `GET /console` | the operator console (its own sign-in, see `console/`) |
+//!
 //! Errors use the ingress body shape `{"ok":false,"error","message"}` ([`OperatorError`]).
 
 mod auth;
+mod console;
 mod deliveries;
 mod diagnostics;
 mod egress;
@@ -59,5 +62,6 @@ pub fn router(services: Arc<Services>, config: &GatewayConfig) -> Router {
         .route("/ownership", get(ownership::list))
         .route("/ownership/{binding}/release", post(ownership::release))
         .route_layer(middleware::from_fn_with_state(auth, auth::require_admin))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(console::router(state.services, config))
 }

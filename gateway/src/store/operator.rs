@@ -26,7 +26,8 @@ const LIST: &str = concat!(
     "SELECT ",
     delivery_columns!(),
     " FROM gw_outbox WHERE ($1 IS NULL OR state = $1 OR ($1 = 'pending' AND state = 'queued'))",
-    " AND ($2 IS NULL OR binding_id = $2) ORDER BY id DESC LIMIT $3"
+    " AND ($2 IS NULL OR binding_id = $2) AND ($4 IS NULL OR chat_id = $4) AND ($5 IS NULL OR created_at <= $5)",
+    " AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $3"
 );
 
 const GET: &str = concat!("SELECT ", delivery_columns!(), " FROM gw_outbox WHERE id = $1");
@@ -124,6 +125,12 @@ pub struct DeliveryFilter {
     pub binding_id: Option<BindingId>,
     /// At most this many rows.
     pub limit: u32,
+    /// Only this chat.
+    pub chat_id: Option<String>,
+    /// Only rows created at or before this time.
+    pub created_before: Option<Millis>,
+    /// Only rows older (lower id) than this one: the next page.
+    pub before_id: Option<OutboxId>,
 }
 
 /// One outbox row as the operator sees it.
@@ -257,6 +264,9 @@ impl GatewayStore {
                 .bind(filter.state.map(DeliveryState::as_str))
                 .bind(filter.binding_id.as_ref().map(BindingId::as_str))
                 .bind(i64::from(filter.limit))
+                .bind(filter.chat_id.as_deref())
+                .bind(filter.created_before)
+                .bind(filter.before_id.map(|id| id.0))
                 .fetch_all(pool)
                 .await?
         });

@@ -2,6 +2,7 @@
 
 mod abort;
 mod bad_input;
+mod console;
 mod conversation;
 mod delivery;
 mod email;

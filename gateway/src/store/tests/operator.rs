@@ -80,7 +80,8 @@ async fn deliveries_are_listed_newest_first_by_state_and_binding(db: Database) {
     settle(&s, ids[0], dead("gone"), T0).await;
     settle(&s, ids[1], retry(T0 + 99, "later"), T0).await;
     let list = |state, binding: Option<&str>, limit| {
-        let filter = DeliveryFilter { state, binding_id: binding.map(BindingId::new), limit };
+        let filter =
+            DeliveryFilter { state, binding_id: binding.map(BindingId::new), limit, ..DeliveryFilter::default() };
         let s = s.clone();
         async move { s.list_deliveries(&filter).await.unwrap() }
     };
@@ -97,6 +98,18 @@ async fn deliveries_are_listed_newest_first_by_state_and_binding(db: Database) {
     assert_eq!(dead_rows.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]]);
     assert_eq!(list(None, Some("b2"), 10).await.len(), 1);
     assert!(list(Some(DeliveryState::Sent), None, 10).await.is_empty());
+
+    // By chat, by age, and a page after a given row.
+    let by = |filter: DeliveryFilter| {
+        let s = s.clone();
+        async move { s.list_deliveries(&DeliveryFilter { limit: 10, ..filter }).await.unwrap() }
+    };
+    let in_c2 = by(DeliveryFilter { chat_id: Some("c2".into()), ..DeliveryFilter::default() }).await;
+    assert_eq!(in_c2.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[1]]);
+    assert_eq!(by(DeliveryFilter { created_before: Some(T0), ..DeliveryFilter::default() }).await.len(), 4);
+    assert!(by(DeliveryFilter { created_before: Some(T0 - 1), ..DeliveryFilter::default() }).await.is_empty());
+    let page = by(DeliveryFilter { before_id: Some(all[1].id), ..DeliveryFilter::default() }).await;
+    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), all[2..].iter().map(|r| r.id).collect::<Vec<_>>());
 }
 
 async fn retry_gives_a_dead_row_a_fresh_budget_and_rejoins_its_lane(db: Database) {
