@@ -517,16 +517,31 @@ impl RedriveFilter {
         }
     }
 
-    fn form(&self, csrf: Option<&str>, method: &str, label: &str) -> String {
+    /// The button that redrives exactly what the preview showed (the filter in hidden fields).
+    fn confirm(&self, csrf: &str, count: usize) -> String {
+        let state = if self.state == DeliveryState::Dead { "dead" } else { "failed" };
+        format!(
+            "<form method=\"post\" action=\"/console/redrive\" class=\"inline\">{}\
+             <input type=\"hidden\" name=\"state\" value=\"{state}\">\
+             <input type=\"hidden\" name=\"binding\" value=\"{}\">\
+             <input type=\"hidden\" name=\"limit\" value=\"{}\">\
+             <button type=\"submit\">Redrive these {count}</button></form>",
+            csrf_field(csrf),
+            escape(self.binding.as_deref().unwrap_or_default()),
+            self.limit
+        )
+    }
+
+    /// The preview's filter form.
+    fn form(&self, label: &str) -> String {
         let selected = |s: DeliveryState| if self.state == s { " selected" } else { "" };
         format!(
-            "<form method=\"{method}\" action=\"/console/redrive\" class=\"filters\">{}\
+            "<form method=\"get\" action=\"/console/redrive\" class=\"filters\">\
              <label>State<select name=\"state\"><option value=\"dead\"{}>dead</option>\
              <option value=\"failed\"{}>failed</option></select></label>\
              <label>Binding<input name=\"binding\" value=\"{}\"></label>\
              <label>At most<input name=\"limit\" inputmode=\"numeric\" value=\"{}\"></label>\
              <button type=\"submit\">{label}</button></form>",
-            csrf.map(csrf_field).unwrap_or_default(),
             selected(DeliveryState::Dead),
             selected(DeliveryState::Failed),
             escape(self.binding.as_deref().unwrap_or_default()),
@@ -559,11 +574,11 @@ async fn redrive_preview(
         Ok(filter) => filter,
         Err(problem) => {
             let default = RedriveFilter { state: DeliveryState::Dead, binding: None, limit: 100 };
-            let body = notice("error", problem) + &default.form(None, "get", "Preview");
+            let body = notice("error", problem) + &default.form("Preview");
             return respond(StatusCode::BAD_REQUEST, page("Redrive", Some(&session.csrf), &body));
         }
     };
-    let mut body = filter.form(None, "get", "Preview");
+    let mut body = filter.form("Preview");
     if !query.is_empty() {
         match state.services.store.redrive_deliveries(&filter.request(true), state.services.clock.now_ms()).await {
             Ok(ids) if ids.is_empty() => {
@@ -572,7 +587,7 @@ async fn redrive_preview(
             Ok(ids) => {
                 body.push_str(&format!("<h2>{} deliveries would go out again</h2>", ids.len()));
                 body.push_str(&id_list(&ids));
-                body.push_str(&filter.form(Some(&session.csrf), "post", &format!("Redrive these {}", ids.len())));
+                body.push_str(&filter.confirm(&session.csrf, ids.len()));
             }
             Err(error) => body.push_str(&notice("error", &format!("The database did not answer: {error}"))),
         }
@@ -604,6 +619,6 @@ async fn redrive(State(state): State<ConsoleState>, headers: HeaderMap, body: By
             (StatusCode::SERVICE_UNAVAILABLE, notice("error", &format!("The database did not answer: {error}")))
         }
     };
-    body.push_str(&filter.form(None, "get", "Preview another"));
+    body.push_str(&filter.form("Preview another"));
     respond(status, page("Redrive", Some(&session.csrf), &body))
 }
