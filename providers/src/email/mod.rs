@@ -75,6 +75,7 @@ mod inbound;
 mod loops;
 mod mail;
 mod markdown;
+pub use markdown::escape_html;
 mod message_id;
 mod mime;
 mod quotes;

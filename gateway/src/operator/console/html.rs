@@ -3,21 +3,8 @@
 
 use std::fmt::Write as _;
 
-/// `text` safe inside HTML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// `text` safe inside HTML text and attribute values (the email provider's escaper).
+pub use cowork_providers::email::escape_html as escape;
 
 /// A whole page: `title`, the navigation when signed in (with the sign-out form), and `body`
 /// (already HTML).
