@@ -66,6 +66,19 @@ impl GatewayStore {
         row.map(decode).transpose()
     }
 
+    /// Interactions still waiting for an answer at `now` (undecided, unexpired), soonest to
+    /// expire first, at most `limit`.
+    pub async fn pending_interactions(&self, now: Millis, limit: u32) -> Result<Vec<Interaction>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM gw_interactions WHERE decided_at IS NULL AND expires_at > $1 \
+             ORDER BY expires_at LIMIT $2"
+        );
+        let rows = with_reader!(&self.db, |pool| {
+            sqlx::query_as::<_, InteractionRow>(&sql).bind(now).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        rows.into_iter().map(decode).collect()
+    }
+
     /// Decides the interaction `code` if it is open and not expired at `now`; exactly one
     /// decision ever wins. Retrying the winning decision (same `event_key`) wins again.
     pub async fn decide_interaction(

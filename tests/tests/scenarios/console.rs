@@ -10,7 +10,11 @@ use cowork_gateway::config::{GatewayConfig, ProviderSettings};
 use cowork_providers::fake::FakeSettings;
 use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
 
-scenarios!(an_operator_signs_in_finds_a_dead_delivery_and_redrives_it, actions_need_a_session_and_its_csrf_token);
+scenarios!(
+    an_operator_signs_in_finds_a_dead_delivery_and_redrives_it,
+    actions_need_a_session_and_its_csrf_token,
+    sessions_and_the_approvals_waiting_for_an_answer_are_shown,
+);
 
 const TOKEN: &str = "console-admin-token-0123456789abcdef";
 
@@ -185,5 +189,35 @@ async fn actions_need_a_session_and_its_csrf_token(backend: DatabaseBackend) {
     assert_eq!(get(&gw, &http, &cookie, "/console/deliveries/not-an-id").await.0, 400);
     assert_eq!(get(&gw, &http, &cookie, "/console/deliveries/999999").await.0, 404);
     assert_eq!(get(&gw, &http, &cookie, "/console/redrive?state=sent").await.0, 400);
+    gw.stop().await;
+}
+
+async fn sessions_and_the_approvals_waiting_for_an_answer_are_shown(backend: DatabaseBackend) {
+    let Some(gw) = TestGateway::builder(backend).admin_token(TOKEN).start().await else { return };
+    let http = browser();
+    let cookie = sign_in(&gw, &http).await;
+    assert_eq!(gw.post_fake(message("a1", "chat-<i>", "please deploy the site")).await.0, 202);
+    let sessions = loop {
+        let (status, page) = get(&gw, &http, &cookie, "/console/sessions").await;
+        assert_eq!(status, 200);
+        if page.contains("<td>approval</td>") {
+            break page;
+        }
+        gw.clock.advance(Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(sessions.contains("Approval needed: demo.deploy"), "{sessions}");
+    assert!(sessions.contains("chat-&lt;i&gt;") && !sessions.contains("chat-<i>"), "escaped: {sessions}");
+    let at = sessions.find("href=\"/console/sessions/").expect("a session link") + "href=\"/console/sessions/".len();
+    let session_id = sessions[at..].split('"').next().expect("id").to_owned();
+    let (status, events) = get(&gw, &http, &cookie, &format!("/console/sessions/{session_id}")).await;
+    assert_eq!(status, 200);
+    for shown in ["prompt.submitted", "assistant.message", "permission.requested", "demo.deploy: Deploy the demo build"]
+    {
+        assert!(events.contains(shown), "{shown} missing: {events}");
+    }
+    assert_eq!(get(&gw, &http, &cookie, "/console/sessions/no-such-session").await.0, 404);
+    // Without a session nothing is shown.
+    assert_eq!(get(&gw, &http, "", "/console/sessions").await.0, 401);
     gw.stop().await;
 }

@@ -21,7 +21,8 @@ pub fn page(title: &str, csrf: Option<&str>, body: &str) -> String {
         let _ = write!(
             out,
             "<header><nav aria-label=\"Console\"><a href=\"/console\">Bindings</a> \
-             <a href=\"/console/deliveries\">Deliveries</a> <a href=\"/console/redrive\">Redrive</a></nav>\
+             <a href=\"/console/deliveries\">Deliveries</a> <a href=\"/console/redrive\">Redrive</a> \
+             <a href=\"/console/sessions\">Sessions</a></nav>\
              <form method=\"post\" action=\"/console/logout\">{}<button type=\"submit\">Sign out</button></form></header>",
             csrf_field(csrf)
         );

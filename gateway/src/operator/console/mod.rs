@@ -2,7 +2,8 @@
 //! a strict Content-Security-Policy): bindings with their owner, epoch and backlog; deliveries by
 //! state, binding, chat and age, page by page; one delivery with its attempts and last error
 //! (redacted, escaped), retried or dead-lettered with a click; and redrive by filter, previewed
-//! (a dry run) before it is done. Sign-in is the admin token, kept in a signed session cookie;
+//! (a dry run) before it is done; the sessions rendered here with their recent events, and the
+//! approvals and questions waiting for an answer. Sign-in is the admin token, kept in a signed session cookie;
 //! every action needs the session's CSRF token.
 
 mod html;
@@ -16,6 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use cowork_cloud_client::{EventBody, SessionId};
 use cowork_providers::BindingId;
 use serde::Deserialize;
 
@@ -57,6 +59,8 @@ pub fn router(services: Arc<Services>, config: &GatewayConfig) -> Router {
         .route("/console/deliveries/{id}/retry", post(retry))
         .route("/console/deliveries/{id}/dead-letter", post(dead_letter))
         .route("/console/redrive", get(redrive_preview).post(redrive))
+        .route("/console/sessions", get(sessions_page))
+        .route("/console/sessions/{id}", get(session_events))
         .with_state(ConsoleState { services, sessions })
 }
 
@@ -621,4 +625,143 @@ async fn redrive(State(state): State<ConsoleState>, headers: HeaderMap, body: By
     };
     body.push_str(&filter.form("Preview another"));
     respond(status, page("Redrive", Some(&session.csrf), &body))
+}
+
+/// Sessions listed, and events shown of one.
+const SESSIONS_SHOWN: u32 = 20;
+
+async fn sessions_page(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
+    let (_, session) = match state.session(&headers) {
+        Ok(signed_in) => signed_in,
+        Err(refused) => return refused.into_response(),
+    };
+    let s = &state.services;
+    let now = s.clock.now_ms();
+    let (cursors, pending) = match (s.store.list_cursors().await, s.store.pending_interactions(now, 100).await) {
+        (Ok(cursors), Ok(pending)) => (cursors, pending),
+        (Err(error), _) | (_, Err(error)) => {
+            let body = notice("error", &format!("The database did not answer: {error}"));
+            return respond(StatusCode::SERVICE_UNAVAILABLE, page("Sessions", Some(&session.csrf), &body));
+        }
+    };
+    let mut body = String::from("<h2>Waiting for an answer</h2>");
+    let rows: Vec<Vec<String>> = pending
+        .iter()
+        .map(|i| {
+            let spec = &i.spec;
+            let kind = match spec.kind {
+                crate::store::InteractionKind::Permission => "approval",
+                crate::store::InteractionKind::Question => "question",
+            };
+            vec![
+                kind.to_owned(),
+                escape(&spec.prompt_text),
+                escape(spec.binding_id.as_str()),
+                escape(&spec.chat.chat_id),
+                format!(
+                    "<a href=\"/console/sessions/{}\">{}</a>",
+                    escape(spec.session_id.as_str()),
+                    escape(spec.session_id.as_str())
+                ),
+                format!("in {}", age(spec.expires_at, now)),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &["Kind", "Asks", "Binding", "Chat", "Session", "Expires"],
+        &rows,
+        "Nothing is waiting for an answer.",
+    ));
+    body.push_str("<h2>Sessions</h2>");
+    let rows: Vec<Vec<String>> = cursors
+        .iter()
+        .map(|c| {
+            vec![
+                format!(
+                    "<a href=\"/console/sessions/{}\">{}</a>",
+                    escape(c.session_id.as_str()),
+                    escape(c.session_id.as_str())
+                ),
+                escape(c.binding_id.as_str()),
+                escape(&c.chat.chat_id),
+                c.last_sequence.to_string(),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &["Session", "Binding", "Chat", "Rendered up to event"],
+        &rows,
+        "No session has been rendered here yet.",
+    ));
+    respond(StatusCode::OK, page("Sessions", Some(&session.csrf), &body))
+}
+
+/// One line about an event, for people.
+fn summary(body: &EventBody) -> String {
+    let cut = |text: &str| -> String {
+        let short: String = text.chars().take(240).collect();
+        if short.len() < text.len() { format!("{short}…") } else { short }
+    };
+    match body {
+        EventBody::PromptSubmitted { text, .. } => cut(text),
+        EventBody::AssistantMessage { content, complete, .. } => {
+            format!("{}{}", cut(content), if *complete { "" } else { " (streaming)" })
+        }
+        EventBody::ToolCall { name, status, .. } => format!("{name}: {status:?}"),
+        EventBody::PermissionRequested { tool, description, .. } => cut(&format!("{tool}: {description}")),
+        EventBody::QuestionAsked { questions, .. } => {
+            cut(&questions.iter().map(|q| q.question.as_str()).collect::<Vec<_>>().join(" / "))
+        }
+        EventBody::RuntimeError { message, .. } => cut(message),
+        _ => String::new(),
+    }
+}
+
+async fn session_events(State(state): State<ConsoleState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (_, session) = match state.session(&headers) {
+        Ok(signed_in) => signed_in,
+        Err(refused) => return refused.into_response(),
+    };
+    let s = &state.services;
+    let session_id = SessionId::new(id);
+    let title = format!("Session {}", session_id.as_str());
+    let cursor = match s.store.cursor(&session_id).await {
+        Ok(Some(cursor)) => cursor,
+        Ok(None) => {
+            let body = notice("error", "No session of that id is rendered here.");
+            return respond(StatusCode::NOT_FOUND, page(&title, Some(&session.csrf), &body));
+        }
+        Err(error) => {
+            let body = notice("error", &format!("The database did not answer: {error}"));
+            return respond(StatusCode::SERVICE_UNAVAILABLE, page(&title, Some(&session.csrf), &body));
+        }
+    };
+    let after = (cursor.last_sequence - i64::from(SESSIONS_SHOWN)).max(0);
+    let mut body = format!(
+        "<dl><dt>Binding</dt><dd>{}</dd><dt>Chat</dt><dd>{}</dd><dt>Rendered up to event</dt><dd>{}</dd></dl>\
+         <h2>Recent events</h2>",
+        escape(cursor.binding_id.as_str()),
+        escape(&cursor.chat.chat_id),
+        cursor.last_sequence
+    );
+    match s.backend.events_after(&session_id, after, SESSIONS_SHOWN * 2).await {
+        Ok(events) => {
+            let now = s.clock.now_ms();
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .rev()
+                .map(|e| {
+                    vec![
+                        e.sequence.to_string(),
+                        escape(e.body.type_name()),
+                        escape(&s.redactor.redact(&summary(&e.body))),
+                        format!("{} ago", age(now, e.created_at_ms)),
+                    ]
+                })
+                .collect();
+            body.push_str(&table(&["Event", "Type", "What", "When"], &rows, "No events yet."));
+        }
+        Err(error) => body.push_str(&notice("error", &format!("The sessions did not answer: {error}"))),
+    }
+    respond(StatusCode::OK, page(&title, Some(&session.csrf), &body))
 }
