@@ -55,6 +55,16 @@ pub fn tls(report: &mut Report, setting: &str, storage: &Storage, public_url: Op
     }
 }
 
+/// The deployment tier's check lines: one pass, or one failure per rule `refusals` holds.
+pub fn tier(report: &mut Report, tier: crate::config::tier::DeploymentTier, refusals: &Refusals) {
+    if refusals.rules().is_empty() {
+        report.pass("deployment tier", format!("{tier}: every rule of the tier holds"));
+    }
+    for rule in refusals.rules() {
+        report.fail("deployment tier", format!("{tier}: {rule}"));
+    }
+}
+
 /// `open-cowork-cloud check`: the configuration alone, offline.
 pub fn check(loaded: &Result<ServeConfig, ConfigError>) -> Report {
     let mut report = Report::new("open-cowork-cloud check");
@@ -92,11 +102,5 @@ fn configuration(report: &mut Report, loaded: &Result<ServeConfig, ConfigError>)
         report.warn("configuration", warning.clone());
     }
     report.pass("storage", config.storage.describe(SQLITE_FILE));
-    let refusals = production::refusals(config);
-    if refusals.rules().is_empty() {
-        report.pass("deployment tier", format!("{}: every rule of the tier holds", config.tier));
-    }
-    for rule in refusals.rules() {
-        report.fail("deployment tier", format!("{}: {rule}", config.tier));
-    }
+    tier(report, config.tier, &production::refusals(config));
 }

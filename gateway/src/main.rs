@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use cowork_cloud::config::references::resolve_secret_variables;
 use cowork_gateway::app::{self, RunOptions};
 use cowork_gateway::banner;
+use cowork_gateway::config::production;
 use cowork_gateway::config::remote::RemoteCloud;
-use cowork_gateway::config::tier;
 use cowork_gateway::config::{ConfigError, Flags, GatewayConfig};
 use cowork_gateway::redact;
 
@@ -155,7 +155,7 @@ fn main() -> ExitCode {
         Command::Smoke(args) => return smoke(args),
         Command::Chat(args) => return chat(args),
     };
-    let loaded = load(args, split).and_then(|config| tier::check(&config).map(|()| config));
+    let loaded = load(args, split).and_then(|config| production::check(&config).map(|()| config));
     let config = match loaded {
         Ok(config) => config,
         Err(error) => {
@@ -168,12 +168,9 @@ fn main() -> ExitCode {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +180,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The async runtime every subcommand runs on, or the exit code after saying why there is none.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|error| {
+        eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
+        ExitCode::FAILURE
+    })
 }
 
 /// The configuration from the environment, the files and `args`, for `standalone` or `serve`.
@@ -212,12 +217,9 @@ fn inspect(args: InspectArgs, doctor: bool) -> ExitCode {
     let loaded = load(args.settings, split);
     let redactor = loaded.as_ref().map(redact::for_config).unwrap_or_else(|_| cowork_cloud::redact::Redactor::new([]));
     let report = if doctor {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        match runtime() {
             Ok(runtime) => runtime.block_on(cowork_gateway::cli::doctor::report(&loaded)),
-            Err(error) => {
-                eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         }
     } else {
         cowork_gateway::cli::check::report(&loaded)
@@ -230,23 +232,17 @@ fn smoke(args: SmokeArgs) -> ExitCode {
     let secret = cowork_cloud::config::Secret::new(args.admin_token.clone());
     let redactor = cowork_cloud::redact::Redactor::new([&secret]);
     let smoke = cowork_gateway::cli::smoke::Smoke { url: args.url, admin_token: args.admin_token };
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match runtime() {
         Ok(runtime) => runtime.block_on(smoke.report()).print(args.json, &redactor),
-        Err(error) => {
-            eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }
 
 /// `chat`.
 fn chat(args: ChatArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("open-cowork-gateway: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let chat_id =
         args.chat.clone().unwrap_or_else(|| format!("terminal-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
@@ -299,12 +295,11 @@ fn bench_ingress(args: IngressArgs) -> ExitCode {
         forwarded_pool: args.forwarded_pool,
         chats: args.chats,
     };
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(cowork_gateway::bench::run(bench)));
-    match result {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(cowork_gateway::bench::run(bench)) {
         Ok(report) => {
             println!("{report}");
             if report.failures() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }

@@ -1,14 +1,13 @@
 //! Reading settings: one JSON object of the config file, remembering the path of every key so
 //! errors name the setting and leftover keys can be reported (unknown: rejected; Open Cowork keys
-//! this build does not implement yet: accepted with a warning), `env:NAME` references, and
-//! typed environment variables.
+//! this build does not implement yet: accepted with a warning), and typed environment
+//! variables (secret references are `references.rs`).
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
 use super::ConfigError;
-pub use super::references::resolve_reference;
 
 /// A JSON object being read, with its dotted path.
 pub struct ObjectReader {

@@ -93,7 +93,7 @@ pub(super) fn apply_file_openai(
         if !super::references::is_reference(&key) {
             inline_secrets.push("cloud.openai.apiKey".to_owned());
         }
-        openai.api_key = Some(super::reader::resolve_reference("cloud.openai.apiKey", key, env)?);
+        openai.api_key = Some(super::references::resolve_reference("cloud.openai.apiKey", key, env)?);
     }
     if let Some(prompt) = section.string("systemPrompt")? {
         openai.system_prompt = Some(prompt);

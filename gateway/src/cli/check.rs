@@ -4,7 +4,7 @@
 use cowork_cloud::report::Report;
 
 use crate::app::SQLITE_FILE;
-use crate::config::{ConfigError, GatewayConfig, tier};
+use crate::config::{ConfigError, GatewayConfig, production};
 
 /// The checks of a loaded (or refused) configuration.
 pub fn report(loaded: &Result<GatewayConfig, ConfigError>) -> Report {
@@ -33,11 +33,5 @@ pub fn configuration(report: &mut Report, loaded: &Result<GatewayConfig, ConfigE
     };
     let token = if config.operator.admin_token.is_some() { "admin token set" } else { "no admin token" };
     report.pass("exposure", format!("{exposure}; {token}"));
-    let refusals = tier::refusals(config);
-    if refusals.rules().is_empty() {
-        report.pass("deployment tier", format!("{}: every rule of the tier holds", config.tier));
-    }
-    for rule in refusals.rules() {
-        report.fail("deployment tier", format!("{}: {rule}", config.tier));
-    }
+    cowork_cloud::doctor::tier(report, config.tier, &production::refusals(config));
 }

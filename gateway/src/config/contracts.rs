@@ -95,7 +95,7 @@ fn refusals(env: &HashMap<String, String>) -> Vec<String> {
     if env.contains_key("OPEN_COWORK_CLOUD_BASE_URL") {
         config.remote_cloud = Some(remote::RemoteCloud::from_env(&env).unwrap());
     }
-    tier::refusals(&config).rules().to_vec()
+    production::refusals(&config).rules().to_vec()
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn every_listed_fail_closed_check_is_enforced_naming_its_setting() {
     let baseline = baseline(dir.path());
     assert_eq!(refusals(&baseline), Vec::<String>::new(), "the baseline keeps every rule");
     let gate = gate("gateway-postgres");
-    assert_eq!(gate["tierVariable"], tier::TIER_VARIABLE);
+    assert_eq!(gate["tierVariable"], production::TIER_VARIABLE);
     let checks = gate["failClosedChecks"].as_array().unwrap();
     assert!(checks.len() >= 8);
     for check in checks {

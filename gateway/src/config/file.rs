@@ -56,7 +56,7 @@ fn apply_gateway(
             if !cowork_cloud::config::references::is_reference(&token) {
                 config.cloud.inline_secrets.push("gateway.server.adminToken".to_owned());
             }
-            let token = cowork_cloud::config::reader::resolve_reference("gateway.server.adminToken", token, env)?;
+            let token = cowork_cloud::config::references::resolve_reference("gateway.server.adminToken", token, env)?;
             config.operator.set_token(token.expose().to_owned());
         }
         if let Some(allow) = server.boolean("allowLoopbackOperatorBypass")? {

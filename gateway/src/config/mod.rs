@@ -5,9 +5,9 @@
 mod env;
 mod file;
 mod operator;
+pub mod production;
 mod provider;
 pub mod remote;
-pub mod tier;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

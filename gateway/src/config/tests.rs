@@ -543,7 +543,7 @@ fn production(dir: &Path, extra: &[(&str, &str)]) -> (HashMap<String, String>, F
 
 fn tier_refusal(cwd: &Path, vars: &HashMap<String, String>, flags: &Flags) -> String {
     let config = GatewayConfig::load(cwd, vars, flags).unwrap();
-    tier::check(&config).unwrap_err().to_string()
+    production::check(&config).unwrap_err().to_string()
 }
 
 #[test]
@@ -553,12 +553,12 @@ fn public_production_starts_when_every_rule_holds() {
     let config = GatewayConfig::load(dir.path(), &vars, &flags).unwrap();
     assert_eq!(config.tier, DeploymentTier::PublicProduction);
     assert_eq!(config.operator.admin_token.as_ref().map(Secret::expose), Some("k8Jq2vN5xW9zR4tY7uB3mC6pL1sD0fGhQe"));
-    tier::check(&config).unwrap();
+    production::check(&config).unwrap();
     // Below public_production the same rules are not enforced.
     let (vars, flags) = production(dir.path(), &[("OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER", "private_beta")]);
     let mut config = GatewayConfig::load(dir.path(), &vars, &flags).unwrap();
     config.storage = Storage::DataDir("/data".into());
-    tier::check(&config).unwrap();
+    production::check(&config).unwrap();
     let bad = env(&[("OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER", "prod")]);
     let error = error_text(GatewayConfig::load(Path::new("/srv/app"), &bad, &Flags::default()));
     assert!(error.contains("`OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER` must be one of local"), "{error}");
@@ -615,7 +615,7 @@ fn public_production_names_every_rule_it_breaks() {
         ("OPEN_COWORK_GATEWAY_ALLOW_INSECURE_HTTP", "true"),
     ]);
     config.remote_cloud = Some(remote::RemoteCloud::from_env(&remote_env).unwrap());
-    let refusal = tier::check(&config).unwrap_err().to_string();
+    let refusal = production::check(&config).unwrap_err().to_string();
     assert!(refusal.contains("OPEN_COWORK_CLOUD_BASE_URL needs an https URL"), "{refusal}");
 }
 

@@ -47,6 +47,7 @@ pub fn tool_key(cursor: &RenderCursor, call_id: &str) -> String {
 /// Plans the rendering of `events` (all after the cursor, in order).
 pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
     let cursor = ctx.cursor;
+    let events = held_back(ctx, events);
     let mut commit = RenderCommit {
         session_id: cursor.session_id.clone(),
         expected_sequence: cursor.last_sequence,
@@ -57,8 +58,6 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
         epoch: ctx.epoch,
     };
     let mut known = ctx.known_keys.clone();
-    let events = held_back(ctx, events);
-    commit.new_sequence = events.last().map_or(cursor.last_sequence, |e| e.sequence);
     // A finished text waiting to go out with the approval or question that follows it.
     let mut lead: Option<String> = None;
     for (index, event) in events.iter().enumerate() {

@@ -523,7 +523,7 @@ impl RedriveFilter {
 
     /// The button that redrives exactly what the preview showed (the filter in hidden fields).
     fn confirm(&self, csrf: &str, count: usize) -> String {
-        let state = if self.state == DeliveryState::Dead { "dead" } else { "failed" };
+        let state = self.state.as_str();
         format!(
             "<form method=\"post\" action=\"/console/redrive\" class=\"inline\">{}\
              <input type=\"hidden\" name=\"state\" value=\"{state}\">\
