@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::IdentityId;
+use crate::{IdentityId, TraceParent};
 
 /// A command to enqueue. The idempotency key makes a retried submission return the same command.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -14,6 +14,10 @@ pub struct NewCommand {
     pub actor: IdentityId,
     /// What to do.
     pub body: CommandBody,
+    /// The trace the command continues (sent as the `traceparent` header, stored with the
+    /// command); not part of the JSON body.
+    #[serde(skip)]
+    pub trace: Option<TraceParent>,
 }
 
 /// The command kinds (`prompt`, `abort`, `permission.respond`, `question.reply`, `question.reject`).

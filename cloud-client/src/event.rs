@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::SessionId;
+use crate::{SessionId, TraceParent};
 
 /// One event of a session's log, as stored and as streamed (`id` = sequence, `event` = type).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,6 +16,9 @@ pub struct SessionEvent {
     pub event_id: String,
     /// Unix milliseconds when the event was appended.
     pub created_at_ms: i64,
+    /// The trace of the turn that appended it (`traceparent`), continued by what renders it.
+    #[serde(rename = "traceparent", default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::trace::lenient")]
+    pub trace: Option<TraceParent>,
     /// The typed event (`type` and `payload` on the wire).
     #[serde(flatten)]
     pub body: EventBody,

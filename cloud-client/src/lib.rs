@@ -12,8 +12,10 @@ mod event;
 pub mod http;
 mod ids;
 pub mod timestamp;
+pub mod trace;
 
 pub use backend::{BackendError, BindThread, CommandBacklog, DeliveryAction, SessionBackend};
 pub use command::{CommandBody, NewCommand};
 pub use event::{EventBody, QuestionOption, QuestionSpec, SessionEvent, ToolStatus};
 pub use ids::{CommandId, IdentityId, SessionId};
+pub use trace::{TRACEPARENT_HEADER, TraceParent};

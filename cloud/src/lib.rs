@@ -26,6 +26,7 @@ pub mod runtime;
 mod service;
 mod settings;
 pub mod store;
+pub mod telemetry;
 mod worker;
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use cowork_cloud::config::server::{Role, ServeConfig, ServeFlags};
 use cowork_cloud::database::Storage;
 use cowork_cloud::redact::Redactor;
-use cowork_cloud::{SystemClock, app, banner, logging};
+use cowork_cloud::{SystemClock, app, banner, logging, telemetry};
 
 /// Open Cowork Cloud: agent sessions for channel gateways, over HTTP and SSE.
 #[derive(Parser)]
@@ -208,6 +208,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let banner_text = banner::render(&config, listener.local_addr()?);
+    let telemetry = telemetry::install(&config.trace_export, "open-cowork-cloud", telemetry::log_drops());
     let cloud = app::start(config, listener, Arc::new(SystemClock)).await?;
     println!("{banner_text}");
     tracing::info!(addr = %cloud.local_addr, "cloud ready");
@@ -215,6 +216,9 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!("shutting down: no new requests, draining running commands");
     cloud.shutdown();
     cloud.wait().await?;
+    if let Some(telemetry) = telemetry {
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

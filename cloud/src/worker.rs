@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use cowork_cloud_client::{CommandBody, EventBody};
 
+use crate::telemetry::{Span, SpanKind};
 use crate::abort;
 use crate::clock::duration_ms;
 use crate::error::StoreError;
@@ -180,7 +181,14 @@ fn report(result: Result<(), JoinError>) {
 
 /// Runs one claimed command to its end, renewing the lease meanwhile, and records the outcome.
 async fn execute(shared: Arc<Shared>, runtime: Arc<dyn AgentRuntime>, claimed: ClaimedCommand) {
-    let fence = claimed.fence.clone();
+    let command_span = Span::start("session command", SpanKind::Consumer, claimed.fence.trace.as_ref());
+    command_span.set("cowork.command.id", claimed.fence.command_id.to_string());
+    command_span.set("cowork.command.kind", claimed.body.kind());
+    command_span.set("cowork.command.attempt", claimed.fence.attempt);
+    let turn_span = (claimed.body != CommandBody::Abort).then(|| command_span.child("runtime turn", SpanKind::Internal));
+    let mut fence = claimed.fence.clone();
+    // The command's events continue the run's trace, so what renders them joins it.
+    fence.trace = turn_span.as_ref().unwrap_or(&command_span).trace_parent().or(fence.trace);
     let context = CommandContext::from_claim(&claimed);
     let sink = EventSink::new(shared.store.clone(), fence.clone(), shared.clock.clone(), shared.events.clone());
     let result = if claimed.body == CommandBody::Abort {
@@ -213,6 +221,13 @@ async fn execute(shared: Arc<Shared>, runtime: Arc<dyn AgentRuntime>, claimed: C
             CommandOutcome::Retry { error: error.to_string(), delay_ms: retry_delay_ms(fence.attempt) }
         }
     };
+    // Only the outcome's kind: runtime errors can quote upstream bodies.
+    match &outcome {
+        CommandOutcome::Done => {}
+        CommandOutcome::Failed { .. } => turn_span.as_ref().unwrap_or(&command_span).fail("the run failed"),
+        CommandOutcome::Retry { .. } => turn_span.as_ref().unwrap_or(&command_span).fail("the run will be retried"),
+    }
+    drop(turn_span);
     let now = shared.clock.now_ms();
     let max_attempts = shared.settings.max_attempts;
     match shared.store.finish_command(&fence, &outcome, now, max_attempts).await {

@@ -32,6 +32,9 @@ use crate::single_process;
 use crate::standalone;
 use crate::store::GatewayStore;
 
+
+/// The `service.name` of the gateway's spans (`OTEL_SERVICE_NAME` overrides it).
+const SERVICE_NAME: &str = "open-cowork-gateway";
 /// How to run, beyond the configuration.
 pub struct RunOptions {
     /// The clock (tests pass a manual one).
@@ -154,6 +157,14 @@ async fn launch(
         providers = providers.wrapped(wrap);
     }
     let metrics = Arc::new(Metrics::new(&config.providers));
+    let dropped = metrics.spans_dropped();
+    let telemetry = cowork_cloud::telemetry::install(
+        &config.trace_export,
+        SERVICE_NAME,
+        Arc::new(move |n| {
+            dropped.inc_by(n);
+        }),
+    );
     for provider in providers.all() {
         metrics.set_provider_state(&provider.config.id, provider.config.kind(), ProviderState::Healthy);
     }
@@ -238,6 +249,10 @@ async fn launch(
         let _ = ownership_task.await;
         db.close().await;
         drop(sqlite_lock);
+        // The last spans go out (bounded by the exporter's timeout) off the async threads.
+        if let Some(telemetry) = telemetry {
+            let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+        }
         Ok(())
     });
     Ok(RunningGateway { local_addr, shutdown, task })

@@ -73,6 +73,10 @@ mod names {
         "open_cowork_gateway_fenced_writes_refused",
         "Writes refused because their channel binding has a new owner (an older epoch)",
     );
+    pub const SPANS_DROPPED: (&str, &str) = (
+        "open_cowork_gateway_trace_spans_dropped",
+        "Trace spans dropped because the OTLP exporter's queue was full or the collector refused or missed them",
+    );
     pub const OLDEST_OPEN: (&str, &str) = (
         "open_cowork_gateway_delivery_oldest_open_age_seconds",
         "Age of the oldest undelivered (pending, claimed or retrying) outbox row per binding",
@@ -180,6 +184,7 @@ pub struct Metrics {
     owned_bindings: Gauge,
     ownership_changes: Counter,
     fenced_writes: Counter,
+    spans_dropped: Counter,
     /// The per-request series of each configured provider, resolved once so the ingress hot
     /// path neither allocates label sets nor hashes them: (accepted counter, ack histogram).
     per_provider: HashMap<String, (Counter, Histogram)>,
@@ -212,6 +217,7 @@ impl Metrics {
             owned_bindings: Gauge::default(),
             ownership_changes: Counter::default(),
             fenced_writes: Counter::default(),
+            spans_dropped: Counter::default(),
             per_provider: HashMap::new(),
             bindings: Vec::new(),
             states: Mutex::new(BTreeMap::new()),
@@ -233,6 +239,7 @@ impl Metrics {
         registry.register(names::OWNED_BINDINGS.0, names::OWNED_BINDINGS.1, metrics.owned_bindings.clone());
         registry.register(names::OWNERSHIP_CHANGES.0, names::OWNERSHIP_CHANGES.1, metrics.ownership_changes.clone());
         registry.register(names::FENCED_WRITES.0, names::FENCED_WRITES.1, metrics.fenced_writes.clone());
+        registry.register(names::SPANS_DROPPED.0, names::SPANS_DROPPED.1, metrics.spans_dropped.clone());
         for provider in providers {
             let labels = ProviderLabels { provider: provider.id.to_string() };
             for family in [&metrics.retries, &metrics.dead_letters, &metrics.sent, &metrics.accepted] {
@@ -247,6 +254,11 @@ impl Metrics {
         metrics.bindings.sort();
         metrics.bindings.dedup();
         metrics
+    }
+
+    /// The counter of trace spans the exporter dropped (it counts from its own thread).
+    pub fn spans_dropped(&self) -> Counter {
+        self.spans_dropped.clone()
     }
 
     /// A webhook request was acknowledged (2xx).

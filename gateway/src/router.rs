@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use cowork_cloud_client::{BackendError, BindThread, CommandBody, IdentityId, NewCommand, SessionId};
+use cowork_cloud::telemetry::{Span, SpanKind};
 use cowork_providers::InboundBody;
 
 use crate::interactions;
@@ -21,6 +22,16 @@ pub enum RouteError {
     /// Will never succeed.
     #[error("{0}")]
     Permanent(String),
+}
+
+impl RouteError {
+    /// A short description for a trace (the message itself may quote upstream errors).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Retryable(_) => "failed; will retry",
+            Self::Permanent(_) => "failed for good",
+        }
+    }
 }
 
 impl From<StoreError> for RouteError {
@@ -55,8 +66,8 @@ impl Router {
         Self { services }
     }
 
-    /// Routes one event.
-    pub async fn route(&self, item: &InboxItem) -> Result<(), RouteError> {
+    /// Routes one event, continuing `parent`'s trace.
+    pub async fn route(&self, item: &InboxItem, parent: &Span) -> Result<(), RouteError> {
         let Some(provider) = self.services.providers.get(&item.provider_id) else {
             return Err(RouteError::Permanent(format!("provider `{}` is no longer configured", item.provider_id)));
         };
@@ -78,9 +89,18 @@ impl Router {
         let actor =
             self.services.backend.resolve_identity(item.binding_id.as_str(), &item.event.sender.user_id).await?;
         match &item.event.body {
-            InboundBody::Message { text } => self.prompt(item, &provider, actor, text).await,
-            InboundBody::Abort => self.abort(item, &provider, actor).await,
-            InboundBody::Interaction(input) => interactions::answer(&self.services, item, actor, input).await,
+            InboundBody::Message { text } => {
+                let span = parent.child("prompt", SpanKind::Client);
+                self.prompt(item, &provider, actor, text, &span).await.inspect_err(|e| span.fail(e.kind()))
+            }
+            InboundBody::Abort => {
+                let span = parent.child("abort", SpanKind::Client);
+                self.abort(item, &provider, actor, &span).await.inspect_err(|e| span.fail(e.kind()))
+            }
+            InboundBody::Interaction(input) => {
+                let span = parent.child("answer", SpanKind::Client);
+                interactions::answer(&self.services, item, actor, input, &span).await.inspect_err(|e| span.fail(e.kind()))
+            }
             InboundBody::Ignored { .. } => Ok(()),
         }
     }
@@ -91,12 +111,14 @@ impl Router {
         provider: &RegisteredProvider,
         actor: IdentityId,
         text: &str,
+        span: &Span,
     ) -> Result<(), RouteError> {
         let session = self.session(item, provider, text.chars().take(80).collect()).await?;
         let command = NewCommand {
             idempotency_key: event_key(item),
             actor,
             body: CommandBody::Prompt { text: text.to_owned(), agent: provider.config.default_agent.clone() },
+            trace: span.trace_parent(),
         };
         match self.services.backend.submit(&session, command).await {
             Ok(_) => Ok(()),
@@ -119,9 +141,11 @@ impl Router {
         item: &InboxItem,
         provider: &RegisteredProvider,
         actor: IdentityId,
+        span: &Span,
     ) -> Result<(), RouteError> {
         let session = self.session(item, provider, "/stop".to_owned()).await?;
-        let command = NewCommand { idempotency_key: event_key(item), actor, body: CommandBody::Abort };
+        let command =
+            NewCommand { idempotency_key: event_key(item), actor, body: CommandBody::Abort, trace: span.trace_parent() };
         self.services.backend.submit(&session, command).await?;
         Ok(())
     }

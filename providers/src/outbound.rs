@@ -17,6 +17,9 @@ pub struct Delivery {
     /// The latest [`crate::InboundEvent::reply_context`] the thread received, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_context: Option<String>,
+    /// The W3C `traceparent` of this attempt, for providers that can pass it on (webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_parent: Option<String>,
 }
 
 /// A send or an edit.

@@ -104,7 +104,7 @@ impl SessionBackend for HttpBackend {
             "identityId": command.actor,
             "command": command.body,
         });
-        let reply = self.client.post("/api/channels/sessions/commands", &body).await?;
+        let reply = self.client.post_traced("/api/channels/sessions/commands", &body, command.trace.as_ref()).await?;
         // The command's events are coming: follow the stream for them.
         self.followers.follow(session, self.latest_read(session));
         Ok(CommandId::new(text(&reply["command"]["commandId"])?))
@@ -206,6 +206,7 @@ fn event(session: &SessionId, record: Value) -> Result<SessionEvent, BackendErro
         sequence,
         event_id: text(&record["eventId"])?,
         created_at_ms,
+        trace: record["traceparent"].as_str().and_then(crate::TraceParent::parse),
         body: EventBody::from_parts(&kind, record["payload"].clone()),
     })
 }

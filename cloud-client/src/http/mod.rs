@@ -7,6 +7,7 @@ mod deliveries;
 mod error;
 mod follow;
 
+use crate::{TRACEPARENT_HEADER, TraceParent};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -109,7 +110,17 @@ impl CloudClient {
 
     /// `POST` JSON to a route.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CloudError> {
-        self.send(self.calls.post(self.url(path)).json(body)).await
+        self.post_traced(path, body, None).await
+    }
+
+    /// `POST` JSON to a route, continuing `trace` (sent as `traceparent`).
+    pub async fn post_traced(&self, path: &str, body: &Value, trace: Option<&TraceParent>) -> Result<Value, CloudError> {
+        let request = self.calls.post(self.url(path)).json(body);
+        let request = match trace {
+            Some(trace) => request.header(TRACEPARENT_HEADER, trace.as_str()),
+            None => request,
+        };
+        self.send(request).await
     }
 
     /// Whether the cloud answers its readiness route.

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{Caller, JsonBody, Query};
+use super::extract::{Caller, JsonBody, Query, Traced};
 use super::{ApiError, ApiState};
 use crate::admin::validate;
 use crate::channels::deliveries::{
@@ -71,16 +71,20 @@ pub(super) async fn by_thread(
 pub(super) async fn prompt(
     State(state): State<ApiState>,
     Caller(caller): Caller,
-    JsonBody(body): JsonBody<SessionCommand>,
+    Traced(trace): Traced,
+    JsonBody(mut body): JsonBody<SessionCommand>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    body.trace = trace;
     Ok((StatusCode::ACCEPTED, Json(state.channels.prompt(&caller, body).await?)))
 }
 
 pub(super) async fn abort(
     State(state): State<ApiState>,
     Caller(caller): Caller,
-    JsonBody(body): JsonBody<SessionCommand>,
+    Traced(trace): Traced,
+    JsonBody(mut body): JsonBody<SessionCommand>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    body.trace = trace;
     Ok((StatusCode::ACCEPTED, Json(state.channels.abort(&caller, body).await?)))
 }
 
@@ -127,8 +131,10 @@ pub(super) async fn events(
 pub(super) async fn queue_command(
     State(state): State<ApiState>,
     Caller(caller): Caller,
-    JsonBody(body): JsonBody<QueueCommand>,
+    Traced(trace): Traced,
+    JsonBody(mut body): JsonBody<QueueCommand>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    body.trace = trace;
     Ok((StatusCode::ACCEPTED, Json(state.channels.queue_command(&caller, body).await?)))
 }
 

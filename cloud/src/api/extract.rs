@@ -22,6 +22,18 @@ use crate::auth::{HumanAuthError, Principal};
 /// The authenticated caller.
 pub struct Caller(pub Principal);
 
+/// The request's W3C `traceparent`, when it carries a valid one (an invalid one is ignored).
+pub struct Traced(pub Option<cowork_cloud_client::TraceParent>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Traced {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(cowork_cloud_client::TRACEPARENT_HEADER).and_then(|v| v.to_str().ok());
+        Ok(Self(header.and_then(cowork_cloud_client::TraceParent::parse)))
+    }
+}
+
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 

@@ -294,6 +294,7 @@ impl Channels {
             idempotency_key: format!("interaction:{}", interaction.interaction_id),
             actor: IdentityId::new(identity.identity_id.clone()),
             body,
+            trace: None,
         };
         let command_id = crate::ids::command_id(&session, &command.idempotency_key);
         let (actor_type, actor_id) = principal.actor();

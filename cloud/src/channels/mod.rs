@@ -14,7 +14,7 @@ mod wakers;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use cowork_cloud_client::{BindThread, CommandBody, IdentityId, NewCommand, SessionId};
+use cowork_cloud_client::{BindThread, CommandBody, IdentityId, NewCommand, SessionId, TraceParent};
 
 use crate::CloudService;
 use crate::admin::validate;
@@ -150,6 +150,9 @@ pub struct SessionCommand {
     /// Who sends it.
     #[serde(flatten)]
     pub actor: ActorRef,
+    /// The trace the command continues (the request's `traceparent`).
+    #[serde(skip)]
+    pub trace: Option<TraceParent>,
 }
 
 /// `POST /api/channels/sessions/commands`: any session command, as the cloud queues it (this
@@ -165,6 +168,9 @@ pub struct QueueCommand {
     pub identity_id: Option<String>,
     /// The command (`{"kind": "prompt", "text", "agent"}`, `{"kind": "abort"}`, ...).
     pub command: CommandBody,
+    /// The trace the command continues (the request's `traceparent`).
+    #[serde(skip)]
+    pub trace: Option<TraceParent>,
 }
 
 /// `POST /api/channels/cursor`.
@@ -543,7 +549,7 @@ impl Channels {
         let key = validate::optional_text("idempotencyKey", request.idempotency_key.as_deref())?
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let (session_binding, mut reply) =
-            self.queue(principal, request.binding_id.as_deref(), key, &request.actor, body).await?;
+            self.queue(principal, request.binding_id.as_deref(), key, &request.actor, request.trace.clone(), body).await?;
         reply["processed"] = json!(0);
         reply["view"] = self.view(&session_binding.session_id).await?;
         reply["projectionFence"] = Value::Null;
@@ -561,7 +567,8 @@ impl Channels {
         }
         let actor = ActorRef { identity_id: request.identity_id.clone(), external_user_id: None };
         let command = request.command;
-        let (_, reply) = self.queue(principal, request.binding_id.as_deref(), key, &actor, |_| command).await?;
+        let (_, reply) =
+            self.queue(principal, request.binding_id.as_deref(), key, &actor, request.trace, |_| command).await?;
         Ok(reply)
     }
 
@@ -571,6 +578,7 @@ impl Channels {
         session_binding_id: Option<&str>,
         key: String,
         actor: &ActorRef,
+        trace: Option<TraceParent>,
         body: impl FnOnce(&BindingRecord) -> CommandBody,
     ) -> Result<(SessionBindingRecord, Value), ApiError> {
         let scope = self.gateway_scope(principal).await?;
@@ -583,7 +591,7 @@ impl Channels {
         if matches!(body, CommandBody::Prompt { .. }) {
             self.admit_prompt(&session).await?;
         }
-        let command = NewCommand { idempotency_key: key, actor: IdentityId::new(actor.identity_id), body };
+        let command = NewCommand { idempotency_key: key, actor: IdentityId::new(actor.identity_id), body, trace };
         // Who asked for what, never the text itself; written with the command.
         let (actor_type, actor_id) = principal.actor();
         let audit = AuditEvent {

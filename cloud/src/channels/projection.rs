@@ -192,6 +192,7 @@ mod tests {
             event_id: format!("e{sequence}"),
             created_at_ms: sequence * 1000,
             body,
+            trace: None,
         }
     }
 

@@ -120,7 +120,7 @@ impl StreamState {
 /// The record Open Cowork streams for an event.
 pub fn record(event: &SessionEvent) -> Option<Value> {
     let body = serde_json::to_value(&event.body).ok()?;
-    Some(json!({
+    let mut record = json!({
         "tenantId": ORG_ID,
         "sessionId": event.session_id,
         "eventId": event.event_id,
@@ -128,7 +128,12 @@ pub fn record(event: &SessionEvent) -> Option<Value> {
         "type": body["type"],
         "payload": body["payload"],
         "createdAt": iso8601(event.created_at_ms),
-    }))
+    });
+    // This cloud's addition: the trace of the turn that wrote the event, for the renderer.
+    if let Some(trace) = &event.trace {
+        record["traceparent"] = json!(trace.as_str());
+    }
+    Some(record)
 }
 
 fn frame(event: &SessionEvent) -> Option<Event> {

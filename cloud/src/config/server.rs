@@ -152,6 +152,9 @@ pub struct ServeConfig {
     pub warnings: Vec<String>,
     /// `OPEN_COWORK_CLOUD_DEPLOYMENT_TIER` (default `local`).
     pub tier: DeploymentTier,
+    /// Where trace spans go (`OPEN_COWORK_CLOUD_OTLP_ENDPOINT` or the standard `OTEL_*`
+    /// variables; off by default).
+    pub trace_export: crate::telemetry::TraceExport,
 }
 
 impl ServeConfig {
@@ -165,6 +168,7 @@ impl ServeConfig {
             lease: Duration::from_secs(30),
             shutdown_drain: Duration::from_secs(10),
             log_level: "info".to_owned(),
+            trace_export: crate::telemetry::TraceExport::Off,
             token_hash_key: None,
             max_request_body_bytes: 1024 * 1024,
             request_limits: crate::api::guard::RequestLimits::default(),
@@ -241,6 +245,7 @@ impl ServeConfig {
         if let Some(level) = env_get(env, "OPEN_COWORK_CLOUD_LOG_LEVEL") {
             self.log_level = level.to_owned();
         }
+        self.trace_export = crate::telemetry::TraceExport::from_env(env, "OPEN_COWORK_CLOUD_OTLP_ENDPOINT")?;
         if let Some(key) = env_get(env, "OPEN_COWORK_CLOUD_TOKEN_HASH_KEY") {
             if key.len() < crate::auth::token::MIN_KEY_BYTES {
                 return Err(ConfigError::invalid(

@@ -142,7 +142,7 @@ mod tests {
         }
 
         async fn run(&self, session: &SessionId, key: &str, body: CommandBody) {
-            let command = NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body };
+            let command = NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body, trace: None };
             self.service.submit(session, command).await.unwrap_or_else(|e| panic!("submit: {e}"));
             self.worker.run_until_idle().await.unwrap_or_else(|e| panic!("run: {e}"));
         }

@@ -1,7 +1,7 @@
 //! The command queue: idempotent submits, FIFO claims (one running command per session) under
 //! leases, renewal, and finishing with done, retry or failure.
 
-use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionId};
+use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionId, TraceParent};
 use sqlx::Row;
 
 use super::events::{EncodedEvent, FENCE_SQL, append_in_tx, require_fence};
@@ -18,7 +18,8 @@ use crate::ids;
 /// heads and aborts (which must not wait behind the turn they stop) are ever `pending`, and a
 /// claim reads the runnable rows alone, through the `(seq)` index of open rows, however many
 /// sessions have work queued. `$2 = 1` restricts the claim to aborts; `$3` is the limit.
-const CLAIM_SQL: &str = "SELECT c.seq, c.command_id, c.session_id, c.kind, c.payload, c.actor, c.attempts \
+const CLAIM_SQL: &str = "SELECT c.seq, c.command_id, c.session_id, c.kind, c.payload, c.actor, c.attempts, \
+     c.trace_parent \
      FROM cloud_commands c \
      WHERE c.state IN ('pending', 'running') \
      AND ((c.state = 'pending' AND c.available_at <= $1) \
@@ -151,8 +152,8 @@ impl CloudStore {
             let state = if behind { "queued" } else { "pending" };
             let inserted = sqlx::query(
                 "INSERT INTO cloud_commands (command_id, session_id, idempotency_key, kind, \
-                 payload, actor, state, attempts, available_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $8, 0, $7, $7, $7) \
+                 payload, actor, state, attempts, available_at, created_at, updated_at, trace_parent) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $8, 0, $7, $7, $7, $9) \
                  ON CONFLICT (command_id) DO NOTHING",
             )
             .bind(command_id.as_str())
@@ -163,6 +164,7 @@ impl CloudStore {
             .bind(command.actor.as_str())
             .bind(now)
             .bind(state)
+            .bind(command.trace.as_ref().map(TraceParent::as_str))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -234,7 +236,8 @@ impl CloudStore {
                     .execute(&mut *tx)
                     .await?;
                     let event_id = error_event_id(&command_id);
-                    append_in_tx!(tx, backend, session_id.as_str(), &event_id, &encoded, now)?;
+                    let trace = row.try_get::<Option<String>, _>("trace_parent")?;
+                    append_in_tx!(tx, backend, session_id.as_str(), &event_id, &encoded, trace.as_deref(), now)?;
                     set_session_status!(tx, session_id.as_str(), "errored", now);
                     promote_next!(tx, backend, session_id.as_str(), now);
                     tracing::warn!(command = %command_id, %error, "command given up");
@@ -269,7 +272,13 @@ impl CloudStore {
                 }
                 let actor: String = row.try_get("actor")?;
                 claims.push(Claim::Command(ClaimedCommand {
-                    fence: CommandFence { command_id, session_id, owner: owner.to_owned(), attempt },
+                    fence: CommandFence {
+                        command_id,
+                        session_id,
+                        owner: owner.to_owned(),
+                        attempt,
+                        trace: row.try_get::<Option<String>, _>("trace_parent")?.as_deref().and_then(TraceParent::parse),
+                    },
                     agent,
                     body,
                     actor: IdentityId::new(actor),
@@ -358,7 +367,8 @@ impl CloudStore {
             if let Some(encoded) = &encoded {
                 let event_id = error_event_id(&fence.command_id);
                 let session = fence.session_id.as_str();
-                appended = append_in_tx!(tx, backend, session, &event_id, encoded, now)?.created;
+                let trace = fence.trace.as_ref().map(TraceParent::as_str);
+                appended = append_in_tx!(tx, backend, session, &event_id, encoded, trace, now)?.created;
             }
             // An abort that ran beside a turn leaves the session's status to that turn.
             if kind != ABORT_KIND {

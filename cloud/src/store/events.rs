@@ -1,6 +1,6 @@
 //! The per-session event log: fenced, idempotent, gap-free appends and ordered reads.
 
-use cowork_cloud_client::{EventBody, SessionEvent, SessionId};
+use cowork_cloud_client::{EventBody, SessionEvent, SessionId, TraceParent};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -47,16 +47,18 @@ fn decode_event(kind: &str, payload: &str) -> EventBody {
     body
 }
 
-/// Appends an event inside the open transaction `$tx` (either engine): an `event_id` already in
+/// Appends an event (continuing the trace `$trace`) inside the open transaction `$tx` (either
+/// engine): an `event_id` already in
 /// the session answers its stored sequence; otherwise the session's counter allocates the next
 /// sequence. The session row is locked first, so concurrent appends to one session serialize
 /// and sequences stay gap-free. Evaluates to `Result<Appended, StoreError>`.
 macro_rules! append_in_tx {
-    ($tx:expr, $backend:expr, $session:expr, $event_id:expr, $encoded:expr, $now:expr) => {
+    ($tx:expr, $backend:expr, $session:expr, $event_id:expr, $encoded:expr, $trace:expr, $now:expr) => {
         async {
             let session: &str = $session;
             let event_id: &str = $event_id;
             let encoded: &$crate::store::events::EncodedEvent = $encoded;
+            let trace: Option<&str> = $trace;
             let now: i64 = $now;
             let next_sql = $crate::store::locked(
                 $backend,
@@ -78,8 +80,8 @@ macro_rules! append_in_tx {
             }
             sqlx::query(
                 "INSERT INTO cloud_session_events \
-                 (session_id, sequence, event_id, type, payload, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 (session_id, sequence, event_id, type, payload, created_at, trace_parent) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(session)
             .bind(next)
@@ -87,6 +89,7 @@ macro_rules! append_in_tx {
             .bind(encoded.kind_str())
             .bind(encoded.payload_str())
             .bind(now)
+            .bind(trace)
             .execute(&mut *$tx)
             .await?;
             sqlx::query("UPDATE cloud_sessions SET next_sequence = $2, updated_at = $3 WHERE session_id = $1")
@@ -145,7 +148,8 @@ impl CloudStore {
         crate::with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             require_fence!(tx, &fence_sql, fence);
-            let appended = append_in_tx!(tx, backend, fence.session_id.as_str(), event_id, &encoded, now)?;
+            let trace = fence.trace.as_ref().map(TraceParent::as_str);
+            let appended = append_in_tx!(tx, backend, fence.session_id.as_str(), event_id, &encoded, trace, now)?;
             tx.commit().await?;
             Ok(appended)
         })
@@ -160,7 +164,7 @@ impl CloudStore {
     ) -> Result<Vec<SessionEvent>, StoreError> {
         let rows = crate::with_reader!(&self.db, |pool| {
             let rows = sqlx::query(
-                "SELECT sequence, event_id, type, payload, created_at FROM cloud_session_events \
+                "SELECT sequence, event_id, type, payload, created_at, trace_parent FROM cloud_session_events \
                  WHERE session_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
             )
             .bind(session.as_str())
@@ -177,6 +181,7 @@ impl CloudStore {
                     sequence: row.try_get("sequence")?,
                     event_id: row.try_get("event_id")?,
                     created_at_ms: row.try_get("created_at")?,
+                    trace: row.try_get::<Option<String>, _>("trace_parent")?.as_deref().and_then(TraceParent::parse),
                     body: decode_event(&kind, &payload),
                 });
             }

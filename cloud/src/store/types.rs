@@ -1,6 +1,6 @@
 //! Records and parameters of the cloud store, in domain terms.
 
-use cowork_cloud_client::{CommandBody, CommandId, IdentityId, SessionId};
+use cowork_cloud_client::{CommandBody, CommandId, IdentityId, SessionId, TraceParent};
 
 /// Proof that the caller runs a command: appends and state changes are refused once another
 /// attempt has taken the command over (the attempt number is the fencing token).
@@ -14,6 +14,9 @@ pub struct CommandFence {
     pub owner: String,
     /// The attempt this lease belongs to (1 for the first run).
     pub attempt: i64,
+    /// The trace the command's events continue: the submitter's until a worker starts the run,
+    /// then the run's own.
+    pub trace: Option<TraceParent>,
 }
 
 /// A command claimed under a lease, ready to run.

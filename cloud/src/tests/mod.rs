@@ -71,7 +71,7 @@ impl Harness {
     }
 
     fn command(&self, key: &str, body: CommandBody) -> NewCommand {
-        NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body }
+        NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body, trace: None }
     }
 
     async fn submit(&self, session: &SessionId, key: &str, body: CommandBody) -> cowork_cloud_client::CommandId {

@@ -42,6 +42,7 @@ pub fn outbound(delivery: &ClaimedDelivery, providers: &ProviderRegistry) -> Res
         chat: ChatRef { chat_id, thread_id },
         message_key: None,
         op: PlannedOp::Send { text, buttons: vec![] },
+        trace: None,
     })
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ConfigError, DeploymentTier, GatewayConfig, Secret, Storage};
+use super::{ConfigError, DeploymentTier, GatewayConfig, Secret, Storage, TraceExport};
 use cowork_cloud::config::reader::{env_boolean as boolean, env_get as get, env_integer as integer};
 
 /// Applies the variables onto `config`.
@@ -76,6 +76,7 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
         config.workers.lease = Duration::from_millis(ms);
     }
     config.tier = DeploymentTier::from_env(env, "OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER")?;
+    config.trace_export = TraceExport::from_env(env, "OPEN_COWORK_GATEWAY_OTLP_ENDPOINT")?;
     config.ownership.instance_id = crate::ownership::instance::from_env(env);
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_HEARTBEAT_INTERVAL_MS", 100..=60_000)? {
         config.ownership.heartbeat = Duration::from_millis(ms);

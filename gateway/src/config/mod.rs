@@ -26,6 +26,7 @@ use crate::ingress::{IngressLimits, ServerLimits};
 use crate::ownership::OwnershipSettings;
 use cowork_cloud::config::references::{resolve_reference, resolve_secret_variables};
 use cowork_cloud::config::tier::DeploymentTier;
+use cowork_cloud::telemetry::TraceExport;
 use cowork_cloud_client::backoff::RetryPolicy;
 
 /// Command-line flags that override everything else.
@@ -121,6 +122,9 @@ pub struct GatewayConfig {
     pub ownership: OwnershipSettings,
     /// `OPEN_COWORK_GATEWAY_DEPLOYMENT_TIER` (default `local`).
     pub tier: DeploymentTier,
+    /// Where trace spans go (`OPEN_COWORK_GATEWAY_OTLP_ENDPOINT` or the standard `OTEL_*`
+    /// variables; off by default).
+    pub trace_export: TraceExport,
 }
 
 impl GatewayConfig {
@@ -154,6 +158,7 @@ impl GatewayConfig {
             remote_cloud: None,
             ownership: OwnershipSettings::new("gateway".to_owned()),
             tier: DeploymentTier::Local,
+            trace_export: TraceExport::Off,
         }
     }
 

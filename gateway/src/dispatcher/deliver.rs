@@ -1,6 +1,7 @@
 //! One delivery attempt: resolve the platform message id an edit refers to, call the provider,
 //! and turn its answer into a [`DeliveryOutcome`] using the retry policy.
 
+use cowork_cloud::telemetry::{Span, SpanKind};
 use cowork_providers::{Delivery, OutboundOp, ProviderErrorKind};
 
 use super::circuit::Admission;
@@ -13,8 +14,22 @@ pub fn delivery_id(item: &OutboxItem) -> String {
     format!("dlv_{}", item.id.0)
 }
 
-/// Attempts `item` once.
+/// Attempts `item` once, as the `delivery attempt` span of its trace.
 pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
+    let span = Span::start("delivery attempt", SpanKind::Client, item.trace.as_ref());
+    span.set("cowork.delivery.id", delivery_id(item));
+    span.set("cowork.provider.id", item.provider_id.to_string());
+    span.set("cowork.attempt", i64::from(item.attempts) + 1);
+    let outcome = attempt(s, item, &span).await;
+    // Only the outcome's kind: reasons can quote the platform's answers.
+    span.set("cowork.delivery.outcome", outcome.kind());
+    if matches!(outcome, DeliveryOutcome::Retry { .. } | DeliveryOutcome::Dead { .. }) {
+        span.fail(outcome.kind());
+    }
+    outcome
+}
+
+async fn attempt(s: &Services, item: &OutboxItem, span: &Span) -> DeliveryOutcome {
     let Some(registered) = s.providers.get(&item.provider_id) else {
         return DeliveryOutcome::Dead { reason: format!("provider `{}` is no longer configured", item.provider_id) };
     };
@@ -65,7 +80,13 @@ pub async fn deliver(s: &Services, item: &OutboxItem) -> DeliveryOutcome {
     } else {
         None
     };
-    let delivery = Delivery { delivery_id: delivery_id(item), chat: item.chat.clone(), op, reply_context };
+    let delivery = Delivery {
+        delivery_id: delivery_id(item),
+        chat: item.chat.clone(),
+        op,
+        reply_context,
+        trace_parent: span.trace_parent().map(|trace| trace.to_string()),
+    };
     let result = registered.provider.deliver(&delivery).await;
     if interval > 0 {
         s.pacer.mark(pace_key, s.clock.now_ms(), interval);

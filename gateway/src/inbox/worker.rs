@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use cowork_cloud::telemetry::{Span, SpanKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::router::{RouteError, Router};
@@ -65,7 +66,14 @@ impl QueueStage for InboxWorker {
 
     async fn process(&self, item: &InboxItem) {
         let s = &self.services;
-        let outcome = self.outcome(item, self.router.route(item).await);
+        let span = Span::start("inbox", SpanKind::Consumer, item.trace.as_ref());
+        span.set("cowork.inbox.id", item.id.0);
+        span.set("cowork.attempt", i64::from(item.attempts) + 1);
+        let result = self.router.route(item, &span).await;
+        if let Err(error) = &result {
+            span.fail(error.kind());
+        }
+        let outcome = self.outcome(item, result);
         if let InboxOutcome::Dead { reason } = &outcome {
             tracing::error!(inbox_id = item.id.0, provider = %item.provider_id, reason = %reason, "inbound event dead-lettered");
         }

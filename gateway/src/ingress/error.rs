@@ -62,6 +62,11 @@ impl From<InboundError> for IngressError {
 }
 
 impl IngressError {
+    /// The stable error code (`unauthorized`, `payload_too_large`, ...), as the body says it.
+    pub fn kind(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::UnknownProvider => (StatusCode::NOT_FOUND, "unknown_provider"),

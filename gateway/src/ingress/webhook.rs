@@ -6,6 +6,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use cowork_cloud::telemetry::{Span, SpanKind};
+use cowork_cloud_client::{TRACEPARENT_HEADER, TraceParent};
 use cowork_providers::{BindingId, InboundBody, InboundEvent, InboundRequest, ProviderId};
 use serde_json::{Value, json};
 
@@ -16,13 +18,33 @@ use crate::store::{NewInbound, NewRequest, ReplayKey, RequestOutcome};
 /// How long a replay key is kept: the signature window both ways (300 s each) and a margin.
 const REPLAY_WINDOW_MS: i64 = 11 * 60 * 1000;
 
-/// Receives one webhook.
+/// Receives one webhook, in the `ingress` span that starts the message's trace (joining the
+/// sender's `traceparent` when it sends a valid one).
 pub(super) async fn receive(
     State(state): State<AppState>,
     Path(provider_id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), IngressError> {
+    let sender_trace =
+        headers.get(TRACEPARENT_HEADER).and_then(|value| value.to_str().ok()).and_then(TraceParent::parse);
+    let span = Span::start("ingress", SpanKind::Server, sender_trace.as_ref());
+    span.set("cowork.provider.id", provider_id.clone());
+    let answer = accept(&state, provider_id, headers, body, &span).await;
+    if let Err(error) = &answer {
+        span.fail(error.kind());
+    }
+    answer
+}
+
+async fn accept(
+    state: &AppState,
+    provider_id: String,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    span: &Span,
+) -> Result<(StatusCode, Json<Value>), IngressError> {
+    let trace = span.trace_parent();
     let registered =
         state.services.providers.get(&ProviderId::new(provider_id)).ok_or(IngressError::UnknownProvider)?;
     let body = body.map_err(|rejection| match rejection {
@@ -42,11 +64,16 @@ pub(super) async fn receive(
     let events = verified.events;
     let config = &registered.config;
     for event in &events {
-        check_interaction(&state, &config.binding_id, event).await?;
+        check_interaction(state, &config.binding_id, event).await?;
     }
     let events: Vec<NewInbound> = events
         .into_iter()
-        .map(|event| NewInbound { binding_id: config.binding_id.clone(), provider_id: config.id.clone(), event })
+        .map(|event| NewInbound {
+            binding_id: config.binding_id.clone(),
+            provider_id: config.id.clone(),
+            event,
+            trace: trace.clone(),
+        })
         .collect();
     let replay = verified.replay_key.map(|key| ReplayKey {
         provider_id: config.id.clone(),

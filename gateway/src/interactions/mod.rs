@@ -7,6 +7,7 @@ mod choice;
 pub mod handle;
 
 use cowork_cloud_client::{IdentityId, NewCommand};
+use cowork_cloud::telemetry::Span;
 use cowork_providers::InteractionInput;
 
 pub use choice::Choice;
@@ -22,6 +23,7 @@ pub async fn answer(
     item: &InboxItem,
     actor: IdentityId,
     input: &InteractionInput,
+    parent: &Span,
 ) -> Result<(), RouteError> {
     let (code, handle_choice) = handle::split(&input.handle);
     let key = event_key(item);
@@ -45,6 +47,7 @@ pub async fn answer(
                 idempotency_key: format!("interaction:{code}"),
                 actor,
                 body: choice.command(&spec.target_id),
+                trace: parent.trace_parent(),
             };
             s.backend.submit(&spec.session_id, command).await?;
             // Where messages can be edited the buttons give way to who decided; elsewhere (email)
@@ -63,6 +66,7 @@ pub async fn answer(
                 chat: spec.chat.clone(),
                 message_key,
                 op,
+                trace: parent.trace_parent(),
             };
             enqueue(s, vec![decided]).await
         }

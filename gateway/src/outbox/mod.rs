@@ -13,5 +13,6 @@ pub fn notice(item: &InboxItem, dedupe_key: String, text: String) -> NewOutbound
         chat: item.event.chat.clone(),
         message_key: None,
         op: PlannedOp::Send { text, buttons: vec![] },
+        trace: item.trace.clone(),
     }
 }

@@ -9,14 +9,15 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cowork_cloud_client::{EventBody, SessionId};
+use cowork_cloud::telemetry::{Span, SpanKind};
+use cowork_cloud_client::{EventBody, SessionId, TraceParent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 pub use plan::{PlanContext, assistant_key, plan, tool_key};
 
 use crate::services::Services;
-use crate::store::{RenderCursor, StoreError};
+use crate::store::{NewOutbound, RenderCursor, StoreError};
 
 /// Events read per batch.
 const BATCH: u32 = 200;
@@ -108,7 +109,9 @@ impl Renderer {
                 interaction_ttl_ms: s.settings.interaction_ttl.as_millis() as i64,
                 epoch: Some(epoch),
             };
-            let commit = plan(&ctx, &events);
+            let mut commit = plan(&ctx, &events);
+            // Ended once the commit is written (or not): its rows carry their span's context.
+            let spans = render_spans(&mut commit.outbound, session);
             // The plan may hold the last event back (see `plan`): the next event brings it.
             let last_sequence = commit.new_sequence;
             if last_sequence == cursor.last_sequence {
@@ -119,8 +122,12 @@ impl Renderer {
                 Ok(committed) => committed,
                 // The binding moved on meanwhile (the store reported it): its new owner renders.
                 Err(StoreError::Fenced(_)) => return Ok(()),
-                Err(error) => return Err(error.into()),
+                Err(error) => {
+                    spans.iter().for_each(|span| span.fail("the render could not be written"));
+                    return Err(error.into());
+                }
             };
+            drop(spans);
             if committed {
                 cursor.last_sequence = last_sequence;
                 if has_output {
@@ -155,4 +162,24 @@ impl Renderer {
         }
         Ok(known)
     }
+}
+
+/// One `render` span per trace among `rows` (a batch can hold the turns of several messages),
+/// each row then continuing its trace's span.
+fn render_spans(rows: &mut [NewOutbound], session: &SessionId) -> Vec<Span> {
+    let mut spans: Vec<(TraceParent, Span)> = Vec::new();
+    for row in rows.iter_mut() {
+        let Some(parent) = row.trace.take() else { continue };
+        let index = match spans.iter().position(|(trace, _)| *trace == parent) {
+            Some(index) => index,
+            None => {
+                let span = Span::start("render", SpanKind::Internal, Some(&parent));
+                span.set("cowork.session.id", session.to_string());
+                spans.push((parent, span));
+                spans.len() - 1
+            }
+        };
+        row.trace = spans[index].1.trace_parent();
+    }
+    spans.into_iter().map(|(_, span)| span).collect()
 }

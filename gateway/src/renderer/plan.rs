@@ -61,6 +61,8 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
     // A finished text waiting to go out with the approval or question that follows it.
     let mut lead: Option<String> = None;
     for (index, event) in events.iter().enumerate() {
+        // Each row continues the trace of the event it renders (set after the match).
+        let first_row = commit.outbound.len();
         let dedupe_key = format!("render:{}:{}", cursor.session_id, event.sequence);
         match &event.body {
             EventBody::AssistantMessage { message_id, content, complete } => {
@@ -179,6 +181,9 @@ pub fn plan(ctx: &PlanContext<'_>, events: &[SessionEvent]) -> RenderCommit {
             }
             _ => {}
         }
+        for row in &mut commit.outbound[first_row..] {
+            row.trace.clone_from(&event.trace);
+        }
     }
     commit
 }
@@ -283,6 +288,7 @@ fn row(cursor: &RenderCursor, dedupe_key: String, message_key: Option<String>, o
         chat: cursor.chat.clone(),
         message_key,
         op,
+        trace: None,
     }
 }
 

@@ -21,6 +21,7 @@ struct Row<'a> {
     event_id: &'a str,
     lane: String,
     payload: String,
+    trace: Option<&'a str>,
 }
 
 impl<'a> Row<'a> {
@@ -33,6 +34,7 @@ impl<'a> Row<'a> {
             event_id: &item.event.provider_event_id,
             lane: lane_key(&item.binding_id, &item.event.chat),
             payload,
+            trace: item.trace.as_ref().map(|t| t.as_str()),
         })
     }
 
@@ -118,8 +120,8 @@ impl GatewayStore {
             let mut inserted = EventIds::new();
             if !to_insert.is_empty() {
                 let mut insert = QueryBuilder::new(
-                    "INSERT INTO gw_inbox (binding_id, provider_id, provider_event_id, lane, payload, state, attempts, \
-                     next_attempt_at, received_at, updated_at) ",
+                    "INSERT INTO gw_inbox (binding_id, provider_id, provider_event_id, lane, payload, trace_parent, \
+                     state, attempts, next_attempt_at, received_at, updated_at) ",
                 );
                 insert.push_values(&to_insert, |mut b, row| {
                     b.push_bind(row.binding_id)
@@ -127,6 +129,7 @@ impl GatewayStore {
                         .push_bind(row.event_id)
                         .push_bind(row.lane.as_str())
                         .push_bind(row.payload.as_str())
+                        .push_bind(row.trace)
                         .push_unseparated(", 'new', 0, ")
                         .push_bind_unseparated(now)
                         .push_unseparated(", ")

@@ -2,6 +2,7 @@
 //! lease, recording what became of them, and forgetting expired replay keys.
 
 use cowork_cloud::with_writer;
+use cowork_cloud_client::TraceParent;
 use cowork_providers::{BindingId, InboundEvent, ProviderId};
 
 use super::queue::{self, ClaimRequest, INBOX, InboxRow, Outcome};
@@ -65,7 +66,7 @@ impl GatewayStore {
 }
 
 fn decode_item(row: InboxRow) -> (i64, Result<InboxItem, String>) {
-    let (id, binding_id, provider_id, payload, attempts) = row;
+    let (id, binding_id, provider_id, payload, attempts, trace) = row;
     let item = serde_json::from_str::<InboundEvent>(&payload)
         .map(|event| InboxItem {
             id: InboxId(id),
@@ -73,6 +74,7 @@ fn decode_item(row: InboxRow) -> (i64, Result<InboxItem, String>) {
             provider_id: ProviderId::new(provider_id),
             event,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            trace: trace.as_deref().and_then(TraceParent::parse),
         })
         .map_err(|e| format!("inbound event payload: {e}"));
     (id, item)

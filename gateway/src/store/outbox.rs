@@ -206,7 +206,7 @@ fn sends_message(id: OutboxId, message_key: Option<String>, operation: &str) -> 
 }
 
 fn decode_item(row: OutboxRow) -> (i64, Result<OutboxItem, String>) {
-    let (id, dedupe_key, binding_id, provider_id, chat_id, thread_id, message_key, op, attempts) = row;
+    let (id, dedupe_key, binding_id, provider_id, chat_id, thread_id, message_key, op, attempts, trace) = row;
     let item = serde_json::from_str::<PlannedOp>(&op)
         .map(|op| OutboxItem {
             id: OutboxId(id),
@@ -217,6 +217,7 @@ fn decode_item(row: OutboxRow) -> (i64, Result<OutboxItem, String>) {
             message_key,
             op,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            trace: trace.as_deref().and_then(cowork_cloud_client::TraceParent::parse),
         })
         .map_err(|e| format!("planned operation: {e}"));
     (id, item)

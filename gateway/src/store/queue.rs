@@ -206,8 +206,8 @@ macro_rules! queue_sql {
     };
 }
 
-/// A claimed inbox row: `id, binding_id, provider_id, payload, attempts`.
-pub(super) type InboxRow = (i64, String, String, String, i64);
+/// A claimed inbox row: `id, binding_id, provider_id, payload, attempts, trace_parent`.
+pub(super) type InboxRow = (i64, String, String, String, i64, Option<String>);
 
 /// The inbox statements; claims return an [`InboxRow`].
 ///
@@ -219,15 +219,16 @@ pub(super) type InboxRow = (i64, String, String, String, i64);
 /// than every promoted one (ids grow, and on Postgres a lane's inserts commit in id order under
 /// its advisory lock).
 pub(super) const INBOX: QueueSql =
-    queue_sql!("gw_inbox", "id, binding_id, provider_id, payload, attempts", CloseLock::InboxShared, staged);
+    queue_sql!("gw_inbox", "id, binding_id, provider_id, payload, attempts, trace_parent", CloseLock::InboxShared, staged);
 
 /// A claimed outbox row, in the column order [`OUTBOX`] returns.
-pub(super) type OutboxRow = (i64, String, String, String, String, Option<String>, Option<String>, String, i64);
+pub(super) type OutboxRow =
+    (i64, String, String, String, String, Option<String>, Option<String>, String, i64, Option<String>);
 
 /// The outbox statements; claims return an [`OutboxRow`].
 pub(super) const OUTBOX: QueueSql = queue_sql!(
     "gw_outbox",
-    "id, dedupe_key, binding_id, provider_id, chat_id, thread_id, message_key, operation, attempts",
+    "id, dedupe_key, binding_id, provider_id, chat_id, thread_id, message_key, operation, attempts, trace_parent",
     CloseLock::Lane
 );
 

@@ -35,10 +35,10 @@ const ADVANCE_CURSOR: &str = "UPDATE gw_render_cursors SET last_sequence = $1, u
 /// answer stays true until commit); then it queues behind it.
 const INSERT_OUTBOUND: &str = "INSERT INTO gw_outbox (dedupe_key, binding_id, provider_id, \
      lane, chat_id, thread_id, message_key, operation, state, attempts, next_attempt_at, \
-     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+     created_at, updated_at, trace_parent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
      CASE WHEN EXISTS (SELECT 1 FROM gw_outbox o WHERE o.lane = $4 \
      AND o.state IN ('queued', 'pending', 'claimed', 'failed')) THEN 'queued' ELSE 'pending' END, \
-     0, $9, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING";
+     0, $9, $9, $9, $10) ON CONFLICT (dedupe_key) DO NOTHING";
 
 const INSERT_MESSAGE_REF: &str = "INSERT INTO gw_message_refs (binding_id, message_key, \
      provider_message_id) VALUES ($1, $2, NULL) ON CONFLICT (binding_id, message_key) DO NOTHING";
@@ -184,6 +184,7 @@ impl GatewayStore {
                     .bind(row.item.message_key.as_deref())
                     .bind(row.operation.as_str())
                     .bind(now)
+                    .bind(row.item.trace.as_ref().map(cowork_cloud_client::TraceParent::as_str))
                     .execute(&mut *tx)
                     .await?;
             }

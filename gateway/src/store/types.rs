@@ -1,6 +1,6 @@
 //! Rows and commands of the gateway store, in domain terms.
 
-use cowork_cloud_client::SessionId;
+use cowork_cloud_client::{SessionId, TraceParent};
 use cowork_providers::{BindingId, Button, ChatRef, InboundEvent, OutboundFile, ProviderId};
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +50,8 @@ pub struct NewInbound {
     pub provider_id: ProviderId,
     /// The normalized event.
     pub event: InboundEvent,
+    /// The trace its processing continues (the ingress span's).
+    pub trace: Option<TraceParent>,
 }
 
 /// The events of one inbound request, with the request's replay key if it was signed.
@@ -103,6 +105,8 @@ pub struct InboxItem {
     pub event: InboundEvent,
     /// Attempts made before this claim.
     pub attempts: u32,
+    /// The trace its processing continues.
+    pub trace: Option<TraceParent>,
 }
 
 /// What became of an inbox row.
@@ -122,6 +126,18 @@ pub enum InboxOutcome {
         /// Why.
         reason: String,
     },
+}
+
+impl DeliveryOutcome {
+    /// The outcome's name: `sent`, `retry`, `deferred` or `dead`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sent { .. } => "sent",
+            Self::Retry { .. } => "retry",
+            Self::Defer { .. } => "deferred",
+            Self::Dead { .. } => "dead",
+        }
+    }
 }
 
 /// Where a session's output is rendered and how far it got.
@@ -178,6 +194,8 @@ pub struct NewOutbound {
     pub message_key: Option<String>,
     /// What.
     pub op: PlannedOp,
+    /// The trace its delivery attempts continue.
+    pub trace: Option<TraceParent>,
 }
 
 /// A claimed outbox row.
@@ -199,6 +217,8 @@ pub struct OutboxItem {
     pub op: PlannedOp,
     /// Attempts made before this claim.
     pub attempts: u32,
+    /// The trace its delivery attempts continue.
+    pub trace: Option<TraceParent>,
 }
 
 /// What became of one delivery attempt.

@@ -27,7 +27,7 @@ fn context() -> String {
 
 fn delivery(op: OutboundOp, reply_context: Option<String>) -> Delivery {
     let chat = ChatRef { chat_id: "ann@example.org".into(), thread_id: Some("m1@mail.example.org".into()) };
-    Delivery { delivery_id: "dlv-7".into(), chat, op, reply_context }
+    Delivery { delivery_id: "dlv-7".into(), chat, op, reply_context, trace_parent: None }
 }
 
 fn send(text: &str, buttons: Vec<Vec<Button>>) -> OutboundOp {

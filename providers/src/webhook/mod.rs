@@ -112,7 +112,11 @@ impl ChannelProvider for WebhookProvider {
     async fn deliver(&self, delivery: &Delivery) -> Result<SentMessage, ProviderError> {
         let body = outbound::request_body(&self.id, delivery)?;
         let timestamp = now_unix_secs().to_string();
-        let headers = outbound::request_headers(&delivery.delivery_id, self.secrets.signing(), &timestamp, &body)?;
+        let mut headers = outbound::request_headers(&delivery.delivery_id, self.secrets.signing(), &timestamp, &body)?;
+        // The receiver may continue the message's trace; the value was validated when made.
+        if let Some(trace) = delivery.trace_parent.as_deref().and_then(|t| http::HeaderValue::from_str(t).ok()) {
+            headers.insert(http::HeaderName::from_static("traceparent"), trace);
+        }
         let request = EgressRequest { headers, body };
         match self.egress.post(&self.settings.delivery_url, &self.rules, request, MAX_RESPONSE_BYTES).await {
             Ok(response) => outbound::judge_response(&response, &delivery.delivery_id, now_unix_secs()),

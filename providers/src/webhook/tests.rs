@@ -72,6 +72,7 @@ fn delivery(op: OutboundOp) -> Delivery {
         chat: ChatRef { chat_id: "c-1".into(), thread_id: Some("t-1".into()) },
         op,
         reply_context: None,
+        trace_parent: None,
     }
 }
 

@@ -98,6 +98,7 @@ mod tests {
             event_id: format!("e{sequence}"),
             created_at_ms: 0,
             body,
+            trace: None,
         }
     }
 

@@ -80,7 +80,7 @@ impl Setup {
 
     /// Submits `body` and runs the worker until nothing is runnable.
     async fn run(&self, key: &str, body: CommandBody) -> CommandId {
-        let command = NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body };
+        let command = NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body, trace: None };
         let id = self.service.submit(&self.session, command).await.unwrap_or_else(|e| panic!("submit: {e}"));
         self.worker.run_until_idle().await.unwrap_or_else(|e| panic!("run: {e}"));
         id
@@ -284,7 +284,7 @@ async fn a_denied_tool_call_tells_the_model(db: Database) {
 
 /// Submits `body` without running it.
 async fn submit(s: &Setup, key: &str, body: CommandBody) -> CommandId {
-    let command = NewCommand { idempotency_key: key.into(), actor: s.actor.clone(), body };
+    let command = NewCommand { idempotency_key: key.into(), actor: s.actor.clone(), body, trace: None };
     s.service.submit(&s.session, command).await.unwrap_or_else(|e| panic!("submit: {e}"))
 }
 

@@ -73,7 +73,7 @@ impl Setup {
     }
 
     async fn submit(&self, key: &str, body: CommandBody) -> CommandId {
-        let command = NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body };
+        let command = NewCommand { idempotency_key: key.into(), actor: self.actor.clone(), body, trace: None };
         self.service.submit(&self.session, command).await.unwrap_or_else(|e| panic!("submit: {e}"))
     }
 

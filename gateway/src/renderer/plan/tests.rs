@@ -37,6 +37,7 @@ fn event(sequence: i64, body: EventBody) -> SessionEvent {
         event_id: format!("e{sequence}"),
         created_at_ms: 0,
         body,
+        trace: None,
     }
 }
 

@@ -24,6 +24,7 @@ async fn accepted_event_is_claimed_with_its_payload(db: Database) {
         provider_id: provider(),
         event: batch[0].event.clone(),
         attempts: 0,
+        trace: None,
     };
     assert_eq!(items, vec![expected]);
 }

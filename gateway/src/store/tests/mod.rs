@@ -69,6 +69,7 @@ pub(super) fn inbound_text(event_id: &str, chat: ChatRef, text: &str) -> NewInbo
             body: InboundBody::Message { text: text.to_owned() },
             reply_context: None,
         },
+        trace: None,
     }
 }
 
@@ -96,6 +97,7 @@ pub(super) fn outbound(key: &str, chat: ChatRef, message_key: Option<&str>, op: 
         chat,
         message_key: message_key.map(str::to_owned),
         op,
+        trace: None,
     }
 }
 
