@@ -17,7 +17,12 @@ pub struct SessionEvent {
     /// Unix milliseconds when the event was appended.
     pub created_at_ms: i64,
     /// The trace of the turn that appended it (`traceparent`), continued by what renders it.
-    #[serde(rename = "traceparent", default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::trace::lenient")]
+    #[serde(
+        rename = "traceparent",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::trace::lenient"
+    )]
     pub trace: Option<TraceParent>,
     /// The typed event (`type` and `payload` on the wire).
     #[serde(flatten)]

@@ -18,7 +18,8 @@ impl TraceParent {
         let value = value.trim();
         let mut parts = value.split('-');
         let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex =
+            |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         let zero = |s: &str| s.bytes().all(|b| b == b'0');
         // Version 00 has exactly four fields; a later version may append more, which we ignore.
         let later_version = version != "00" && version != "ff";

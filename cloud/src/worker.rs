@@ -17,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use cowork_cloud_client::{CommandBody, EventBody};
 
-use crate::telemetry::{Span, SpanKind};
 use crate::abort;
 use crate::clock::duration_ms;
 use crate::error::StoreError;
 use crate::runtime::{AgentRuntime, CommandContext, EventSink, RuntimeError};
 use crate::service::Shared;
 use crate::store::{Claim, ClaimRequest, ClaimScope, ClaimedCommand, CommandFence, CommandOutcome};
+use crate::telemetry::{Span, SpanKind};
 
 /// The longest pause before retrying a transiently failed command.
 const MAX_RETRY_DELAY_MS: i64 = 60_000;
@@ -185,7 +185,8 @@ async fn execute(shared: Arc<Shared>, runtime: Arc<dyn AgentRuntime>, claimed: C
     command_span.set("cowork.command.id", claimed.fence.command_id.to_string());
     command_span.set("cowork.command.kind", claimed.body.kind());
     command_span.set("cowork.command.attempt", claimed.fence.attempt);
-    let turn_span = (claimed.body != CommandBody::Abort).then(|| command_span.child("runtime turn", SpanKind::Internal));
+    let turn_span =
+        (claimed.body != CommandBody::Abort).then(|| command_span.child("runtime turn", SpanKind::Internal));
     let mut fence = claimed.fence.clone();
     // The command's events continue the run's trace, so what renders them joins it.
     fence.trace = turn_span.as_ref().unwrap_or(&command_span).trace_parent().or(fence.trace);

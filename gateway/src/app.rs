@@ -32,7 +32,6 @@ use crate::single_process;
 use crate::standalone;
 use crate::store::GatewayStore;
 
-
 /// The `service.name` of the gateway's spans (`OTEL_SERVICE_NAME` overrides it).
 const SERVICE_NAME: &str = "open-cowork-gateway";
 /// How to run, beyond the configuration.

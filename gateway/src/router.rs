@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use cowork_cloud_client::{BackendError, BindThread, CommandBody, IdentityId, NewCommand, SessionId};
 use cowork_cloud::telemetry::{Span, SpanKind};
+use cowork_cloud_client::{BackendError, BindThread, CommandBody, IdentityId, NewCommand, SessionId};
 use cowork_providers::InboundBody;
 
 use crate::interactions;
@@ -99,7 +99,9 @@ impl Router {
             }
             InboundBody::Interaction(input) => {
                 let span = parent.child("answer", SpanKind::Client);
-                interactions::answer(&self.services, item, actor, input, &span).await.inspect_err(|e| span.fail(e.kind()))
+                interactions::answer(&self.services, item, actor, input, &span)
+                    .await
+                    .inspect_err(|e| span.fail(e.kind()))
             }
             InboundBody::Ignored { .. } => Ok(()),
         }
@@ -144,8 +146,12 @@ impl Router {
         span: &Span,
     ) -> Result<(), RouteError> {
         let session = self.session(item, provider, "/stop".to_owned()).await?;
-        let command =
-            NewCommand { idempotency_key: event_key(item), actor, body: CommandBody::Abort, trace: span.trace_parent() };
+        let command = NewCommand {
+            idempotency_key: event_key(item),
+            actor,
+            body: CommandBody::Abort,
+            trace: span.trace_parent(),
+        };
         self.services.backend.submit(&session, command).await?;
         Ok(())
     }

@@ -114,7 +114,12 @@ impl CloudClient {
     }
 
     /// `POST` JSON to a route, continuing `trace` (sent as `traceparent`).
-    pub async fn post_traced(&self, path: &str, body: &Value, trace: Option<&TraceParent>) -> Result<Value, CloudError> {
+    pub async fn post_traced(
+        &self,
+        path: &str,
+        body: &Value,
+        trace: Option<&TraceParent>,
+    ) -> Result<Value, CloudError> {
         let request = self.calls.post(self.url(path)).json(body);
         let request = match trace {
             Some(trace) => request.header(TRACEPARENT_HEADER, trace.as_str()),

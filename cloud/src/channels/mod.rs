@@ -548,8 +548,9 @@ impl Channels {
     ) -> Result<Value, ApiError> {
         let key = validate::optional_text("idempotencyKey", request.idempotency_key.as_deref())?
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let (session_binding, mut reply) =
-            self.queue(principal, request.binding_id.as_deref(), key, &request.actor, request.trace.clone(), body).await?;
+        let (session_binding, mut reply) = self
+            .queue(principal, request.binding_id.as_deref(), key, &request.actor, request.trace.clone(), body)
+            .await?;
         reply["processed"] = json!(0);
         reply["view"] = self.view(&session_binding.session_id).await?;
         reply["projectionFence"] = Value::Null;

@@ -277,7 +277,10 @@ impl CloudStore {
                         session_id,
                         owner: owner.to_owned(),
                         attempt,
-                        trace: row.try_get::<Option<String>, _>("trace_parent")?.as_deref().and_then(TraceParent::parse),
+                        trace: row
+                            .try_get::<Option<String>, _>("trace_parent")?
+                            .as_deref()
+                            .and_then(TraceParent::parse),
                     },
                     agent,
                     body,

@@ -134,7 +134,12 @@ pub(super) struct Bounded {
 }
 
 impl Bounded {
-    pub(super) fn new(inner: BatchSpanProcessor, waiting: Arc<AtomicUsize>, capacity: usize, dropped: DropCounter) -> Self {
+    pub(super) fn new(
+        inner: BatchSpanProcessor,
+        waiting: Arc<AtomicUsize>,
+        capacity: usize,
+        dropped: DropCounter,
+    ) -> Self {
         Self { inner, waiting, capacity, dropped }
     }
 }

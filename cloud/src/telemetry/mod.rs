@@ -68,8 +68,8 @@ impl TraceExport {
 /// The traces URL of a collector base URL (or of a traces URL given whole). Only `http` and
 /// `https` URLs with a host are taken; the URL itself is never echoed (it may carry a token).
 fn traces_url(variable: &str, endpoint: &str) -> Result<String, ConfigError> {
-    let parsed = url::Url::parse(endpoint)
-        .map_err(|_| ConfigError::invalid(variable, "must be an http:// or https:// URL"))?;
+    let parsed =
+        url::Url::parse(endpoint).map_err(|_| ConfigError::invalid(variable, "must be an http:// or https:// URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
         return Err(ConfigError::invalid(variable, "must be an http:// or https:// URL"));
     }
@@ -94,7 +94,11 @@ impl Telemetry {
 /// Installs the process's tracer for `service` (the default `service.name`; `OTEL_SERVICE_NAME`
 /// wins). `dropped` is called with the number of spans lost whenever a batch cannot be queued
 /// or sent. Must run inside a Tokio runtime: exports run on it. `None` when export is off.
-pub fn install(export: &TraceExport, service: &'static str, dropped: Arc<dyn Fn(u64) + Send + Sync>) -> Option<Telemetry> {
+pub fn install(
+    export: &TraceExport,
+    service: &'static str,
+    dropped: Arc<dyn Fn(u64) + Send + Sync>,
+) -> Option<Telemetry> {
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(export::HttpClient::new(tokio::runtime::Handle::current()));
@@ -135,7 +139,10 @@ pub fn log_drops() -> Arc<dyn Fn(u64) + Send + Sync> {
         let before = total.fetch_add(spans, std::sync::atomic::Ordering::Relaxed);
         let after = before + spans;
         if before == 0 || after.ilog10() > before.ilog10() {
-            tracing::warn!(dropped_spans_total = after, "trace spans dropped: the OTLP collector is unreachable or slow");
+            tracing::warn!(
+                dropped_spans_total = after,
+                "trace spans dropped: the OTLP collector is unreachable or slow"
+            );
         }
     })
 }
@@ -162,7 +169,10 @@ mod tests {
     #[test]
     fn the_standard_variables_turn_it_on_or_off() {
         let read = |pairs: &[(&str, &str)]| TraceExport::from_env(&env(pairs), OURS).ok();
-        assert_eq!(read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]), Some(TraceExport::OtlpFromStandardVariables));
+        assert_eq!(
+            read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]),
+            Some(TraceExport::OtlpFromStandardVariables)
+        );
         assert_eq!(
             read(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/v1/traces")]),
             Some(TraceExport::OtlpFromStandardVariables)
@@ -174,7 +184,8 @@ mod tests {
     #[test]
     fn a_bad_endpoint_names_its_variable_and_not_its_value() {
         for bad in ["collector-secret:4318", "ftp://secret@c/x", "not a secret url", "http://secret@"] {
-            let error = TraceExport::from_env(&env(&[(OURS, bad)]), OURS).err().map(|e| e.to_string()).unwrap_or_default();
+            let error =
+                TraceExport::from_env(&env(&[(OURS, bad)]), OURS).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(error.contains(OURS), "{bad}: {error}");
             assert!(!error.contains("secret"), "{bad}: {error}");
         }

@@ -57,7 +57,12 @@ async fn burst(db: Database, sessions: usize, per_session: usize) {
             };
             let session = service.bind_thread(thread).await.unwrap_or_else(|e| panic!("bind: {e}"));
             for k in 0..per_session {
-                let command = NewCommand { idempotency_key: format!("k{k}"), actor: actor.clone(), body: prompt("hi"), trace: None };
+                let command = NewCommand {
+                    idempotency_key: format!("k{k}"),
+                    actor: actor.clone(),
+                    body: prompt("hi"),
+                    trace: None,
+                };
                 service.submit(&session, command).await.unwrap_or_else(|e| panic!("submit: {e}"));
             }
         }

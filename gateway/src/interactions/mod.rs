@@ -6,8 +6,8 @@
 mod choice;
 pub mod handle;
 
-use cowork_cloud_client::{IdentityId, NewCommand};
 use cowork_cloud::telemetry::Span;
+use cowork_cloud_client::{IdentityId, NewCommand};
 use cowork_providers::InteractionInput;
 
 pub use choice::Choice;

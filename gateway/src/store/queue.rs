@@ -218,8 +218,12 @@ pub(super) type InboxRow = (i64, String, String, String, i64, Option<String>);
 /// Order holds: rows are promoted oldest first, so within a lane a `new` row is always later
 /// than every promoted one (ids grow, and on Postgres a lane's inserts commit in id order under
 /// its advisory lock).
-pub(super) const INBOX: QueueSql =
-    queue_sql!("gw_inbox", "id, binding_id, provider_id, payload, attempts, trace_parent", CloseLock::InboxShared, staged);
+pub(super) const INBOX: QueueSql = queue_sql!(
+    "gw_inbox",
+    "id, binding_id, provider_id, payload, attempts, trace_parent",
+    CloseLock::InboxShared,
+    staged
+);
 
 /// A claimed outbox row, in the column order [`OUTBOX`] returns.
 pub(super) type OutboxRow =

@@ -90,7 +90,7 @@ async fn owners(gateway: &GatewayProcess) -> Option<HashMap<String, Option<Strin
 }
 
 /// A counter or gauge of the `/metrics` of the gateway at `base`.
-async fn metric(base: &str, name: &str) -> Option<f64> {
+pub(crate) async fn metric(base: &str, name: &str) -> Option<f64> {
     let response = reqwest::Client::new()
         .get(format!("{base}/metrics"))
         .bearer_auth(ADMIN_TOKEN)

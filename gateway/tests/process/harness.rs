@@ -137,3 +137,24 @@ pub fn read_banner(child: &mut Child, who: &str) -> String {
     std::thread::spawn(move || for _ in lines {});
     base
 }
+
+/// POSTs `body` to a webhook provider's route, signed with `secret` as a sender would, with
+/// `extra` headers; returns the status.
+pub async fn post_signed(url: &str, secret: &str, body: &str, extra: &[(&str, &str)]) -> u16 {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        .to_string();
+    let signature = cowork_providers::signature::signature_header(secret.as_bytes(), "v1", &ts, body.as_bytes());
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-open-cowork-gateway-webhook-timestamp", ts)
+        .header("x-open-cowork-gateway-webhook-signature", signature)
+        .body(body.to_owned());
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    request.send().await.map(|response| response.status().as_u16()).unwrap_or(0)
+}

@@ -3,6 +3,7 @@
 
 mod balancer;
 mod chaos;
+mod collector;
 mod crash;
 mod harness;
 mod operator_cli;
@@ -11,3 +12,4 @@ mod receiver;
 mod replicas;
 mod signals;
 mod split;
+mod traces;

@@ -32,6 +32,8 @@ struct Inner {
     answered: HashMap<String, String>,
     /// How often each delivery id arrived (repeats included, held ones included).
     arrivals: HashMap<String, usize>,
+    /// The `traceparent` header of every delivery that carried one, in arrival order.
+    trace_parents: Vec<String>,
     /// Deliveries that made no sense (an edit of an unknown message, a body without a type).
     anomalies: Vec<String>,
     /// A chat whose next delivery is held.
@@ -84,7 +86,12 @@ impl Receiver {
         self.with(|inner| inner.anomalies.clone())
     }
 
-    /// Holds the next delivery for `chat` until [`Self::release`].
+    /// The `traceparent` headers deliveries carried, in arrival order.
+    pub fn trace_parents(&self) -> Vec<String> {
+        self.with(|inner| inner.trace_parents.clone())
+    }
+
+    /// Holds the chat's next delivery until [`Self::release`].
     pub fn hold_next(&self, chat: &str) {
         self.with(|inner| inner.hold = Some(chat.to_owned()));
     }
@@ -102,13 +109,16 @@ impl Receiver {
     }
 }
 
-async fn receive(State(inner): State<Arc<Mutex<Inner>>>, _headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let delivery_id = json["deliveryId"].as_str().unwrap_or_default().to_owned();
     let chat = json["target"]["chatId"].as_str().unwrap_or_default().to_owned();
     let held = {
         let Ok(mut state) = inner.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
         *state.arrivals.entry(delivery_id.clone()).or_default() += 1;
+        if let Some(trace) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+            state.trace_parents.push(trace.to_owned());
+        }
         if state.hold.as_deref() == Some(chat.as_str()) {
             state.hold = None;
             let (release, released) = oneshot::channel();

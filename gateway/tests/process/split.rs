@@ -53,7 +53,7 @@ impl Cloud {
         Self::start_with(database_url, listen, delta_ms, &[])
     }
 
-    fn start_with(database_url: &str, listen: &str, delta_ms: u64, vars: &[(&str, &str)]) -> (Self, String) {
+    pub(crate) fn start_with(database_url: &str, listen: &str, delta_ms: u64, vars: &[(&str, &str)]) -> (Self, String) {
         let mut child = cloud_command(&["serve", "--listen", listen], database_url)
             .env("OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS", delta_ms.to_string())
             .envs(vars.iter().copied())

@@ -66,7 +66,9 @@ fn reply_to(event: &InboundEvent, delivery_id: &str, op: OutboundOp) -> Delivery
         delivery_id: delivery_id.into(),
         chat: event.chat.clone(),
         op,
-        reply_context: event.reply_context.clone(), trace_parent: None }
+        reply_context: event.reply_context.clone(),
+        trace_parent: None,
+    }
 }
 
 fn send(text: &str) -> OutboundOp {
@@ -75,7 +77,7 @@ fn send(text: &str) -> OutboundOp {
 
 fn fresh(delivery_id: &str) -> Delivery {
     let chat = ChatRef { chat_id: "ann@example.org".into(), thread_id: None };
-    Delivery { delivery_id: delivery_id.into(), chat, op: send("Hello"), reply_context: None , trace_parent: None }
+    Delivery { delivery_id: delivery_id.into(), chat, op: send("Hello"), reply_context: None, trace_parent: None }
 }
 
 fn only_message(server: &TestSmtpServer) -> ReceivedMail {

@@ -215,7 +215,7 @@ pub(super) async fn mock_provider() -> (SlackProvider, Arc<Mock>) {
 
 pub(super) fn delivery(channel: &str, thread: Option<&str>, op: OutboundOp) -> Delivery {
     let chat = ChatRef { chat_id: channel.into(), thread_id: thread.map(str::to_owned) };
-    Delivery { delivery_id: "dlv-1".into(), chat, op, reply_context: None , trace_parent: None }
+    Delivery { delivery_id: "dlv-1".into(), chat, op, reply_context: None, trace_parent: None }
 }
 
 fn send(channel: &str, text: &str) -> Delivery {
