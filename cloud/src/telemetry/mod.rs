@@ -99,13 +99,14 @@ pub fn install(
     service: &'static str,
     dropped: Arc<dyn Fn(u64) + Send + Sync>,
 ) -> Option<Telemetry> {
+    if *export == TraceExport::Off {
+        return None;
+    }
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(export::HttpClient::new(tokio::runtime::Handle::current()));
-    match export {
-        TraceExport::Off => return None,
-        TraceExport::Otlp(url) => builder = builder.with_endpoint(url.clone()),
-        TraceExport::OtlpFromStandardVariables => {}
+    if let TraceExport::Otlp(url) = export {
+        builder = builder.with_endpoint(url.clone());
     }
     let exporter = match builder.build() {
         Ok(exporter) => exporter,
