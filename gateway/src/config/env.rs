@@ -32,6 +32,15 @@ pub(super) fn apply(config: &mut GatewayConfig, env: &HashMap<String, String>) -
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_SHUTDOWN_DRAIN_TIMEOUT_MS", 100..=120_000)? {
         config.shutdown_drain = Duration::from_millis(ms);
     }
+    if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_HEADER_READ_TIMEOUT_MS", 100..=120_000)? {
+        config.server.header_read_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_REQUEST_TIMEOUT_MS", 100..=600_000)? {
+        config.server.request_timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = integer(env, "OPEN_COWORK_GATEWAY_MAX_CONNECTIONS", 1..=100_000)? {
+        config.server.max_connections = n as usize;
+    }
     if let Some(ms) = integer(env, "OPEN_COWORK_GATEWAY_SMTP_TIMEOUT_MS", 100..=120_000)? {
         config.smtp_timeout = Duration::from_millis(ms);
     }

@@ -441,6 +441,30 @@ fn smtp_timeout_comes_from_env_or_file_within_bounds() {
 }
 
 #[test]
+fn server_limits_come_from_env_within_bounds() {
+    let defaults = GatewayConfig::load(Path::new("/x"), &HashMap::new(), &Flags::default()).unwrap();
+    assert_eq!(defaults.server, ServerLimits::default());
+    let vars = env(&[
+        ("OPEN_COWORK_GATEWAY_HEADER_READ_TIMEOUT_MS", "500"),
+        ("OPEN_COWORK_GATEWAY_REQUEST_TIMEOUT_MS", "2000"),
+        ("OPEN_COWORK_GATEWAY_MAX_CONNECTIONS", "64"),
+    ]);
+    let config = GatewayConfig::load(Path::new("/x"), &vars, &Flags::default()).unwrap();
+    assert_eq!(config.server.header_read_timeout.as_millis(), 500);
+    assert_eq!(config.server.request_timeout.as_millis(), 2_000);
+    assert_eq!(config.server.max_connections, 64);
+    for (name, bad) in [
+        ("OPEN_COWORK_GATEWAY_HEADER_READ_TIMEOUT_MS", "99"),
+        ("OPEN_COWORK_GATEWAY_REQUEST_TIMEOUT_MS", "600001"),
+        ("OPEN_COWORK_GATEWAY_MAX_CONNECTIONS", "0"),
+        ("OPEN_COWORK_GATEWAY_MAX_CONNECTIONS", "many"),
+    ] {
+        let message = error_text(GatewayConfig::load(Path::new("/x"), &env(&[(name, bad)]), &Flags::default()));
+        assert!(message.contains(name), "{bad}: {message}");
+    }
+}
+
+#[test]
 fn the_command_stall_threshold_comes_from_env_or_file_within_bounds() {
     let defaults = GatewayConfig::load(Path::new("/x"), &HashMap::new(), &Flags::default()).unwrap();
     assert_eq!(defaults.cloud.command_stall.as_secs(), 60);

@@ -56,7 +56,8 @@ pub(super) struct QueueSql {
     pub promote: Option<&'static str>,
     /// Makes the oldest open row of lane `$1` its head if it is queued (after a head closed).
     pub promote_next: &'static str,
-    /// Queues every head of lane `$1` behind its oldest open row (after a closed row reopened).
+    /// Queues every head of lane `$1` behind its oldest open row, or every one while a row of the
+    /// lane is claimed (after a closed row reopened).
     pub demote_behind: &'static str,
     /// What a transaction that changes a lane's head locks first on Postgres.
     pub close_lock: CloseLock,
@@ -195,11 +196,14 @@ macro_rules! queue_sql {
             next_due: $next_due,
             promote: $promote,
             promote_next: concat!(
-                "UPDATE ", $table, " SET state = 'pending' WHERE state = 'queued' AND id = ", lane_min!($table)
+                "UPDATE ", $table, " SET state = 'pending' WHERE state = 'queued' AND id = ", lane_min!($table),
+                " AND NOT EXISTS (SELECT 1 FROM ", $table, " c WHERE c.lane = $1 AND c.state = 'claimed')"
             ),
+            // A row in flight keeps the lane: a reopened older row waits until it is settled.
             demote_behind: concat!(
                 "UPDATE ", $table, " SET state = 'queued' WHERE lane = $1 AND state IN ('pending', 'failed')",
-                " AND id > ", lane_min!($table)
+                " AND (id > ", lane_min!($table),
+                " OR EXISTS (SELECT 1 FROM ", $table, " c WHERE c.lane = $1 AND c.state = 'claimed'))"
             ),
             close_lock: $close_lock,
         }

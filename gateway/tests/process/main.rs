@@ -1,6 +1,7 @@
 //! Tests that run the real `open-cowork-gateway` binary: crash recovery after `kill -9` and
 //! graceful shutdown on SIGTERM, on SQLite and on Postgres.
 
+mod abuse;
 mod balancer;
 mod chaos;
 mod collector;

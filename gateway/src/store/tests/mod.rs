@@ -6,6 +6,7 @@ mod burst;
 mod fence;
 mod inbox;
 mod interactions;
+mod model;
 mod operator;
 mod outbox;
 mod render;

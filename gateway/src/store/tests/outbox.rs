@@ -229,7 +229,29 @@ async fn concurrent_outbox_claims_never_share_a_row(db: Database) {
     assert_eq!(seen.len() + rest.len(), 10, "exactly one head per lane");
 }
 
+/// Found by the queue model (`model.rs`): a dead row redriven while a later row of its lane is
+/// being delivered must wait for it, not go out beside it.
+async fn a_redriven_row_waits_for_the_row_in_flight_in_its_lane(db: Database) {
+    use crate::store::RedriveRequest;
+    let s = store(db);
+    s.enqueue_outbound(&[outbound("a", chat("c1"), None, send("a")), outbound("b", chat("c1"), None, send("b"))], T0)
+        .await
+        .unwrap();
+    let first = s.claim_outbox(&worker("w"), T0, LEASE, 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let dead = DeliveryOutcome::Dead { reason: "400".into() };
+    assert!(s.record_delivery(first[0].id, &worker("w"), dead, T0).await.unwrap());
+    let second = s.claim_outbox(&worker("w"), T0, LEASE, 10).await.unwrap();
+    assert_eq!(second.iter().map(|i| i.dedupe_key.as_str()).collect::<Vec<_>>(), ["b"]);
+    let request = RedriveRequest { state: DeliveryState::Dead, binding_id: None, limit: 10, dry_run: false };
+    assert_eq!(s.redrive_deliveries(&request, T0).await.unwrap(), vec![first[0].id]);
+    assert!(claimed_ids(&s, "w2", T0).await.is_empty(), "b is in flight: the lane waits");
+    assert!(s.record_delivery(second[0].id, &worker("w"), sent("p-b"), T0).await.unwrap());
+    assert_eq!(claimed_ids(&s, "w2", T0).await, vec![first[0].id], "then the redriven row goes out");
+}
+
 cowork_cloud::backend_tests!(
+    a_redriven_row_waits_for_the_row_in_flight_in_its_lane,
     an_edit_is_moot_while_a_later_edit_of_its_message_waits,
     enqueued_row_is_claimed_as_planned,
     lane_rows_are_delivered_in_order,
