@@ -13,6 +13,7 @@ pub mod ingress;
 pub mod interactions;
 pub use cowork_cloud::logging;
 pub mod metrics;
+pub mod openapi;
 pub mod operator;
 pub mod outbox;
 pub mod ownership;

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 pub mod guard;
 mod health;
+pub mod openapi;
 mod tokens;
 
 use std::sync::Arc;
@@ -97,6 +98,7 @@ pub fn api_router(state: ApiState, timeout: std::time::Duration) -> Router {
         .route("/api/api-tokens/{token_id}", axum::routing::delete(tokens::revoke))
         .route("/api/api-tokens/{token_id}/channel-bindings", post(tokens::grant))
         .with_state(state.clone());
+    let requests = requests.route("/openapi.json", get(openapi::serve));
     let streams = Router::new()
         .route("/api/channels/sessions/{session_binding_id}/events", get(channels::events))
         .route("/api/channels/deliveries/stream", get(channels::delivery_stream))

@@ -48,6 +48,9 @@ pub enum IngressError {
     /// No such route.
     #[error("not found")]
     NotFound,
+    /// The route exists, but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
 }
 
 impl From<InboundError> for IngressError {
@@ -81,6 +84,7 @@ impl IngressError {
             Self::InteractionExpired => (StatusCode::BAD_REQUEST, "interaction_expired"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         }
     }
 }

@@ -54,8 +54,9 @@ pub fn router(state: AppState) -> Router {
         .route("/fake/{provider_id}/transcript", get(fake::transcript))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/openapi.json", get(crate::openapi::serve))
         .fallback(|| async { IngressError::NotFound })
-        .method_not_allowed_fallback(|| async { IngressError::NotFound })
+        .method_not_allowed_fallback(|| async { IngressError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -27,6 +27,7 @@ async fn bad_requests_get_4xx_and_store_nothing(backend: DatabaseBackend) {
         ("/webhooks/fake", click("e6", "c", "NoSuchCode:y", "u").to_string().into_bytes(), 400, "interaction_unknown"),
         ("/webhooks/fake", br#"{"id":"e7","text":"/approve NoSuchCode"}"#.to_vec(), 400, "interaction_unknown"),
         ("/nowhere", b"{}".to_vec(), 404, "not_found"),
+        ("/health", b"{}".to_vec(), 405, "method_not_allowed"),
     ];
     for (path, body, status, code) in cases {
         let (got, answer) = gw.post(path, json, body).await;
