@@ -91,7 +91,11 @@ pub(super) async fn list(
     cloud_query.push(format!("limit={}", filter.limit));
     if let Some(answer) = state.services.backend.channel_deliveries(&cloud_query.join("&")).await {
         match answer {
-            Ok(cloud) => body["cloudDeliveries"] = redactor.redact_json(&cloud["deliveries"]),
+            // Each delivery redacted on its own: the list may be longer than a redacted array.
+            Ok(cloud) => {
+                let listed = cloud["deliveries"].as_array().into_iter().flatten();
+                body["cloudDeliveries"] = listed.map(|delivery| redactor.redact_json(delivery)).collect();
+            }
             Err(error) => body["cloudError"] = json!(redactor.redact(&error.to_string())),
         }
     }
