@@ -177,7 +177,7 @@ async fn accept(s: &GatewayStore, queue: Queue, n: usize, lane: usize, now: i64)
             s.enqueue_outbound(&[outbound(&key, lane_chat, None, send(&key))], now)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
-            let standing = s.outbox_standing(&[key.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
+            let standing = s.outbox_standing(std::slice::from_ref(&key)).await.unwrap_or_else(|e| panic!("{e}"));
             standing.get(&key).map(|row| row.id.0).unwrap_or_else(|| panic!("{key} not enqueued"))
         }
     }
