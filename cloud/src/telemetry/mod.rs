@@ -47,6 +47,11 @@ impl TraceExport {
         {
             return Ok(Self::Off);
         }
+        for protocol in ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"] {
+            if get(protocol).is_some_and(|p| p != "http/protobuf") {
+                return Err(ConfigError::invalid(protocol, "must be http/protobuf, the one OTLP protocol built in"));
+            }
+        }
         if let Some(endpoint) = get(variable) {
             return Ok(Self::Otlp(traces_url(variable, endpoint)?));
         }
@@ -104,6 +109,7 @@ pub fn install(
     }
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_http_client(export::HttpClient::new(tokio::runtime::Handle::current()));
     if let TraceExport::Otlp(url) = export {
         builder = builder.with_endpoint(url.clone());
@@ -189,6 +195,12 @@ mod tests {
                 TraceExport::from_env(&env(&[(OURS, bad)]), OURS).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(error.contains(OURS), "{bad}: {error}");
             assert!(!error.contains("secret"), "{bad}: {error}");
+        }
+        for protocol in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] {
+            let grpc = TraceExport::from_env(&env(&[(OURS, "http://c:4318"), (protocol, "grpc")]), OURS);
+            assert!(grpc.err().map(|e| e.to_string()).unwrap_or_default().contains(protocol));
+            let proto = TraceExport::from_env(&env(&[(OURS, "http://c:4318"), (protocol, "http/protobuf")]), OURS);
+            assert!(proto.is_ok_and(|export| export.is_on()));
         }
         let standard = TraceExport::from_env(&env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "nope")]), OURS);
         assert!(standard.err().map(|e| e.to_string()).unwrap_or_default().contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
