@@ -19,3 +19,12 @@ pub use command::{CommandBody, NewCommand};
 pub use event::{EventBody, QuestionOption, QuestionSpec, SessionEvent, ToolStatus};
 pub use ids::{CommandId, IdentityId, SessionId};
 pub use trace::{TRACEPARENT_HEADER, TraceParent};
+
+/// Internal parsers re-exported for the fuzz targets in `fuzz/`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// One event of that stream.
+    pub use crate::http::follow::Frame;
+    /// The event-stream parser that follows a session's events.
+    pub use crate::http::follow::SseParser;
+}

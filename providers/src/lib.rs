@@ -66,3 +66,38 @@ pub trait ChannelProvider: Send + Sync + 'static {
         None
     }
 }
+
+/// Internal parsers re-exported for the fuzz targets in `fuzz/`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A display name cleaned of control characters and bounded.
+    pub use crate::email::address::clean_name;
+    /// A bare mail address (`local@domain`), lowercased.
+    pub use crate::email::address::parse_address;
+    /// `Name <local@domain>` and the other mailbox forms.
+    pub use crate::email::address::parse_mailbox;
+    /// HTML-only mail to plain text.
+    pub use crate::email::html::html_to_text;
+    /// One inbound mail as both body formats reduce it.
+    pub use crate::email::mail::ParsedMail;
+    /// A reply's Markdown as the HTML alternative of a mail.
+    pub use crate::email::markdown::to_html_document;
+    /// Raw RFC 5322 mail (the email provider's `message/rfc822` bodies) to a [`ParsedMail`].
+    pub use crate::email::mime::parse as parse_mime_mail;
+    /// The email relay's JSON body to a [`ParsedMail`].
+    pub use crate::email::relay_json::parse as parse_relay_json;
+    /// The reply context stored per email thread (read back with `from_json`).
+    pub use crate::email::threading::ReplyContext;
+    /// A References chain capped to its root and latest ids.
+    pub use crate::email::threading::cap_chain;
+    /// A message id without angle brackets, or `None`.
+    pub use crate::email::threading::normalize_id;
+    /// The ids of a References or In-Reply-To value.
+    pub use crate::email::threading::parse_id_list;
+    /// `Re: <subject>` without stacking prefixes.
+    pub use crate::email::threading::reply_subject;
+    /// Slack's `Retry-After` (whole seconds).
+    pub use crate::slack::api::retry_after as slack_retry_after;
+    /// The generic webhook receiver's `Retry-After` (delay-seconds or IMF-fixdate).
+    pub use crate::webhook::outbound::retry_after as webhook_retry_after;
+}

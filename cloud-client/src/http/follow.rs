@@ -26,21 +26,24 @@ const SETTLING: [&str; 3] = ["session.idle", "session.aborted", "runtime.error"]
 
 /// One parsed server-sent event.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Frame {
-    pub(crate) id: Option<String>,
-    pub(crate) event: String,
-    pub(crate) data: String,
+pub struct Frame {
+    /// The `id` field, if any.
+    pub id: Option<String>,
+    /// The `event` field (`message` when absent).
+    pub event: String,
+    /// The `data` lines joined by line breaks.
+    pub data: String,
 }
 
 /// Splits a byte stream into server-sent events (comments and empty blocks are dropped).
 #[derive(Debug, Default)]
-pub(crate) struct SseParser {
+pub struct SseParser {
     buffer: Vec<u8>,
 }
 
 impl SseParser {
     /// The events completed by `chunk`.
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<Frame> {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<Frame> {
         self.buffer.extend(chunk.iter().filter(|b| **b != b'\r'));
         let mut frames = Vec::new();
         while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
@@ -70,7 +73,7 @@ impl SseParser {
     }
 
     /// Bytes held for an unfinished event.
-    pub(crate) fn pending(&self) -> usize {
+    pub fn pending(&self) -> usize {
         self.buffer.len()
     }
 }

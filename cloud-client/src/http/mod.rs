@@ -5,7 +5,7 @@
 mod backend;
 mod deliveries;
 mod error;
-mod follow;
+pub(crate) mod follow;
 
 use crate::{TRACEPARENT_HEADER, TraceParent};
 use std::net::IpAddr;

@@ -66,24 +66,24 @@
 //! Left out: DKIM signing (the relay or the SMTP server signs), SMTPUTF8 addresses, form-encoded
 //! relay bodies, passing inbound attachments' bytes to the agent, and IMAP polling.
 
-mod address;
+pub(crate) mod address;
 mod auth;
 mod compose;
 mod config;
-mod html;
+pub(crate) mod html;
 mod inbound;
 mod loops;
-mod mail;
-mod markdown;
+pub(crate) mod mail;
+pub(crate) mod markdown;
 pub use markdown::escape_html;
 mod message_id;
-mod mime;
+pub(crate) mod mime;
 mod quotes;
-mod relay_json;
+pub(crate) mod relay_json;
 mod smtp;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_smtp;
-mod threading;
+pub(crate) mod threading;
 mod verdicts;
 
 use std::time::Duration;

@@ -122,7 +122,7 @@ pub(super) fn egress_failure(method: &str, error: EgressError) -> ProviderError 
 }
 
 /// `Retry-After` in whole seconds (Slack's form); anything else is ignored.
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let valid = !value.is_empty() && value.len() <= 10 && value.bytes().all(|b| b.is_ascii_digit());
     valid.then(|| value.parse().ok().map(Duration::from_secs)).flatten()

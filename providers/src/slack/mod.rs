@@ -19,7 +19,7 @@
 //!   returned URL (which must stay on the platform's host), then `files.completeUploadExternal`
 //!   into the thread with the caption; the message id is the file id (see `upload.rs`).
 
-mod api;
+pub(crate) mod api;
 mod config;
 mod inbound;
 mod mrkdwn;

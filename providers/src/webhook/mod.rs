@@ -11,7 +11,7 @@
 
 mod config;
 mod inbound;
-mod outbound;
+pub(crate) mod outbound;
 mod verify;
 
 use std::time::{SystemTime, UNIX_EPOCH};

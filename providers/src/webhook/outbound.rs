@@ -172,7 +172,7 @@ fn message_id(body: &[u8]) -> Option<String> {
 
 /// `Retry-After` as delay-seconds or an HTTP date (IMF-fixdate), relative to now; a date in
 /// the past is zero.
-pub(super) fn retry_after(headers: &HeaderMap, now_unix_secs: u64) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap, now_unix_secs: u64) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
