@@ -27,15 +27,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts a server whose banner line ends in its URL; prints the URL.
+# Starts a server whose banner line ends in its URL and sets `url` to it (not in a subshell, so
+# the server is remembered in `pids` and stopped on exit).
 start() {
   local log="$1"; shift
   "$@" >"$log.out" 2>"$log.err" &
   pids+=("$!")
   for _ in $(seq 1 200); do
-    local url
     url="$(sed -n 's/.*is listening on \(http[^ ]*\).*/\1/p' "$log.out" | head -n 1)"
-    if [ -n "$url" ]; then echo "$url"; return 0; fi
+    if [ -n "$url" ]; then return 0; fi
     sleep 0.05
   done
   echo "server did not start: $*" >&2
@@ -59,7 +59,8 @@ cloud_cli() { "$bin/open-cowork-cloud" "$@" --database-url "$cloud_db"; }
 cloud_cli bindings create --provider fake --binding-id fake-binding >/dev/null
 admin="$(cloud_cli tokens create --name schemathesis-admin --scope admin)"
 gateway="$(cloud_cli tokens create --name schemathesis-gateway --scope gateway --binding fake-binding)"
-cloud="$(start "$work/cloud" "$bin/open-cowork-cloud" serve --listen 127.0.0.1:0 --database-url "$cloud_db")"
+start "$work/cloud" "$bin/open-cowork-cloud" serve --listen 127.0.0.1:0 --database-url "$cloud_db"
+cloud="$url"
 
 # The administration routes as an operator, the channel routes as the gateway.
 run "$cloud" -H "Authorization: Bearer $admin" --exclude-path-regex '^/api/channels/(sessions|identities/resolve|cursor|interactions|deliveries|provider-events)'
@@ -67,7 +68,8 @@ run "$cloud" -H "Authorization: Bearer $gateway" --include-path-regex '^/api/cha
 
 # The gateway, standalone, with its operator token.
 token="schemathesis-operator-token-0123456789"
-gw="$(OPEN_COWORK_GATEWAY_ADMIN_TOKEN="$token" OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS=1 \
-  start "$work/gateway" "$bin/open-cowork-gateway" standalone --listen 127.0.0.1:0 --database-url "sqlite://$work/gateway.db?mode=rwc")"
+OPEN_COWORK_GATEWAY_ADMIN_TOKEN="$token" OPEN_COWORK_CLOUD_DEMO_DELTA_INTERVAL_MS=1 \
+  start "$work/gateway" "$bin/open-cowork-gateway" standalone --listen 127.0.0.1:0 --database-url "sqlite://$work/gateway.db?mode=rwc"
+gw="$url"
 run "$gw" -H "Authorization: Bearer $token"
 echo "schemathesis: cloud and gateway conform to their documents"
