@@ -103,6 +103,40 @@ struct ProbeArgs {
 enum BenchCommand {
     /// Send signed webhook requests to a running gateway and report throughput and latency.
     Ingress(IngressArgs),
+    /// Run whole conversations through a running gateway (demo runtime, `webhook` provider
+    /// delivering to this command's receiver) and report conversations completed per second.
+    Conversations(ConversationsArgs),
+}
+
+#[derive(clap::Args)]
+struct ConversationsArgs {
+    /// The webhook URL, e.g. http://127.0.0.1:8790/webhooks/webhook.
+    #[arg(long)]
+    url: String,
+    /// The provider's shared secret.
+    #[arg(long, env = "OPEN_COWORK_BENCH_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Conversations, each a new chat.
+    #[arg(long, default_value_t = 3_000)]
+    conversations: usize,
+    /// Concurrent clients sending the webhooks.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Rotate X-Forwarded-For over this many addresses (0: off).
+    #[arg(long, default_value_t = 0)]
+    forwarded_pool: usize,
+    /// Where the receiver listens; point the provider's deliveryUrl at it.
+    #[arg(long, value_name = "ADDR:PORT")]
+    receiver: SocketAddr,
+    /// The gateway's /metrics URL, read before and after for the store's write counters (SQLite).
+    #[arg(long)]
+    metrics_url: Option<String>,
+    /// The gateway's admin token, for --metrics-url.
+    #[arg(long, env = "OPEN_COWORK_GATEWAY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Seconds to wait for every conversation to complete.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -149,6 +183,7 @@ fn main() -> ExitCode {
         Command::Standalone(args) => (args, false),
         Command::Serve(args) => (args, true),
         Command::Bench(BenchCommand::Ingress(args)) => return bench_ingress(args),
+        Command::Bench(BenchCommand::Conversations(args)) => return bench_conversations(args),
         Command::Probe(args) => return probe(args),
         Command::Check(args) => return inspect(args, false),
         Command::Doctor(args) => return inspect(args, true),
@@ -303,6 +338,37 @@ fn bench_ingress(args: IngressArgs) -> ExitCode {
         Ok(report) => {
             println!("{report}");
             if report.failures() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(error) => {
+            eprintln!("open-cowork-gateway bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_conversations(args: ConversationsArgs) -> ExitCode {
+    let bench = cowork_gateway::bench::ConversationBench {
+        ingress: cowork_gateway::bench::IngressBench {
+            url: args.url,
+            secret: args.secret,
+            requests: args.conversations,
+            concurrency: args.concurrency,
+            forwarded_pool: args.forwarded_pool,
+            chats: args.conversations,
+        },
+        receiver: args.receiver,
+        metrics_url: args.metrics_url,
+        admin_token: args.admin_token,
+        timeout: std::time::Duration::from_secs(args.timeout),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(cowork_gateway::bench::conversations::run(bench)) {
+        Ok(report) => {
+            println!("{report}");
+            if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(error) => {
             eprintln!("open-cowork-gateway bench: {error:#}");

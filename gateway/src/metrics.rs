@@ -77,6 +77,14 @@ mod names {
         "open_cowork_gateway_trace_spans_dropped",
         "Trace spans dropped because the OTLP exporter's queue was full or the collector refused or missed them",
     );
+    pub const STORE_COMMITS: (&str, &str) = (
+        "open_cowork_gateway_store_commits",
+        "Write transactions committed to the SQLite database (Postgres: see pg_stat_database)",
+    );
+    pub const STORE_ROW_WRITES: (&str, &str) = (
+        "open_cowork_gateway_store_row_writes",
+        "Rows inserted, updated or deleted by committed transactions in the SQLite database, by table",
+    );
     pub const OLDEST_OPEN: (&str, &str) = (
         "open_cowork_gateway_delivery_oldest_open_age_seconds",
         "Age of the oldest undelivered (pending, claimed or retrying) outbox row per binding",
@@ -126,6 +134,12 @@ struct BacklogLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BindingLabels {
     binding: String,
+}
+
+/// `{table}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabels {
+    table: String,
 }
 
 /// A provider's lifecycle state (Open Cowork's set).
@@ -185,6 +199,8 @@ pub struct Metrics {
     ownership_changes: Counter,
     fenced_writes: Counter,
     spans_dropped: Counter,
+    store_commits: Counter,
+    store_row_writes: Family<TableLabels, Counter>,
     /// The per-request series of each configured provider, resolved once so the ingress hot
     /// path neither allocates label sets nor hashes them: (accepted counter, ack histogram).
     per_provider: HashMap<String, (Counter, Histogram)>,
@@ -218,6 +234,8 @@ impl Metrics {
             ownership_changes: Counter::default(),
             fenced_writes: Counter::default(),
             spans_dropped: Counter::default(),
+            store_commits: Counter::default(),
+            store_row_writes: Family::default(),
             per_provider: HashMap::new(),
             bindings: Vec::new(),
             states: Mutex::new(BTreeMap::new()),
@@ -240,6 +258,8 @@ impl Metrics {
         registry.register(names::OWNERSHIP_CHANGES.0, names::OWNERSHIP_CHANGES.1, metrics.ownership_changes.clone());
         registry.register(names::FENCED_WRITES.0, names::FENCED_WRITES.1, metrics.fenced_writes.clone());
         registry.register(names::SPANS_DROPPED.0, names::SPANS_DROPPED.1, metrics.spans_dropped.clone());
+        registry.register(names::STORE_COMMITS.0, names::STORE_COMMITS.1, metrics.store_commits.clone());
+        registry.register(names::STORE_ROW_WRITES.0, names::STORE_ROW_WRITES.1, metrics.store_row_writes.clone());
         for provider in providers {
             let labels = ProviderLabels { provider: provider.id.to_string() };
             for family in [&metrics.retries, &metrics.dead_letters, &metrics.sent, &metrics.accepted] {
@@ -351,6 +371,13 @@ impl Metrics {
         match store.delivery_backlog().await {
             Ok(backlog) => self.set_backlog(&backlog, now),
             Err(error) => tracing::warn!(%error, "could not read the delivery backlog for the metrics"),
+        }
+        if let Some(writes) = store.database().write_counts() {
+            self.store_commits.inc_by(writes.commits.saturating_sub(self.store_commits.get()));
+            for (table, rows) in writes.rows {
+                let counter = self.store_row_writes.get_or_create(&TableLabels { table });
+                counter.inc_by(rows.saturating_sub(counter.get()));
+            }
         }
         if let Some(commands) = commands {
             self.runnable_commands.set(i64::try_from(commands.runnable).unwrap_or(i64::MAX));

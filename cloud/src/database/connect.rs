@@ -2,12 +2,13 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::Database;
+use super::{Database, WriteStats};
 
 pub(super) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 pub(super) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -87,8 +88,14 @@ impl Database {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let stats = Arc::new(WriteStats::default());
+        let hooks = stats.clone();
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_connect(move |connection, _| {
+                let hooks = hooks.clone();
+                Box::pin(async move { hooks.install(connection).await })
+            })
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(options.clone())
             .await
@@ -100,7 +107,7 @@ impl Database {
             .connect_with(options.read_only(true))
             .await
             .map_err(DatabaseError::Connect)?;
-        Ok(Self::Sqlite { write, read })
+        Ok(Self::Sqlite { write, read, writes: stats })
     }
 
     /// Opens Postgres with `synchronous_commit=on`, so a commit is durable before it returns.

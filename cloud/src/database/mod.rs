@@ -5,14 +5,19 @@
 //! with [`Database::backend`].
 
 mod connect;
+mod group_commit;
 mod inspect;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod write_stats;
 
 pub use connect::{DatabaseError, PoolSettings};
+pub use group_commit::GroupCommit;
 pub use inspect::{SchemaStatus, schema_status};
+pub use write_stats::{WriteCounts, WriteStats};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use sqlx::{PgPool, SqlitePool};
 
@@ -79,6 +84,8 @@ pub enum Database {
         write: SqlitePool,
         /// Read-only connections.
         read: SqlitePool,
+        /// What the writer committed.
+        writes: Arc<WriteStats>,
     },
     /// Postgres: one pool for everything.
     Postgres(PgPool),
@@ -93,6 +100,15 @@ impl Database {
         }
     }
 
+    /// The transactions and row changes this process committed (SQLite; Postgres keeps them in
+    /// `pg_stat_database` and `pg_stat_user_tables`).
+    pub fn write_counts(&self) -> Option<WriteCounts> {
+        match self {
+            Self::Sqlite { writes, .. } => Some(writes.snapshot()),
+            Self::Postgres(_) => None,
+        }
+    }
+
     /// Checks that the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         with_reader!(self, |pool| {
@@ -104,7 +120,7 @@ impl Database {
     /// Closes every connection (waits for checked-out ones to return).
     pub async fn close(&self) {
         match self {
-            Self::Sqlite { write, read } => {
+            Self::Sqlite { write, read, .. } => {
                 read.close().await;
                 write.close().await;
             }

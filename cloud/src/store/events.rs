@@ -4,7 +4,8 @@ use cowork_cloud_client::{EventBody, SessionEvent, SessionId, TraceParent};
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{Appended, CloudStore, CommandFence, locked};
+use super::{Appended, CloudStore, CommandFence, locked, shared_failure};
+use crate::database::Database;
 use crate::error::StoreError;
 
 /// An event as stored: its type and its payload JSON, in separate columns.
@@ -131,8 +132,54 @@ pub(crate) const FENCE_SQL: &str = "SELECT attempts FROM cloud_commands \
      WHERE command_id = $1 AND session_id = $2 AND state = 'running' \
      AND lease_owner = $3 AND attempts = $4";
 
+/// One append waiting for its group commit.
+pub(crate) struct AppendRequest {
+    event_id: String,
+    encoded: EncodedEvent,
+    fence: CommandFence,
+    now: i64,
+}
+
+/// The answer of an append whose batch task died (a panic): worth retrying.
+fn interrupted() -> Result<Appended, StoreError> {
+    Err(StoreError::Invalid("the event append was interrupted; retry it".into()))
+}
+
+/// Appends a batch in one transaction, each under its own fence. A refused append (lease lost,
+/// session gone) is refused before it writes anything, so the others still commit; a database
+/// error fails the whole batch, and every caller gets it.
+async fn append_batch(db: Database, requests: Vec<AppendRequest>) -> Vec<Result<Appended, StoreError>> {
+    let count = requests.len();
+    let backend = db.backend();
+    let fence_sql = locked(backend, FENCE_SQL, "FOR SHARE");
+    let written: Result<Vec<Result<Appended, StoreError>>, StoreError> = async {
+        crate::with_writer!(&db, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut outcomes = Vec::with_capacity(count);
+            for request in &requests {
+                let outcome = async {
+                    require_fence!(tx, &fence_sql, &request.fence);
+                    let trace = request.fence.trace.as_ref().map(TraceParent::as_str);
+                    let session = request.fence.session_id.as_str();
+                    append_in_tx!(tx, backend, session, &request.event_id, &request.encoded, trace, request.now)
+                }
+                .await;
+                if let Err(StoreError::Database(error)) = outcome {
+                    return Err(StoreError::Database(error));
+                }
+                outcomes.push(outcome);
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+    }
+    .await;
+    written.unwrap_or_else(|error| shared_failure(error, count))
+}
+
 impl CloudStore {
-    /// Appends an event under a command's lease, in one transaction. Refuses with
+    /// Appends an event under a command's lease; concurrent appends share one transaction
+    /// ([`GroupCommit`]), and each returns once committed. Refuses with
     /// [`StoreError::LeaseLost`] once the fence no longer holds; an `event_id` already in the
     /// session appends nothing and answers the stored sequence.
     pub async fn append_event(
@@ -142,17 +189,14 @@ impl CloudStore {
         fence: &CommandFence,
         now: i64,
     ) -> Result<Appended, StoreError> {
-        let encoded = EncodedEvent::new(body)?;
-        let backend = self.db.backend();
-        let fence_sql = locked(backend, FENCE_SQL, "FOR SHARE");
-        crate::with_writer!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            require_fence!(tx, &fence_sql, fence);
-            let trace = fence.trace.as_ref().map(TraceParent::as_str);
-            let appended = append_in_tx!(tx, backend, fence.session_id.as_str(), event_id, &encoded, trace, now)?;
-            tx.commit().await?;
-            Ok(appended)
-        })
+        let request = AppendRequest {
+            event_id: event_id.to_owned(),
+            encoded: EncodedEvent::new(body)?,
+            fence: fence.clone(),
+            now,
+        };
+        let db = self.db.clone();
+        self.appends.submit(request, move |requests| append_batch(db, requests), interrupted).await
     }
 
     /// Events of a session with a sequence above `after`, oldest first, at most `limit`.

@@ -33,25 +33,47 @@ pub use types::{
 };
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use crate::database::{Backend, Database};
+use crate::database::{Backend, Database, GroupCommit};
+use crate::error::StoreError;
+
+/// Most event appends one transaction carries.
+const APPEND_BATCH: usize = 256;
 
 /// Durable state of the cloud; cheap to clone (it shares the pools).
 #[derive(Clone, Debug)]
 pub struct CloudStore {
     db: Database,
+    /// Concurrent event appends, committed together.
+    appends: Arc<GroupCommit<events::AppendRequest, Result<Appended, StoreError>>>,
 }
 
 impl CloudStore {
     /// A store over a connected, migrated database.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, appends: Arc::new(GroupCommit::new(APPEND_BATCH)) }
     }
 
     /// The database behind the store.
     pub fn database(&self) -> &Database {
         &self.db
     }
+}
+
+/// The answers of a batch whose shared transaction failed: every request in it failed (the first
+/// with the error itself, the others with its description), and none of them wrote anything.
+pub(crate) fn shared_failure<T>(error: StoreError, count: usize) -> Vec<Result<T, StoreError>> {
+    let description = match &error {
+        StoreError::Database(source) => source.to_string(),
+        other => other.to_string(),
+    };
+    let mut outcomes = Vec::with_capacity(count);
+    outcomes.push(Err(error));
+    outcomes.extend((1..count).map(|_| {
+        Err(StoreError::Database(sqlx::Error::Protocol(format!("a shared transaction failed: {description}"))))
+    }));
+    outcomes
 }
 
 /// The statement as run on `backend`: Postgres gets the row-lock clause `lock`; SQLite needs

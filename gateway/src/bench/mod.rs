@@ -4,6 +4,7 @@
 //! one per concurrent client, optionally rotating `X-Forwarded-For` over a pool of addresses so
 //! per-source limits can stay on, and reports throughput and latency percentiles.
 
+pub mod conversations;
 mod report;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use hyper::Request;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
+pub use conversations::{ConversationBench, ConversationReport};
 pub use report::Report;
 
 /// What to send.
