@@ -80,7 +80,7 @@ for run in $(seq 1 "$RUNS"); do
     # Totals before and after, side by side, as "name before after"; prints the per-conversation delta.
     join -a2 -e0 -o 0,1.2,2.2 <(sort <<<"$before" | tr ' ' '\t' | sort) <(pg_totals | tr ' ' '\t' | sort) -t $'\t' |
       awk -F'\t' -v n="$N" '
-        /^rows:/ { sub(/^rows:/, "", $1); rows += $3 - $2; detail = detail sprintf("%s %.2f, ", $1, ($3 - $2) / n); next }
+        /^rows:/ { sub(/^rows:/, "", $1); if ($3 == $2) next; rows += $3 - $2; detail = detail sprintf("%s %.2f, ", $1, ($3 - $2) / n); next }
         { total[$1] = $3 - $2 }
         END {
           printf "transactions committed per conversation (server-wide, reads included): %.2f\n", total["commits"] / n

@@ -70,6 +70,19 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
     }
 }
 
+/// The answers of a batch whose shared transaction failed: every request in it failed and none
+/// wrote anything; the first gets the error itself, the others `copy` of it.
+pub fn fail_all<T, E>(error: E, count: usize, copy: impl Fn(&E) -> E) -> Vec<Result<T, E>> {
+    let copies: Vec<Result<T, E>> = (1..count).map(|_| Err(copy(&error))).collect();
+    std::iter::once(Err(error)).chain(copies).collect()
+}
+
+/// A copy of a failed shared transaction's database error for the other requests of its batch
+/// (`sqlx::Error` cannot be cloned; its description can).
+pub fn shared_database_error(error: &sqlx::Error) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("a shared transaction failed: {error}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

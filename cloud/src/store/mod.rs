@@ -35,7 +35,7 @@ pub use types::{
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::database::{Backend, Database, GroupCommit};
+use crate::database::{Backend, Database, GroupCommit, fail_all, shared_database_error};
 use crate::error::StoreError;
 
 /// Most event appends one transaction carries.
@@ -61,19 +61,12 @@ impl CloudStore {
     }
 }
 
-/// The answers of a batch whose shared transaction failed: every request in it failed (the first
-/// with the error itself, the others with its description), and none of them wrote anything.
+/// The answers of a batch whose shared transaction failed (see [`fail_all`]).
 pub(crate) fn shared_failure<T>(error: StoreError, count: usize) -> Vec<Result<T, StoreError>> {
-    let description = match &error {
-        StoreError::Database(source) => source.to_string(),
-        other => other.to_string(),
-    };
-    let mut outcomes = Vec::with_capacity(count);
-    outcomes.push(Err(error));
-    outcomes.extend((1..count).map(|_| {
-        Err(StoreError::Database(sqlx::Error::Protocol(format!("a shared transaction failed: {description}"))))
-    }));
-    outcomes
+    fail_all(error, count, |error| match error {
+        StoreError::Database(source) => StoreError::Database(shared_database_error(source)),
+        other => StoreError::Database(sqlx::Error::Protocol(format!("a shared transaction failed: {other}"))),
+    })
 }
 
 /// The statement as run on `backend`: Postgres gets the row-lock clause `lock`; SQLite needs

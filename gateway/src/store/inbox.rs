@@ -6,7 +6,7 @@ use cowork_cloud_client::TraceParent;
 use cowork_providers::{BindingId, InboundEvent, ProviderId};
 
 use super::queue::{self, ClaimRequest, INBOX, InboxRow, Outcome};
-use super::{GatewayStore, InboxId, InboxItem, InboxOutcome, Millis, StoreError, WorkerId};
+use super::{GatewayStore, InboxId, InboxItem, InboxOutcome, Millis, StoreError, WorkerId, interrupted};
 
 impl GatewayStore {
     /// Deletes replay keys whose window has passed.
@@ -54,8 +54,20 @@ impl GatewayStore {
                 Outcome { state: "dead", attempts: 1, next_attempt_at: None, last_error: Some(reason) }
             }
         };
-        let fence = self.fence_param();
-        let recorded = queue::record(&self.db, &INBOX, id.0, owner, outcome, now, fence.as_deref()).await?;
+        let request = queue::RecordRequest {
+            sql: &INBOX,
+            id: id.0,
+            owner: owner.clone(),
+            outcome,
+            now,
+            fence: self.fence_param(),
+        };
+        let db = self.db.clone();
+        let recorded = self
+            .batches
+            .inbox_outcomes
+            .submit(request, move |requests| queue::record_batch(db, requests), || Err(interrupted()))
+            .await?;
         self.recorded(recorded)
     }
 

@@ -37,7 +37,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-use cowork_cloud::database::Database;
+use cowork_cloud::database::{Database, GroupCommit, fail_all, shared_database_error};
 
 pub use attempts::{AttemptOutcome, DeliveryAttempt};
 pub use error::StoreError;
@@ -52,6 +52,36 @@ pub use types::*;
 pub struct GatewayStore {
     db: Database,
     fences: Option<std::sync::Arc<dyn Fences>>,
+    /// Concurrent writes of one kind, committed together (shared by the fenced copies).
+    batches: std::sync::Arc<Batches>,
+}
+
+/// Most writes one shared transaction carries.
+const MAX_BATCH: usize = 256;
+
+/// The group commits of the hot per-row writes: inbox outcomes and sent deliveries.
+struct Batches {
+    inbox_outcomes: GroupCommit<queue::RecordRequest, Result<queue::Recorded, StoreError>>,
+    sent: GroupCommit<outbox::SentRequest, Result<bool, StoreError>>,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Self { inbox_outcomes: GroupCommit::new(MAX_BATCH), sent: GroupCommit::new(MAX_BATCH) }
+    }
+}
+
+/// The answers of a batch whose shared transaction failed (see [`fail_all`]).
+fn shared_failure<T>(error: StoreError, count: usize) -> Vec<Result<T, StoreError>> {
+    fail_all(error, count, |error| match error {
+        StoreError::Database(source) => StoreError::Database(shared_database_error(source)),
+        other => StoreError::Database(sqlx::Error::Protocol(format!("a shared transaction failed: {other}"))),
+    })
+}
+
+/// The error of a write whose batch task died before answering (a panic): worth retrying.
+fn interrupted() -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol("the write was interrupted; retry it".into()))
 }
 
 impl std::fmt::Debug for GatewayStore {
@@ -63,12 +93,12 @@ impl std::fmt::Debug for GatewayStore {
 impl GatewayStore {
     /// A store on a connected, migrated database, acting on every binding.
     pub fn new(db: Database) -> Self {
-        Self { db, fences: None }
+        Self { db, fences: None, batches: std::sync::Arc::new(Batches::default()) }
     }
 
     /// The same store acting only on the bindings `fences` holds (see `fence.rs`).
     pub fn with_fences(&self, fences: std::sync::Arc<dyn Fences>) -> Self {
-        Self { db: self.db.clone(), fences: Some(fences) }
+        Self { db: self.db.clone(), fences: Some(fences), batches: self.batches.clone() }
     }
 
     /// The held set for a fenced statement (`None`: unfenced).

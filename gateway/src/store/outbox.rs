@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use cowork_cloud::database::Database;
 use cowork_cloud::{with_reader, with_writer};
 use cowork_providers::{BindingId, ChatRef, ProviderId};
 use sqlx::QueryBuilder;
@@ -11,7 +12,7 @@ use super::attempts::{AttemptOutcome, INSERT_ATTEMPT};
 use super::queue::{self, ClaimRequest, OUTBOX, OutboxRow, Outcome};
 use super::{
     DeliveryOutcome, DeliveryState, GatewayStore, Millis, NewOutbound, OutboxId, OutboxItem, PlannedOp, StoreError,
-    WorkerId, lane_key,
+    WorkerId, interrupted, lane_key,
 };
 
 const MARK_SENT: &str = "UPDATE gw_outbox SET state = 'sent', provider_message_id = $1, \
@@ -154,40 +155,69 @@ impl GatewayStore {
     }
 
     async fn mark_sent(&self, id: OutboxId, provider_message_id: &str, now: Millis) -> Result<bool, StoreError> {
-        let backend = self.db.backend();
-        let changed = with_writer!(&self.db, |pool| {
+        let request = SentRequest { id, provider_message_id: provider_message_id.to_owned(), now };
+        let db = self.db.clone();
+        self.batches.sent.submit(request, move |requests| mark_sent_batch(db, requests), || Err(interrupted())).await
+    }
+}
+
+/// A sent delivery waiting for its group commit.
+pub(super) struct SentRequest {
+    id: OutboxId,
+    provider_message_id: String,
+    now: Millis,
+}
+
+/// Marks each row sent (unless it already is), closes its lane head, keeps the platform id of a
+/// message it created and records the attempt, all in one transaction: a group commit, where a
+/// database error fails every request.
+async fn mark_sent_batch(db: Database, requests: Vec<SentRequest>) -> Vec<Result<bool, StoreError>> {
+    let count = requests.len();
+    let backend = db.backend();
+    let written: Result<Vec<bool>, StoreError> = async {
+        let changed = with_writer!(&db, |pool| {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query_as::<_, (String, Option<String>, String, String)>(MARK_SENT)
-                .bind(provider_message_id)
-                .bind(now)
-                .bind(id.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some((binding_id, message_key, operation, lane)) = row else {
-                return Ok(false);
-            };
-            queue::close_head!(tx, backend, &OUTBOX, &lane);
-            if let Some(key) = sends_message(id, message_key, &operation) {
-                sqlx::query(SET_MESSAGE_ID)
-                    .bind(binding_id)
-                    .bind(key)
-                    .bind(provider_message_id)
+            let mut changed = Vec::with_capacity(count);
+            for request in &requests {
+                let row = sqlx::query_as::<_, (String, Option<String>, String, String)>(MARK_SENT)
+                    .bind(&request.provider_message_id)
+                    .bind(request.now)
+                    .bind(request.id.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((binding_id, message_key, operation, lane)) = row else {
+                    changed.push(false);
+                    continue;
+                };
+                queue::close_head!(tx, backend, &OUTBOX, &lane);
+                if let Some(key) = sends_message(request.id, message_key, &operation) {
+                    sqlx::query(SET_MESSAGE_ID)
+                        .bind(binding_id)
+                        .bind(key)
+                        .bind(&request.provider_message_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let sent = AttemptOutcome::Sent;
+                sqlx::query(INSERT_ATTEMPT)
+                    .bind(request.id.0)
+                    .bind(sent.offset())
+                    .bind(request.now)
+                    .bind(sent.as_str())
+                    .bind(None::<&str>)
                     .execute(&mut *tx)
                     .await?;
+                changed.push(true);
             }
-            let sent = AttemptOutcome::Sent;
-            sqlx::query(INSERT_ATTEMPT)
-                .bind(id.0)
-                .bind(sent.offset())
-                .bind(now)
-                .bind(sent.as_str())
-                .bind(None::<&str>)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
-            true
+            changed
         });
         Ok(changed)
+    }
+    .await;
+    match written {
+        Ok(changed) => changed.into_iter().map(Ok).collect(),
+        Err(error) => super::shared_failure(error, count),
     }
 }
 

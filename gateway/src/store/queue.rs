@@ -433,25 +433,45 @@ where
     Ok(items.into_iter().map(|(_, item)| item).collect())
 }
 
-/// Applies `outcome` to row `id` while `owner` holds its claim (and the binding is in the held
-/// set `fence`, if any). An outcome that closes the row makes the next row of its lane the head.
-pub(super) async fn record(
-    db: &Database,
-    sql: &QueueSql,
-    id: i64,
-    owner: &WorkerId,
-    outcome: Outcome,
-    now: Millis,
-    fence: Option<&str>,
-) -> Result<Recorded, StoreError> {
+/// Applies each request's outcome to its row while its owner holds the claim (and the binding
+/// is in its held set, if any), all in one transaction: a group commit, where a database error
+/// fails every request. An outcome that closes a row makes the next row of its lane the head.
+pub(super) async fn record_batch(db: Database, requests: Vec<RecordRequest>) -> Vec<Result<Recorded, StoreError>> {
+    let count = requests.len();
     let backend = db.backend();
-    let recorded = with_writer!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let recorded = record_in_tx!(tx, backend, sql, id, owner, &outcome, now, fence);
-        tx.commit().await?;
-        recorded
-    });
-    Ok(recorded)
+    let written: Result<Vec<Recorded>, StoreError> = async {
+        let recorded = with_writer!(&db, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut recorded = Vec::with_capacity(count);
+            for r in &requests {
+                recorded.push(record_in_tx!(tx, backend, r.sql, r.id, &r.owner, &r.outcome, r.now, r.fence.as_deref()));
+            }
+            tx.commit().await?;
+            recorded
+        });
+        Ok(recorded)
+    }
+    .await;
+    match written {
+        Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+        Err(error) => super::shared_failure(error, count),
+    }
+}
+
+/// One outcome waiting for its group commit.
+pub(super) struct RecordRequest {
+    /// The queue's statements.
+    pub sql: &'static QueueSql,
+    /// The claimed row.
+    pub id: i64,
+    /// Who claimed it.
+    pub owner: WorkerId,
+    /// What to record.
+    pub outcome: Outcome,
+    /// Now.
+    pub now: Millis,
+    /// The held bindings (fenced stores).
+    pub fence: Option<String>,
 }
 
 /// The earliest time a lane head of the table becomes claimable; `None` when nothing is open.
