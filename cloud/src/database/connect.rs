@@ -54,6 +54,12 @@ impl Default for PoolSettings {
     }
 }
 
+/// How long the server lets a connection sit in an open transaction without a statement before it
+/// ends the session. A process paused inside a transaction (SIGSTOP, a frozen VM) would otherwise
+/// keep its row locks until it wakes, stalling the replicas that took its bindings over; every
+/// transaction here runs its statements back to back, far inside this.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Database {
     /// Opens (creating if needed) the SQLite file `file` in `data_dir`, migrated.
     pub async fn open_data_dir(data_dir: &Path, file: &str, settings: &PoolSettings) -> Result<Self, DatabaseError> {
@@ -110,9 +116,12 @@ impl Database {
         Ok(Self::Sqlite { write, read, writes: stats })
     }
 
-    /// Opens Postgres with `synchronous_commit=on`, so a commit is durable before it returns.
+    /// Opens Postgres with `synchronous_commit=on`, so a commit is durable before it returns, and
+    /// [`IDLE_IN_TRANSACTION_TIMEOUT`].
     pub async fn open_postgres(options: PgConnectOptions, settings: &PoolSettings) -> Result<Self, DatabaseError> {
-        let options = options.options([("synchronous_commit", "on")]);
+        let idle = IDLE_IN_TRANSACTION_TIMEOUT.as_millis().to_string();
+        let options =
+            options.options([("synchronous_commit", "on"), ("idle_in_transaction_session_timeout", idle.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout)

@@ -237,7 +237,7 @@ impl CloudStore {
                     .await?;
                     let event_id = error_event_id(&command_id);
                     let trace = row.try_get::<Option<String>, _>("trace_parent")?;
-                    append_in_tx!(tx, backend, session_id.as_str(), &event_id, &encoded, trace.as_deref(), now)?;
+                    append_in_tx!(tx, session_id.as_str(), &event_id, &encoded, trace.as_deref(), now)?;
                     set_session_status!(tx, session_id.as_str(), "errored", now);
                     promote_next!(tx, backend, session_id.as_str(), now);
                     tracing::warn!(command = %command_id, %error, "command given up");
@@ -371,7 +371,7 @@ impl CloudStore {
                 let event_id = error_event_id(&fence.command_id);
                 let session = fence.session_id.as_str();
                 let trace = fence.trace.as_ref().map(TraceParent::as_str);
-                appended = append_in_tx!(tx, backend, session, &event_id, encoded, trace, now)?.created;
+                appended = append_in_tx!(tx, session, &event_id, encoded, trace, now)?.created;
             }
             // An abort that ran beside a turn leaves the session's status to that turn.
             if kind != ABORT_KIND {

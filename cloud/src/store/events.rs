@@ -49,40 +49,35 @@ fn decode_event(kind: &str, payload: &str) -> EventBody {
 }
 
 /// Appends an event (continuing the trace `$trace`) inside the open transaction `$tx` (either
-/// engine): an `event_id` already in
-/// the session answers its stored sequence; otherwise the session's counter allocates the next
-/// sequence. The session row is locked first, so concurrent appends to one session serialize
-/// and sequences stay gap-free. Evaluates to `Result<Appended, StoreError>`.
+/// engine): the session's counter allocates the next sequence (the update locks the session
+/// row, so concurrent appends to one session serialize and sequences stay gap-free), and the
+/// insert stores the event unless its `event_id` is already in the session, in which case the
+/// sequence is given back and the stored one answered. Two statements on the usual path.
+/// Evaluates to `Result<Appended, StoreError>`.
 macro_rules! append_in_tx {
-    ($tx:expr, $backend:expr, $session:expr, $event_id:expr, $encoded:expr, $trace:expr, $now:expr) => {
+    ($tx:expr, $session:expr, $event_id:expr, $encoded:expr, $trace:expr, $now:expr) => {
         async {
             let session: &str = $session;
             let event_id: &str = $event_id;
             let encoded: &$crate::store::events::EncodedEvent = $encoded;
             let trace: Option<&str> = $trace;
             let now: i64 = $now;
-            let next_sql = $crate::store::locked(
-                $backend,
-                "SELECT next_sequence FROM cloud_sessions WHERE session_id = $1",
-                "FOR NO KEY UPDATE",
-            );
-            let next: Option<i64> = sqlx::query_scalar(&next_sql).bind(session).fetch_optional(&mut *$tx).await?;
+            let next: Option<i64> = sqlx::query_scalar(
+                "UPDATE cloud_sessions SET next_sequence = next_sequence + 1, updated_at = $2 \
+                 WHERE session_id = $1 RETURNING next_sequence - 1",
+            )
+            .bind(session)
+            .bind(now)
+            .fetch_optional(&mut *$tx)
+            .await?;
             let Some(next) = next else {
                 return Err($crate::error::StoreError::NotFound(format!("session {session}")));
             };
-            let existing: Option<i64> =
-                sqlx::query_scalar("SELECT sequence FROM cloud_session_events WHERE session_id = $1 AND event_id = $2")
-                    .bind(session)
-                    .bind(event_id)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
-            if let Some(sequence) = existing {
-                return Ok($crate::store::Appended { sequence, created: false });
-            }
-            sqlx::query(
+            let inserted: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO cloud_session_events \
                  (session_id, sequence, event_id, type, payload, created_at, trace_parent) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (session_id, event_id) DO NOTHING RETURNING sequence",
             )
             .bind(session)
             .bind(next)
@@ -91,15 +86,24 @@ macro_rules! append_in_tx {
             .bind(encoded.payload_str())
             .bind(now)
             .bind(trace)
-            .execute(&mut *$tx)
+            .fetch_optional(&mut *$tx)
             .await?;
-            sqlx::query("UPDATE cloud_sessions SET next_sequence = $2, updated_at = $3 WHERE session_id = $1")
+            if let Some(sequence) = inserted {
+                return Ok($crate::store::Appended { sequence, created: true });
+            }
+            // Appended before (a re-run after a crash): give the sequence back, answer the stored one.
+            sqlx::query("UPDATE cloud_sessions SET next_sequence = $2 WHERE session_id = $1")
                 .bind(session)
-                .bind(next + 1)
-                .bind(now)
+                .bind(next)
                 .execute(&mut *$tx)
                 .await?;
-            Ok::<_, $crate::error::StoreError>($crate::store::Appended { sequence: next, created: true })
+            let sequence: i64 =
+                sqlx::query_scalar("SELECT sequence FROM cloud_session_events WHERE session_id = $1 AND event_id = $2")
+                    .bind(session)
+                    .bind(event_id)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+            Ok::<_, $crate::error::StoreError>($crate::store::Appended { sequence, created: false })
         }
         .await
     };
@@ -161,7 +165,7 @@ async fn append_batch(db: Database, requests: Vec<AppendRequest>) -> Vec<Result<
                     require_fence!(tx, &fence_sql, &request.fence);
                     let trace = request.fence.trace.as_ref().map(TraceParent::as_str);
                     let session = request.fence.session_id.as_str();
-                    append_in_tx!(tx, backend, session, &request.event_id, &request.encoded, trace, request.now)
+                    append_in_tx!(tx, session, &request.event_id, &request.encoded, trace, request.now)
                 }
                 .await;
                 if let Err(StoreError::Database(error)) = outcome {

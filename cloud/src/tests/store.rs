@@ -6,7 +6,9 @@ use cowork_cloud_client::{BackendError, BindThread, EventBody, SessionBackend, S
 
 use super::{BINDING, Harness, prompt};
 use crate::database::Database;
-use crate::store::{Claim, ClaimRequest, ClaimScope, ClaimedCommand, CloudStore, CommandOutcome, GAVE_UP_MESSAGE};
+use crate::store::{
+    Claim, ClaimRequest, ClaimScope, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, GAVE_UP_MESSAGE,
+};
 use crate::{StoreError, ids};
 
 const LEASE_MS: i64 = 30_000;
@@ -103,15 +105,23 @@ async fn appends_are_gap_free_and_idempotent(db: Database) {
     }
     let again = store.append_event("e2", &idle(), fence, 2).await.ok();
     assert_eq!(again.map(|a| (a.sequence, a.created)), Some((2, false)));
-    // Concurrent appends still get distinct, consecutive sequences.
+    // Concurrent appends (committed together) still get distinct, consecutive sequences; one
+    // under a fence that no longer holds is refused without failing the others.
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..20 {
         let (store, fence) = (store.clone(), fence.clone());
         tasks.spawn(async move { store.append_event(&format!("c{n}"), &idle(), &fence, 3).await });
     }
+    let stale = CommandFence { attempt: fence.attempt + 1, ..fence.clone() };
+    let refused = {
+        let store = store.clone();
+        tokio::spawn(async move { store.append_event("stale", &idle(), &stale, 3).await })
+    };
     while let Some(result) = tasks.join_next().await {
         assert!(matches!(result, Ok(Ok(_))), "{result:?}");
     }
+    let refused = refused.await.expect("task");
+    assert!(matches!(refused, Err(StoreError::LeaseLost(_))), "{refused:?}");
     let events = h.events(&session).await;
     let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (1..=23).collect::<Vec<_>>());
