@@ -5,6 +5,8 @@
 #
 #   scripts/bench-ingress.sh [requests] [concurrency]
 #
+# GATEWAY_BIN runs that gateway binary instead of the release build (to compare two builds; the
+# load generator is still the release build's `bench ingress`).
 # Postgres: OPEN_COWORK_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test);
 # a schema of its own is created and dropped.
 set -euo pipefail
@@ -14,6 +16,7 @@ CONCURRENCY="${2:-64}"
 PORT=8797
 PG_URL="${OPEN_COWORK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 BIN="${CARGO_TARGET_DIR:-target}/release/open-cowork-gateway"
+GATEWAY="${GATEWAY_BIN:-$BIN}"
 SECRET=bench-secret-not-for-production
 
 cargo build --release -p cowork-gateway --quiet
@@ -29,7 +32,7 @@ run() { # $1 = label, $2 = database URL
   OPEN_COWORK_GATEWAY_PROVIDERS="$PROVIDERS" OPEN_COWORK_GATEWAY_PAUSE_WORKERS=true \
   OPEN_COWORK_GATEWAY_TRUST_PROXY_HEADERS=true OPEN_COWORK_GATEWAY_TRUSTED_PROXY_CIDRS=127.0.0.1/32 \
   OPEN_COWORK_GATEWAY_LOG_LEVEL=warn \
-    taskset -c 0 "$BIN" standalone --listen "127.0.0.1:$PORT" --database-url "$2" >"$WORK/out" 2>"$WORK/err" &
+    taskset -c 0 "$GATEWAY" standalone --listen "127.0.0.1:$PORT" --database-url "$2" >"$WORK/out" 2>"$WORK/err" &
   GW=$!
   until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.002; done
   ready_ms=$(( ($(date +%s%N) - start) / 1000000 ))
