@@ -264,6 +264,7 @@ json.dump(rules, open(f"{out}/dashboard-rules.yaml", "w"), indent=1)
 # Two replicas, one provider and one binding; every counter grows, every listed label value is
 # there, one-hot provider state healthy, gw-a owns the binding.
 example = {"provider": ["slack"], "kind": ["slack"], "reason": ["invalid_payload"], "binding": ["b1"],
+           "table": ["gw_inbox"],
            "le": ["0.5", "2.5", "+Inf"]}
 series = []
 for instance in ("gw-a:8080", "gw-b:8080"):
