@@ -4,11 +4,12 @@
 use cowork_cloud_client::{CommandBody, CommandId, EventBody, IdentityId, NewCommand, SessionId, TraceParent};
 use sqlx::Row;
 
-use super::events::{EncodedEvent, FENCE_SQL, append_in_tx, require_fence};
+use super::events::{EncodedEvent, append_in_tx, fenced_batch};
 use super::{
     Claim, ClaimRequest, ClaimScope, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, CommandStatus,
     Submitted, locked,
 };
+use crate::database::Database;
 use crate::error::StoreError;
 use crate::ids;
 
@@ -316,8 +317,9 @@ impl CloudStore {
     }
 
     /// Ends a run: done, retried later (while attempts remain) or failed with a `runtime.error`
-    /// event, in one transaction. Answers whether an event was appended; refuses with
-    /// [`StoreError::LeaseLost`] once the fence no longer holds.
+    /// event, in one transaction (shared with other runs ending meanwhile: [`finish_batch`]).
+    /// Answers whether an event was appended; refuses with [`StoreError::LeaseLost`] once the
+    /// fence no longer holds.
     pub async fn finish_command(
         &self,
         fence: &CommandFence,
@@ -325,8 +327,6 @@ impl CloudStore {
         now: i64,
         max_attempts: u32,
     ) -> Result<bool, StoreError> {
-        let backend = self.db.backend();
-        let fence_sql = locked(backend, FENCE_SQL, "FOR UPDATE");
         let exhausted = fence.attempt >= i64::from(max_attempts);
         let (state, error, message, available_at) = match outcome {
             CommandOutcome::Done => ("done", None, None, now),
@@ -348,41 +348,17 @@ impl CloudStore {
             "failed" => "errored",
             _ => "idle",
         };
-        crate::with_writer!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            require_fence!(tx, &fence_sql, fence);
-            let kind: String = sqlx::query_scalar("SELECT kind FROM cloud_commands WHERE command_id = $1")
-                .bind(fence.command_id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE cloud_commands SET state = $2, lease_owner = NULL, lease_expires_at = NULL, \
-                 last_error = $3, available_at = $4, updated_at = $5 WHERE command_id = $1",
-            )
-            .bind(fence.command_id.as_str())
-            .bind(state)
-            .bind(error)
-            .bind(available_at)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let mut appended = false;
-            if let Some(encoded) = &encoded {
-                let event_id = error_event_id(&fence.command_id);
-                let session = fence.session_id.as_str();
-                let trace = fence.trace.as_ref().map(TraceParent::as_str);
-                appended = append_in_tx!(tx, session, &event_id, encoded, trace, now)?.created;
-            }
-            // An abort that ran beside a turn leaves the session's status to that turn.
-            if kind != ABORT_KIND {
-                set_session_status!(tx, fence.session_id.as_str(), session_status, now);
-            }
-            if state != "pending" {
-                promote_next!(tx, backend, fence.session_id.as_str(), now);
-            }
-            tx.commit().await?;
-            Ok(appended)
-        })
+        let request = FinishRequest {
+            fence: fence.clone(),
+            state,
+            error: error.map(str::to_owned),
+            available_at,
+            encoded,
+            session_status,
+            now,
+        };
+        let db = self.db.clone();
+        self.finishes.submit(request, move |requests| finish_batch(db, requests), interrupted).await
     }
 
     /// The commands runnable at `now` and the oldest one's due time: pending and due, or running
@@ -421,4 +397,59 @@ impl CloudStore {
             }))
         })
     }
+}
+
+/// A finished run waiting for its group commit.
+pub(crate) struct FinishRequest {
+    fence: CommandFence,
+    state: &'static str,
+    error: Option<String>,
+    available_at: i64,
+    encoded: Option<EncodedEvent>,
+    session_status: &'static str,
+    now: i64,
+}
+
+/// The answer of a finish whose batch task died (a panic): worth retrying.
+fn interrupted() -> Result<bool, StoreError> {
+    Err(StoreError::Invalid("recording the end of the run was interrupted; retry it".into()))
+}
+
+/// Records each run's end in one transaction ([`fenced_batch`]): the command's state, the error
+/// event of a failed run, the session's status, the session's next command. Answers whether an
+/// error event was appended.
+async fn finish_batch(db: Database, requests: Vec<FinishRequest>) -> Vec<Result<bool, StoreError>> {
+    fenced_batch!(&db, requests, "FOR UPDATE", |tx, request, backend| {
+        let fence = &request.fence;
+        let kind: String = sqlx::query_scalar("SELECT kind FROM cloud_commands WHERE command_id = $1")
+            .bind(fence.command_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE cloud_commands SET state = $2, lease_owner = NULL, lease_expires_at = NULL, \
+             last_error = $3, available_at = $4, updated_at = $5 WHERE command_id = $1",
+        )
+        .bind(fence.command_id.as_str())
+        .bind(request.state)
+        .bind(request.error.as_deref())
+        .bind(request.available_at)
+        .bind(request.now)
+        .execute(&mut *tx)
+        .await?;
+        let mut appended = false;
+        if let Some(encoded) = &request.encoded {
+            let event_id = error_event_id(&fence.command_id);
+            let session = fence.session_id.as_str();
+            let trace = fence.trace.as_ref().map(TraceParent::as_str);
+            appended = append_in_tx!(tx, session, &event_id, encoded, trace, request.now)?.created;
+        }
+        // An abort that ran beside a turn leaves the session's status to that turn.
+        if kind != ABORT_KIND {
+            set_session_status!(tx, fence.session_id.as_str(), request.session_status, request.now);
+        }
+        if request.state != "pending" {
+            promote_next!(tx, backend, fence.session_id.as_str(), request.now);
+        }
+        Ok::<bool, StoreError>(appended)
+    })
 }

@@ -4,7 +4,7 @@ use cowork_cloud_client::{EventBody, SessionEvent, SessionId, TraceParent};
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{Appended, CloudStore, CommandFence, locked, shared_failure};
+use super::{Appended, CloudStore, CommandFence};
 use crate::database::Database;
 use crate::error::StoreError;
 
@@ -149,36 +149,50 @@ fn interrupted() -> Result<Appended, StoreError> {
     Err(StoreError::Invalid("the event append was interrupted; retry it".into()))
 }
 
-/// Appends a batch in one transaction, each under its own fence. A refused append (lease lost,
-/// session gone) is refused before it writes anything, so the others still commit; a database
-/// error fails the whole batch, and every caller gets it.
+/// Runs `$body` for each of `$requests` (each with a `fence`) in one transaction, each under its
+/// own fence (checked with the row lock `$lock`): the group commit of fenced writes. A request
+/// whose fence no longer holds (or any other refusal `$body` answers before writing) is refused
+/// alone and the others still commit; a database error fails the whole batch, and every caller
+/// gets it. `$body` sees the transaction as `$tx`, the request as `$request` and the engine as
+/// `$backend`, and evaluates to `Result<T, StoreError>`; the whole evaluates to the answers.
+macro_rules! fenced_batch {
+    ($db:expr, $requests:expr, $lock:expr, |$tx:ident, $request:ident, $backend:ident| $body:expr) => {{
+        let db: &$crate::database::Database = $db;
+        let count = $requests.len();
+        let $backend = db.backend();
+        let fence_sql = $crate::store::locked($backend, $crate::store::events::FENCE_SQL, $lock);
+        let written = async {
+            $crate::with_writer!(db, |pool| {
+                let mut $tx = pool.begin().await?;
+                let mut outcomes = Vec::with_capacity(count);
+                for $request in &$requests {
+                    let outcome = async {
+                        $crate::store::events::require_fence!($tx, &fence_sql, &$request.fence);
+                        $body
+                    }
+                    .await;
+                    if let Err($crate::error::StoreError::Database(error)) = outcome {
+                        return Err($crate::error::StoreError::Database(error));
+                    }
+                    outcomes.push(outcome);
+                }
+                $tx.commit().await?;
+                Ok::<_, $crate::error::StoreError>(outcomes)
+            })
+        }
+        .await;
+        written.unwrap_or_else(|error| $crate::store::shared_failure(error, count))
+    }};
+}
+pub(crate) use fenced_batch;
+
+/// Appends a batch in one transaction ([`fenced_batch`]).
 async fn append_batch(db: Database, requests: Vec<AppendRequest>) -> Vec<Result<Appended, StoreError>> {
-    let count = requests.len();
-    let backend = db.backend();
-    let fence_sql = locked(backend, FENCE_SQL, "FOR SHARE");
-    let written: Result<Vec<Result<Appended, StoreError>>, StoreError> = async {
-        crate::with_writer!(&db, |pool| {
-            let mut tx = pool.begin().await?;
-            let mut outcomes = Vec::with_capacity(count);
-            for request in &requests {
-                let outcome = async {
-                    require_fence!(tx, &fence_sql, &request.fence);
-                    let trace = request.fence.trace.as_ref().map(TraceParent::as_str);
-                    let session = request.fence.session_id.as_str();
-                    append_in_tx!(tx, session, &request.event_id, &request.encoded, trace, request.now)
-                }
-                .await;
-                if let Err(StoreError::Database(error)) = outcome {
-                    return Err(StoreError::Database(error));
-                }
-                outcomes.push(outcome);
-            }
-            tx.commit().await?;
-            Ok(outcomes)
-        })
-    }
-    .await;
-    written.unwrap_or_else(|error| shared_failure(error, count))
+    fenced_batch!(&db, requests, "FOR SHARE", |tx, request, _backend| {
+        let trace = request.fence.trace.as_ref().map(TraceParent::as_str);
+        let session = request.fence.session_id.as_str();
+        append_in_tx!(tx, session, &request.event_id, &request.encoded, trace, request.now)
+    })
 }
 
 impl CloudStore {

@@ -38,8 +38,8 @@ use std::sync::Arc;
 use crate::database::{Backend, Database, GroupCommit, fail_all, shared_database_error};
 use crate::error::StoreError;
 
-/// Most event appends one transaction carries.
-const APPEND_BATCH: usize = 256;
+/// Most writes of one kind one shared transaction carries.
+const BATCH: usize = 256;
 
 /// Durable state of the cloud; cheap to clone (it shares the pools).
 #[derive(Clone, Debug)]
@@ -47,12 +47,14 @@ pub struct CloudStore {
     db: Database,
     /// Concurrent event appends, committed together.
     appends: Arc<GroupCommit<events::AppendRequest, Result<Appended, StoreError>>>,
+    /// Concurrent ends of runs, committed together.
+    finishes: Arc<GroupCommit<commands::FinishRequest, Result<bool, StoreError>>>,
 }
 
 impl CloudStore {
     /// A store over a connected, migrated database.
     pub fn new(db: Database) -> Self {
-        Self { db, appends: Arc::new(GroupCommit::new(APPEND_BATCH)) }
+        Self { db, appends: Arc::new(GroupCommit::new(BATCH)), finishes: Arc::new(GroupCommit::new(BATCH)) }
     }
 
     /// The database behind the store.
