@@ -383,8 +383,10 @@ def traceparent():
 
 
 def main():
-    if CORPUS.exists():
-        shutil.rmtree(CORPUS)
+    # Regenerate the seeds; inputs found by fuzzing (`regression_*`) stay.
+    for path in sorted(CORPUS.glob("*/*")) if CORPUS.exists() else []:
+        if not path.name.startswith("regression_"):
+            path.unlink()
     webhook()
     signatures()
     slack()

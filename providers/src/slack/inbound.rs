@@ -275,7 +275,7 @@ fn block_actions(
         }
         let suffix = if index == 0 { String::new() } else { format!(":{index}") };
         events.push(InboundEvent {
-            provider_event_id: format!("block_actions:{base}{suffix}"),
+            provider_event_id: interaction_event_id(&base, &suffix),
             chat: ChatRef { chat_id: chat_id.clone(), thread_id: thread_id.clone() },
             sender: Sender { user_id: user_id.clone(), display_name: display_name.clone() },
             body: InboundBody::Interaction(InteractionInput {
@@ -286,6 +286,18 @@ fn block_actions(
         });
     }
     Ok(events)
+}
+
+/// The event id of one action: `block_actions:<trigger id>[:<index>]`, or, when that would pass
+/// [`MAX_ID_BYTES`] (a trigger id near the limit), the same text's SHA-256, so an id stays
+/// bounded and a redelivered payload still gets the same one.
+fn interaction_event_id(base: &str, suffix: &str) -> String {
+    let id = format!("block_actions:{base}{suffix}");
+    if id.len() <= MAX_ID_BYTES {
+        return id;
+    }
+    use sha2::Digest;
+    format!("block_actions:sha256:{}", hex::encode(sha2::Sha256::digest(id.as_bytes())))
 }
 
 /// A string field, if present.

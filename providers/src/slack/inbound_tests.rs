@@ -283,6 +283,23 @@ fn block_actions_form_payloads_become_clicks() {
 }
 
 #[test]
+fn a_trigger_id_near_the_limit_still_gives_a_bounded_stable_event_id() {
+    // Found by fuzzing: `block_actions:` plus a 256-byte trigger id passed the id bound.
+    let mut payload = block_actions(json!([{"action_id": "oc_0", "value": "h-abc:y", "type": "button"},
+        {"action_id": "oc_1", "value": "h-abc:n", "type": "button"}]));
+    payload["trigger_id"] = json!("7".repeat(256));
+    let provider = default_provider();
+    let ids: Vec<String> = events(&provider, &form(&payload)).into_iter().map(|e| e.provider_event_id).collect();
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        assert!(id.starts_with("block_actions:sha256:") && id.len() <= 256, "{id}");
+    }
+    assert_ne!(ids[0], ids[1], "each action keeps its own id");
+    let again: Vec<String> = events(&provider, &form(&payload)).into_iter().map(|e| e.provider_event_id).collect();
+    assert_eq!(ids, again, "a redelivery gets the same ids");
+}
+
+#[test]
 fn foreign_actions_and_other_interactivity_are_acknowledged_and_ignored() {
     let provider = default_provider();
     let foreign =

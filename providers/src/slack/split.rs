@@ -174,6 +174,16 @@ mod tests {
     }
 
     #[test]
+    fn blank_text_over_the_limit_is_one_blank_chunk() {
+        // Found by fuzzing: whitespace alone is all cut points; what is left is one blank chunk,
+        // as for a blank text that fits (the sender refuses to post it without buttons).
+        let blank = format!("{}\n\r\n", " ".repeat(48));
+        let chunks = split(&blank, 40);
+        assert_eq!(chunks.len(), 1, "{chunks:?}");
+        assert!(chunks[0].trim().is_empty() && chunks[0].chars().count() <= 40);
+    }
+
+    #[test]
     fn short_text_is_one_chunk() {
         assert_eq!(split("hello", 3000), ["hello"]);
         assert_eq!(split("", 3000), [""]);
