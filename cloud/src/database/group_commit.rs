@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+/// Most requests one shared transaction carries by default.
+pub const MAX_BATCH: usize = 256;
+
 /// Batches requests of type `Req`, each answered with an `Out`.
 pub struct GroupCommit<Req, Out> {
     queue: Mutex<Vec<(Req, oneshot::Sender<Out>)>>,
@@ -20,6 +23,13 @@ pub struct GroupCommit<Req, Out> {
 impl<Req, Out> std::fmt::Debug for GroupCommit<Req, Out> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GroupCommit").field("max_batch", &self.max_batch).finish_non_exhaustive()
+    }
+}
+
+impl<Req: Send + 'static, Out: Send + 'static> Default for GroupCommit<Req, Out> {
+    /// A group with at most [`MAX_BATCH`] requests per transaction.
+    fn default() -> Self {
+        Self::new(MAX_BATCH)
     }
 }
 
@@ -70,17 +80,40 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
     }
 }
 
-/// The answers of a batch whose shared transaction failed: every request in it failed and none
-/// wrote anything; the first gets the error itself, the others `copy` of it.
-pub fn fail_all<T, E>(error: E, count: usize, copy: impl Fn(&E) -> E) -> Vec<Result<T, E>> {
-    let copies: Vec<Result<T, E>> = (1..count).map(|_| Err(copy(&error))).collect();
-    std::iter::once(Err(error)).chain(copies).collect()
+/// The answers of a batch whose shared transaction failed, so none of its requests wrote
+/// anything: the request at `at` (the one that failed it, if any) gets `error` itself, the
+/// others a database error that describes it (`sqlx::Error` cannot be cloned).
+pub fn fail_all<T, E>(error: E, at: usize, count: usize) -> Vec<Result<T, E>>
+where
+    E: std::error::Error + From<sqlx::Error>,
+{
+    // The cause, where the error wraps one (a database error's own text), else the error.
+    let cause = std::error::Error::source(&error).map_or_else(|| error.to_string(), ToString::to_string);
+    let mut answers: Vec<Result<T, E>> = (0..count)
+        .map(|_| Err(E::from(sqlx::Error::Protocol(format!("a shared transaction failed: {cause}")))))
+        .collect();
+    if let Some(answer) = answers.get_mut(at) {
+        *answer = Err(error);
+    }
+    answers
 }
 
-/// A copy of a failed shared transaction's database error for the other requests of its batch
-/// (`sqlx::Error` cannot be cloned; its description can).
-pub fn shared_database_error(error: &sqlx::Error) -> sqlx::Error {
-    sqlx::Error::Protocol(format!("a shared transaction failed: {error}"))
+/// The answers of an all-or-nothing batch: each request's value once `written` committed, else
+/// the failure for every request ([`fail_all`]).
+pub fn all_or_none<T, E>(written: Result<Vec<T>, E>, count: usize) -> Vec<Result<T, E>>
+where
+    E: std::error::Error + From<sqlx::Error>,
+{
+    match written {
+        Ok(values) => values.into_iter().map(Ok).collect(),
+        Err(error) => fail_all(error, 0, count),
+    }
+}
+
+/// The answer of a request whose batch task died before answering (a panic): a database error,
+/// so the caller retries. Pass it as [`GroupCommit::submit`]'s `lost`.
+pub fn interrupted<T, E: From<sqlx::Error>>() -> Result<T, E> {
+    Err(E::from(sqlx::Error::Protocol("the write was interrupted; retry it".into())))
 }
 
 #[cfg(test)]
@@ -122,6 +155,20 @@ mod tests {
             assert_eq!(task.await.expect("later"), n * 10);
         }
         assert_eq!(*batches.lock().unwrap(), vec![vec![1], vec![2, 3, 4, 5]]);
+    }
+
+    #[test]
+    fn a_failed_batch_gives_its_error_to_the_request_at_fault_and_a_description_to_the_others() {
+        let answers: Vec<Result<(), sqlx::Error>> = fail_all(sqlx::Error::RowNotFound, 1, 3);
+        assert!(matches!(answers[1], Err(sqlx::Error::RowNotFound)));
+        for other in [&answers[0], &answers[2]] {
+            let Err(sqlx::Error::Protocol(text)) = other else { panic!("{other:?}") };
+            assert!(text.starts_with("a shared transaction failed: ") && text.contains("no rows"), "{text}");
+        }
+        let written: Result<Vec<u8>, sqlx::Error> = Ok(vec![1, 2]);
+        assert!(matches!(all_or_none(written, 2).as_slice(), [Ok(1), Ok(2)]));
+        assert!(matches!(all_or_none::<u8, _>(Err(sqlx::Error::RowNotFound), 2).as_slice(), [Err(_), Err(_)]));
+        assert!(matches!(interrupted::<(), sqlx::Error>(), Err(sqlx::Error::Protocol(_))));
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ pub mod testing;
 mod write_stats;
 
 pub use connect::{DatabaseError, PoolSettings};
-pub use group_commit::{GroupCommit, fail_all, shared_database_error};
+pub use group_commit::{GroupCommit, MAX_BATCH, all_or_none, fail_all, interrupted};
 pub use inspect::{SchemaStatus, schema_status};
 pub use write_stats::{WriteCounts, WriteStats};
 

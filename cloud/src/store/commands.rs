@@ -9,7 +9,7 @@ use super::{
     Claim, ClaimRequest, ClaimScope, ClaimedCommand, CloudStore, CommandFence, CommandOutcome, CommandStatus,
     Submitted, locked,
 };
-use crate::database::Database;
+use crate::database::{Database, interrupted};
 use crate::error::StoreError;
 use crate::ids;
 
@@ -408,11 +408,6 @@ pub(crate) struct FinishRequest {
     encoded: Option<EncodedEvent>,
     session_status: &'static str,
     now: i64,
-}
-
-/// The answer of a finish whose batch task died (a panic): worth retrying.
-fn interrupted() -> Result<bool, StoreError> {
-    Err(StoreError::Invalid("recording the end of the run was interrupted; retry it".into()))
 }
 
 /// Records each run's end in one transaction ([`fenced_batch`]): the command's state, the error

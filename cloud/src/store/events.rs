@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::{Appended, CloudStore, CommandFence};
-use crate::database::Database;
+use crate::database::{Database, interrupted};
 use crate::error::StoreError;
 
 /// An event as stored: its type and its payload JSON, in separate columns.
@@ -144,44 +144,43 @@ pub(crate) struct AppendRequest {
     now: i64,
 }
 
-/// The answer of an append whose batch task died (a panic): worth retrying.
-fn interrupted() -> Result<Appended, StoreError> {
-    Err(StoreError::Invalid("the event append was interrupted; retry it".into()))
-}
-
 /// Runs `$body` for each of `$requests` (each with a `fence`) in one transaction, each under its
 /// own fence (checked with the row lock `$lock`): the group commit of fenced writes. A request
-/// whose fence no longer holds (or any other refusal `$body` answers before writing) is refused
-/// alone and the others still commit; a database error fails the whole batch, and every caller
-/// gets it. `$body` sees the transaction as `$tx`, the request as `$request` and the engine as
-/// `$backend`, and evaluates to `Result<T, StoreError>`; the whole evaluates to the answers.
+/// whose fence no longer holds is refused alone, before it writes anything, and the others
+/// still commit; any other error fails the whole batch, so no request is ever half written (the
+/// request at fault gets its error, the others a retryable one). `$body` sees the transaction
+/// as `$tx`, the request as `$request` and the engine as `$backend`, and evaluates to
+/// `Result<T, StoreError>`; the whole evaluates to the answers, in request order.
 macro_rules! fenced_batch {
     ($db:expr, $requests:expr, $lock:expr, |$tx:ident, $request:ident, $backend:ident| $body:expr) => {{
+        use $crate::error::StoreError;
         let db: &$crate::database::Database = $db;
         let count = $requests.len();
         let $backend = db.backend();
         let fence_sql = $crate::store::locked($backend, $crate::store::events::FENCE_SQL, $lock);
         let written = async {
             $crate::with_writer!(db, |pool| {
-                let mut $tx = pool.begin().await?;
+                let mut $tx = pool.begin().await.map_err(|error| (0, StoreError::from(error)))?;
                 let mut outcomes = Vec::with_capacity(count);
-                for $request in &$requests {
-                    let outcome = async {
+                for (index, $request) in $requests.iter().enumerate() {
+                    let fenced = async {
                         $crate::store::events::require_fence!($tx, &fence_sql, &$request.fence);
-                        $body
+                        Ok::<(), StoreError>(())
                     }
                     .await;
-                    if let Err($crate::error::StoreError::Database(error)) = outcome {
-                        return Err($crate::error::StoreError::Database(error));
-                    }
+                    let outcome = match fenced {
+                        Err(StoreError::LeaseLost(command)) => Err(StoreError::LeaseLost(command)),
+                        Err(error) => return Err((index, error)),
+                        Ok(()) => Ok(async { $body }.await.map_err(|error| (index, error))?),
+                    };
                     outcomes.push(outcome);
                 }
-                $tx.commit().await?;
-                Ok::<_, $crate::error::StoreError>(outcomes)
+                $tx.commit().await.map_err(|error| (0, StoreError::from(error)))?;
+                Ok(outcomes)
             })
         }
         .await;
-        written.unwrap_or_else(|error| $crate::store::shared_failure(error, count))
+        written.unwrap_or_else(|(at, error)| $crate::database::fail_all(error, at, count))
     }};
 }
 pub(crate) use fenced_batch;

@@ -10,7 +10,7 @@ mod bindings;
 mod channel_sessions;
 mod commands;
 mod deliveries;
-mod events;
+pub(crate) mod events;
 mod interactions;
 mod provider_events;
 mod tokens;
@@ -35,11 +35,8 @@ pub use types::{
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::database::{Backend, Database, GroupCommit, fail_all, shared_database_error};
+use crate::database::{Backend, Database, GroupCommit};
 use crate::error::StoreError;
-
-/// Most writes of one kind one shared transaction carries.
-const BATCH: usize = 256;
 
 /// Durable state of the cloud; cheap to clone (it shares the pools).
 #[derive(Clone, Debug)]
@@ -54,7 +51,7 @@ pub struct CloudStore {
 impl CloudStore {
     /// A store over a connected, migrated database.
     pub fn new(db: Database) -> Self {
-        Self { db, appends: Arc::new(GroupCommit::new(BATCH)), finishes: Arc::new(GroupCommit::new(BATCH)) }
+        Self { db, appends: Arc::default(), finishes: Arc::default() }
     }
 
     /// The database behind the store.
@@ -63,17 +60,9 @@ impl CloudStore {
     }
 }
 
-/// The answers of a batch whose shared transaction failed (see [`fail_all`]).
-pub(crate) fn shared_failure<T>(error: StoreError, count: usize) -> Vec<Result<T, StoreError>> {
-    fail_all(error, count, |error| match error {
-        StoreError::Database(source) => StoreError::Database(shared_database_error(source)),
-        other => StoreError::Database(sqlx::Error::Protocol(format!("a shared transaction failed: {other}"))),
-    })
-}
-
 /// The statement as run on `backend`: Postgres gets the row-lock clause `lock`; SQLite needs
 /// none, because its single writer connection already serializes every write transaction.
-fn locked(backend: Backend, sql: &'static str, lock: &'static str) -> Cow<'static, str> {
+pub(crate) fn locked(backend: Backend, sql: &'static str, lock: &'static str) -> Cow<'static, str> {
     match backend {
         Backend::Sqlite => Cow::Borrowed(sql),
         Backend::Postgres => Cow::Owned(format!("{sql} {lock}")),

@@ -180,7 +180,64 @@ async fn a_command_out_of_attempts_is_failed_with_an_error_event(db: Database) {
     assert_eq!(following.fence.command_id, next);
 }
 
+/// A fenced write for [`fenced_batch`]: retitles the session, then fails if `fail`.
+struct Retitle {
+    fence: CommandFence,
+    title: &'static str,
+    fail: bool,
+}
+
+fn retitle(fence: &CommandFence, title: &'static str, fail: bool) -> Retitle {
+    Retitle { fence: fence.clone(), title, fail }
+}
+
+async fn fenced_retitles(db: &Database, requests: Vec<Retitle>) -> Vec<Result<(), StoreError>> {
+    crate::store::events::fenced_batch!(db, requests, "FOR UPDATE", |tx, request, _backend| {
+        sqlx::query("UPDATE cloud_sessions SET title = $2 WHERE session_id = $1")
+            .bind(request.fence.session_id.as_str())
+            .bind(request.title)
+            .execute(&mut *tx)
+            .await?;
+        if request.fail {
+            return Err(StoreError::NotFound("the probe failed after writing".into()));
+        }
+        Ok(())
+    })
+}
+
+async fn title(db: &Database, session: &SessionId) -> String {
+    crate::with_reader!(db, |pool| {
+        sqlx::query_scalar("SELECT title FROM cloud_sessions WHERE session_id = $1")
+            .bind(session.as_str())
+            .fetch_one(pool)
+            .await
+            .expect("title")
+    })
+}
+
+async fn a_fenced_batch_is_never_half_written(db: Database) {
+    let h = Harness::demo(db.clone()).await;
+    let session = h.session("T1").await;
+    h.submit(&session, "k", prompt("hi")).await;
+    let fence = claimed(h.service.store(), "w1", 1_000_000).await.fence;
+    let stale = CommandFence { attempt: fence.attempt + 1, ..fence.clone() };
+    // A stale fence is refused alone; the others commit.
+    let answers = fenced_retitles(&db, vec![retitle(&stale, "stale", false), retitle(&fence, "first", false)]).await;
+    assert!(matches!(answers[0], Err(StoreError::LeaseLost(_))), "{answers:?}");
+    assert!(answers[1].is_ok(), "{answers:?}");
+    assert_eq!(title(&db, &session).await, "first");
+    // A request failing after it wrote fails the whole batch: nothing of it is kept.
+    let answers = fenced_retitles(&db, vec![retitle(&fence, "second", false), retitle(&fence, "third", true)]).await;
+    assert!(
+        matches!(&answers[0], Err(StoreError::Database(sqlx::Error::Protocol(text))) if text.contains("the probe failed")),
+        "{answers:?}"
+    );
+    assert!(matches!(answers[1], Err(StoreError::NotFound(_))), "{answers:?}");
+    assert_eq!(title(&db, &session).await, "first");
+}
+
 crate::backend_tests!(
+    a_fenced_batch_is_never_half_written,
     bind_is_stable_and_needs_a_provisioned_binding,
     submit_is_idempotent,
     commands_run_one_at_a_time_per_session_in_order,

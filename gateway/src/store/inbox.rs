@@ -1,12 +1,13 @@
 //! The durable inbox after acceptance (see `accept.rs`): claiming events per lane under a
 //! lease, recording what became of them, and forgetting expired replay keys.
 
+use cowork_cloud::database::interrupted;
 use cowork_cloud::with_writer;
 use cowork_cloud_client::TraceParent;
 use cowork_providers::{BindingId, InboundEvent, ProviderId};
 
 use super::queue::{self, ClaimRequest, INBOX, InboxRow, Outcome};
-use super::{GatewayStore, InboxId, InboxItem, InboxOutcome, Millis, StoreError, WorkerId, interrupted};
+use super::{GatewayStore, InboxId, InboxItem, InboxOutcome, Millis, StoreError, WorkerId};
 
 impl GatewayStore {
     /// Deletes replay keys whose window has passed.
@@ -66,7 +67,7 @@ impl GatewayStore {
         let recorded = self
             .batches
             .inbox_outcomes
-            .submit(request, move |requests| queue::record_batch(db, requests), || Err(interrupted()))
+            .submit(request, move |requests| queue::record_batch(db, requests), interrupted)
             .await?;
         self.recorded(recorded)
     }

@@ -37,7 +37,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-use cowork_cloud::database::{Database, GroupCommit, fail_all, shared_database_error};
+use cowork_cloud::database::{Database, GroupCommit};
 
 pub use attempts::{AttemptOutcome, DeliveryAttempt};
 pub use error::StoreError;
@@ -56,32 +56,11 @@ pub struct GatewayStore {
     batches: std::sync::Arc<Batches>,
 }
 
-/// Most writes one shared transaction carries.
-const MAX_BATCH: usize = 256;
-
 /// The group commits of the hot per-row writes: inbox outcomes and sent deliveries.
+#[derive(Default)]
 struct Batches {
     inbox_outcomes: GroupCommit<queue::RecordRequest, Result<queue::Recorded, StoreError>>,
     sent: GroupCommit<outbox::SentRequest, Result<bool, StoreError>>,
-}
-
-impl Default for Batches {
-    fn default() -> Self {
-        Self { inbox_outcomes: GroupCommit::new(MAX_BATCH), sent: GroupCommit::new(MAX_BATCH) }
-    }
-}
-
-/// The answers of a batch whose shared transaction failed (see [`fail_all`]).
-fn shared_failure<T>(error: StoreError, count: usize) -> Vec<Result<T, StoreError>> {
-    fail_all(error, count, |error| match error {
-        StoreError::Database(source) => StoreError::Database(shared_database_error(source)),
-        other => StoreError::Database(sqlx::Error::Protocol(format!("a shared transaction failed: {other}"))),
-    })
-}
-
-/// The error of a write whose batch task died before answering (a panic): worth retrying.
-fn interrupted() -> StoreError {
-    StoreError::Database(sqlx::Error::Protocol("the write was interrupted; retry it".into()))
 }
 
 impl std::fmt::Debug for GatewayStore {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use cowork_cloud::database::Database;
+use cowork_cloud::database::{Database, all_or_none, interrupted};
 use cowork_cloud::{with_reader, with_writer};
 use cowork_providers::{BindingId, ChatRef, ProviderId};
 use sqlx::QueryBuilder;
@@ -12,7 +12,7 @@ use super::attempts::{AttemptOutcome, INSERT_ATTEMPT};
 use super::queue::{self, ClaimRequest, OUTBOX, OutboxRow, Outcome};
 use super::{
     DeliveryOutcome, DeliveryState, GatewayStore, Millis, NewOutbound, OutboxId, OutboxItem, PlannedOp, StoreError,
-    WorkerId, interrupted, lane_key,
+    WorkerId, lane_key,
 };
 
 const MARK_SENT: &str = "UPDATE gw_outbox SET state = 'sent', provider_message_id = $1, \
@@ -157,7 +157,7 @@ impl GatewayStore {
     async fn mark_sent(&self, id: OutboxId, provider_message_id: &str, now: Millis) -> Result<bool, StoreError> {
         let request = SentRequest { id, provider_message_id: provider_message_id.to_owned(), now };
         let db = self.db.clone();
-        self.batches.sent.submit(request, move |requests| mark_sent_batch(db, requests), || Err(interrupted())).await
+        self.batches.sent.submit(request, move |requests| mark_sent_batch(db, requests), interrupted).await
     }
 }
 
@@ -215,10 +215,7 @@ async fn mark_sent_batch(db: Database, requests: Vec<SentRequest>) -> Vec<Result
         Ok(changed)
     }
     .await;
-    match written {
-        Ok(changed) => changed.into_iter().map(Ok).collect(),
-        Err(error) => super::shared_failure(error, count),
-    }
+    all_or_none(written, count)
 }
 
 /// The message key whose platform id a sent row establishes: a send's key, if any. An

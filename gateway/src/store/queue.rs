@@ -452,10 +452,7 @@ pub(super) async fn record_batch(db: Database, requests: Vec<RecordRequest>) -> 
         Ok(recorded)
     }
     .await;
-    match written {
-        Ok(recorded) => recorded.into_iter().map(Ok).collect(),
-        Err(error) => super::shared_failure(error, count),
-    }
+    cowork_cloud::database::all_or_none(written, count)
 }
 
 /// One outcome waiting for its group commit.
