@@ -123,7 +123,8 @@ pub(crate) fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
     }
-    if in_prefix_v6(bits, 0xffff << 64, 96) {
+    // IPv4-translated (SIIT): `ffff` in the fifth group, then `0`, then the IPv4 address.
+    if in_prefix_v6(bits, 0xffff << 48, 96) {
         return Some(low32);
     }
     if bits >> 32 == 0 && bits > 1 {

@@ -51,6 +51,9 @@ fn table() -> Vec<(&'static str, EgressRules, DenyReason)> {
         ("https://metadata./", open(), MetadataAddress),
         ("https://[::ffff:169.254.169.254]/", private(), MetadataAddress),
         ("https://[::169.254.169.254]/", private(), MetadataAddress),
+        // IPv4-translated (`::ffff:0:0:0/96`); the fuzzer found these once judged as public.
+        ("https://[::ffff:0:169.254.169.254]/", private(), MetadataAddress),
+        ("https://[::ffff:0:a9fe:a9fe]/", open(), MetadataAddress),
         ("https://[64:ff9b::169.254.169.254]/", private(), MetadataAddress),
         ("https://[64:ff9b:1:a9fe:a9:fe00::]/", private(), MetadataAddress),
         ("https://[2002:a9fe:a9fe::1]/", private(), MetadataAddress),
@@ -102,6 +105,8 @@ fn table() -> Vec<(&'static str, EgressRules, DenyReason)> {
         // IPv4 wrapped in IPv6, judged by the IPv4 inside.
         ("https://[::ffff:127.0.0.1]/", open(), PrivateAddress),
         ("https://[::ffff:10.0.0.1]/", open(), PrivateAddress),
+        ("https://[::ffff:0:10.0.0.1]/", open(), PrivateAddress),
+        ("https://[::ffff:0:0.0.4.1]/", open(), PrivateAddress),
         ("https://[::127.0.0.1]/", open(), PrivateAddress),
         ("https://[::10.0.0.1]/", open(), PrivateAddress),
         ("https://[64:ff9b::127.0.0.1]/", open(), PrivateAddress),
