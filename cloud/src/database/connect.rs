@@ -96,8 +96,11 @@ impl Database {
             .foreign_keys(true);
         let stats = Arc::new(WriteStats::default());
         let hooks = stats.clone();
+        // No ping before handing out a connection: it cannot go stale (a local file, not a
+        // server), and each ping is a round trip to the connection's thread.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .after_connect(move |connection, _| {
                 let hooks = hooks.clone();
                 Box::pin(async move { hooks.install(connection).await })
@@ -109,6 +112,7 @@ impl Database {
         SQLITE_MIGRATIONS.run(&write).await.map_err(DatabaseError::Migrate)?;
         let read = SqlitePoolOptions::new()
             .max_connections(settings.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(options.read_only(true))
             .await

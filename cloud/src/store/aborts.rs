@@ -67,10 +67,11 @@ impl CloudStore {
             if record.stopped_anything() {
                 let event_id = aborted_event_id(&fence.command_id);
                 let trace = fence.trace.as_ref().map(cowork_cloud_client::TraceParent::as_str);
-                append_in_tx!(tx, fence.session_id.as_str(), &event_id, &event, trace, now)?;
+                append_in_tx!(tx, backend, fence.session_id.as_str(), &event_id, &event, trace, now)?;
             }
             if !record.cancelled.is_empty() {
-                promote_next!(tx, backend, fence.session_id.as_str(), now);
+                // The `session.aborted` append above locked the session row.
+                promote_next!(tx, backend, fence.session_id.as_str(), now, locked: true);
             }
             if record.running.is_empty() && !record.cancelled.is_empty() {
                 sqlx::query("UPDATE cloud_sessions SET status = 'idle', updated_at = $2 WHERE session_id = $1")

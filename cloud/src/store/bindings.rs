@@ -91,7 +91,7 @@ impl CloudStore {
         let binding_agent = self.require_binding(&request.channel_binding_id).await?;
         let agent = if request.agent.is_empty() { binding_agent } else { request.agent.clone() };
         let id = ids::session_id(&request.channel_binding_id, &request.chat_id, &request.thread_id);
-        crate::with_writer!(&self.db, |pool| {
+        let inserted = crate::with_writer!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO cloud_sessions (session_id, binding_id, chat_id, thread_id, agent, \
                  title, status, next_sequence, created_at, updated_at) \
@@ -105,10 +105,14 @@ impl CloudStore {
             .bind(&request.title)
             .bind(now)
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        // Whoever won a concurrent first bind, the row now exists; read it back from the writer
-        // so a lagging reader cannot miss it.
+        if inserted == 1 {
+            return Ok(id);
+        }
+        // A concurrent first bind won: its row now exists; read it back from the writer so a
+        // lagging reader cannot miss it.
         self.find_thread_session(request, true)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("session of thread {}", request.thread_id)))

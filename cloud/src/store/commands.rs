@@ -65,12 +65,16 @@ macro_rules! set_session_status {
 }
 
 /// Inside the open transaction `$tx`, after a command of `$session` closed: locks the session
-/// row, then runs [`PROMOTE_SQL`].
+/// row unless `$locked` says this transaction updated it already (an update holds the same
+/// lock; SQLite's one writer needs none), then runs [`PROMOTE_SQL`].
 macro_rules! promote_next {
-    ($tx:expr, $backend:expr, $session:expr, $now:expr) => {{
-        let lock_sql =
-            locked($backend, "SELECT session_id FROM cloud_sessions WHERE session_id = $1", "FOR NO KEY UPDATE");
-        sqlx::query(&lock_sql).bind($session).fetch_optional(&mut *$tx).await?;
+    ($tx:expr, $backend:expr, $session:expr, $now:expr, locked: $locked:expr) => {{
+        if $backend == $crate::database::Backend::Postgres && !$locked {
+            sqlx::query("SELECT session_id FROM cloud_sessions WHERE session_id = $1 FOR NO KEY UPDATE")
+                .bind($session)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        }
         sqlx::query(PROMOTE_SQL).bind($session).bind($now).execute(&mut *$tx).await?;
     }};
 }
@@ -238,9 +242,9 @@ impl CloudStore {
                     .await?;
                     let event_id = error_event_id(&command_id);
                     let trace = row.try_get::<Option<String>, _>("trace_parent")?;
-                    append_in_tx!(tx, session_id.as_str(), &event_id, &encoded, trace.as_deref(), now)?;
+                    append_in_tx!(tx, backend, session_id.as_str(), &event_id, &encoded, trace.as_deref(), now)?;
                     set_session_status!(tx, session_id.as_str(), "errored", now);
-                    promote_next!(tx, backend, session_id.as_str(), now);
+                    promote_next!(tx, backend, session_id.as_str(), now, locked: true);
                     tracing::warn!(command = %command_id, %error, "command given up");
                     claims.push(Claim::GaveUp { command_id, session_id });
                     continue;
@@ -259,18 +263,21 @@ impl CloudStore {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let session = sqlx::query("SELECT agent, next_sequence FROM cloud_sessions WHERE session_id = $1")
-                    .bind(session_id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let (agent, since_sequence) = match session {
+                // An abort runs beside the turn it stops; the session's status is the turn's.
+                let session_sql = if is_abort {
+                    "SELECT agent, next_sequence FROM cloud_sessions WHERE session_id = $1"
+                } else {
+                    "UPDATE cloud_sessions SET status = 'running', updated_at = $2 WHERE session_id = $1 \
+                     RETURNING agent, next_sequence"
+                };
+                let mut session = sqlx::query(session_sql).bind(session_id.as_str());
+                if !is_abort {
+                    session = session.bind(now);
+                }
+                let (agent, since_sequence) = match session.fetch_optional(&mut *tx).await? {
                     Some(row) => (row.try_get::<String, _>("agent")?, row.try_get::<i64, _>("next_sequence")?),
                     None => (String::new(), 1),
                 };
-                // An abort runs beside the turn it stops; the session's status is the turn's.
-                if !is_abort {
-                    set_session_status!(tx, session_id.as_str(), "running", now);
-                }
                 let actor: String = row.try_get("actor")?;
                 claims.push(Claim::Command(ClaimedCommand {
                     fence: CommandFence {
@@ -414,36 +421,41 @@ pub(crate) struct FinishRequest {
 /// event of a failed run, the session's status, the session's next command. Answers whether an
 /// error event was appended.
 async fn finish_batch(db: Database, requests: Vec<FinishRequest>) -> Vec<Result<bool, StoreError>> {
-    fenced_batch!(&db, requests, "FOR UPDATE", |tx, request, backend| {
+    fenced_batch!(&db, requests, |tx, request, backend| {
         let fence = &request.fence;
-        let kind: String = sqlx::query_scalar("SELECT kind FROM cloud_commands WHERE command_id = $1")
-            .bind(fence.command_id.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(
+        // The fence is the update's own condition: no row when the run no longer holds it.
+        let kind: Option<String> = sqlx::query_scalar(
             "UPDATE cloud_commands SET state = $2, lease_owner = NULL, lease_expires_at = NULL, \
-             last_error = $3, available_at = $4, updated_at = $5 WHERE command_id = $1",
+             last_error = $3, available_at = $4, updated_at = $5 WHERE command_id = $1 \
+             AND session_id = $6 AND state = 'running' AND lease_owner = $7 AND attempts = $8 RETURNING kind",
         )
         .bind(fence.command_id.as_str())
         .bind(request.state)
         .bind(request.error.as_deref())
         .bind(request.available_at)
         .bind(request.now)
-        .execute(&mut *tx)
+        .bind(fence.session_id.as_str())
+        .bind(&fence.owner)
+        .bind(fence.attempt)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(kind) = kind else {
+            return Err(StoreError::LeaseLost(fence.command_id.to_string()));
+        };
         let mut appended = false;
         if let Some(encoded) = &request.encoded {
             let event_id = error_event_id(&fence.command_id);
             let session = fence.session_id.as_str();
             let trace = fence.trace.as_ref().map(TraceParent::as_str);
-            appended = append_in_tx!(tx, session, &event_id, encoded, trace, request.now)?.created;
+            appended = append_in_tx!(tx, backend, session, &event_id, encoded, trace, request.now)?.created;
         }
         // An abort that ran beside a turn leaves the session's status to that turn.
-        if kind != ABORT_KIND {
+        let turn = kind != ABORT_KIND;
+        if turn {
             set_session_status!(tx, fence.session_id.as_str(), request.session_status, request.now);
         }
         if request.state != "pending" {
-            promote_next!(tx, backend, fence.session_id.as_str(), request.now);
+            promote_next!(tx, backend, fence.session_id.as_str(), request.now, locked: turn || request.encoded.is_some());
         }
         Ok::<bool, StoreError>(appended)
     })

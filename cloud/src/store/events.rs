@@ -48,62 +48,101 @@ fn decode_event(kind: &str, payload: &str) -> EventBody {
     body
 }
 
-/// Appends an event (continuing the trace `$trace`) inside the open transaction `$tx` (either
-/// engine): the session's counter allocates the next sequence (the update locks the session
-/// row, so concurrent appends to one session serialize and sequences stay gap-free), and the
-/// insert stores the event unless its `event_id` is already in the session, in which case the
-/// sequence is given back and the stored one answered. Two statements on the usual path.
-/// Evaluates to `Result<Appended, StoreError>`.
+/// The append: the event takes its session's next sequence, unless its `event_id` is already in
+/// the session (`$1` session, `$2` event id, `$3` type, `$4` payload, `$5` now, `$6` trace).
+/// Migration 0017's trigger moves the session's counter past each inserted event in the same
+/// statement, so sequences stay gap-free and an event already stored takes nothing. `$fence`
+/// adds the command's fence (`$7` command, `$8` owner, `$9` attempt): no row when the command no
+/// longer runs under that owner and attempt. Postgres locks the session row (concurrent appends
+/// to one session serialize) and share-locks the command row (a re-claim waits for this
+/// transaction).
+macro_rules! append_sql {
+    ($fence:expr, $session_lock:literal) => {
+        concat!(
+            "INSERT INTO cloud_session_events ",
+            "(session_id, sequence, event_id, type, payload, created_at, trace_parent) ",
+            "SELECT s.session_id, s.next_sequence, $2, $3, $4, $5, $6 FROM cloud_sessions s ",
+            "WHERE s.session_id = $1",
+            $fence,
+            $session_lock,
+            " ON CONFLICT (session_id, event_id) DO NOTHING RETURNING sequence"
+        )
+    };
+}
+
+/// The fence condition of [`append_sql`].
+macro_rules! append_fence {
+    ($lock:literal) => {
+        concat!(
+            " AND EXISTS (SELECT 1 FROM cloud_commands c WHERE c.command_id = $7 AND c.session_id = $1 ",
+            "AND c.state = 'running' AND c.lease_owner = $8 AND c.attempts = $9",
+            $lock,
+            ")"
+        )
+    };
+}
+
+/// The append statement for `backend`, with the command's fence or without.
+pub(crate) fn append_sql(backend: crate::database::Backend, fenced: bool) -> &'static str {
+    use crate::database::Backend;
+    match (backend, fenced) {
+        (Backend::Sqlite, false) => append_sql!("", ""),
+        (Backend::Sqlite, true) => append_sql!(append_fence!(""), ""),
+        (Backend::Postgres, false) => append_sql!("", " FOR NO KEY UPDATE OF s"),
+        (Backend::Postgres, true) => append_sql!(append_fence!(" FOR SHARE OF c"), " FOR NO KEY UPDATE OF s"),
+    }
+}
+
+/// Appends an event (continuing the trace `$trace`) inside the open transaction `$tx` of engine
+/// `$backend`: one statement ([`append_sql`]) on the usual path. An `event_id` already in the
+/// session (a re-run after a crash) appends nothing and answers the stored sequence. With
+/// `fenced by $fence` the append also checks the command's fence and answers
+/// [`StoreError::LeaseLost`](crate::error::StoreError::LeaseLost) having written nothing when it
+/// no longer holds. Evaluates to `Result<Appended, StoreError>`.
 macro_rules! append_in_tx {
-    ($tx:expr, $session:expr, $event_id:expr, $encoded:expr, $trace:expr, $now:expr) => {
+    ($tx:expr, $backend:expr, $session:expr, $event_id:expr, $encoded:expr, $trace:expr, $now:expr) => {
+        $crate::store::events::append_in_tx!(@append $tx, $backend, $session, $event_id, $encoded, $trace, $now, None)
+    };
+    ($tx:expr, $backend:expr, $session:expr, $event_id:expr, $encoded:expr, $trace:expr, $now:expr, fenced by $fence:expr) => {
+        $crate::store::events::append_in_tx!(@append $tx, $backend, $session, $event_id, $encoded, $trace, $now, Some($fence))
+    };
+    (@append $tx:expr, $backend:expr, $session:expr, $event_id:expr, $encoded:expr, $trace:expr, $now:expr, $fence:expr) => {
         async {
+            let backend: $crate::database::Backend = $backend;
             let session: &str = $session;
             let event_id: &str = $event_id;
             let encoded: &$crate::store::events::EncodedEvent = $encoded;
-            let trace: Option<&str> = $trace;
-            let now: i64 = $now;
-            let next: Option<i64> = sqlx::query_scalar(
-                "UPDATE cloud_sessions SET next_sequence = next_sequence + 1, updated_at = $2 \
-                 WHERE session_id = $1 RETURNING next_sequence - 1",
-            )
-            .bind(session)
-            .bind(now)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            let Some(next) = next else {
-                return Err($crate::error::StoreError::NotFound(format!("session {session}")));
+            let fence: Option<&$crate::store::CommandFence> = $fence;
+            let insert = sqlx::query_scalar($crate::store::events::append_sql(backend, fence.is_some()))
+                .bind(session)
+                .bind(event_id)
+                .bind(encoded.kind_str())
+                .bind(encoded.payload_str())
+                .bind($now)
+                .bind($trace);
+            let insert = match fence {
+                Some(fence) => insert.bind(fence.command_id.as_str()).bind(&fence.owner).bind(fence.attempt),
+                None => insert,
             };
-            let inserted: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO cloud_session_events \
-                 (session_id, sequence, event_id, type, payload, created_at, trace_parent) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (session_id, event_id) DO NOTHING RETURNING sequence",
-            )
-            .bind(session)
-            .bind(next)
-            .bind(event_id)
-            .bind(encoded.kind_str())
-            .bind(encoded.payload_str())
-            .bind(now)
-            .bind(trace)
-            .fetch_optional(&mut *$tx)
-            .await?;
+            let inserted: Option<i64> = insert.fetch_optional(&mut *$tx).await?;
             if let Some(sequence) = inserted {
                 return Ok($crate::store::Appended { sequence, created: true });
             }
-            // Appended before (a re-run after a crash): give the sequence back, answer the stored one.
-            sqlx::query("UPDATE cloud_sessions SET next_sequence = $2 WHERE session_id = $1")
-                .bind(session)
-                .bind(next)
-                .execute(&mut *$tx)
-                .await?;
-            let sequence: i64 =
+            // Nothing inserted: a stale fence, an event stored before, or no such session.
+            if let Some(fence) = fence {
+                let fence_sql = $crate::store::locked(backend, $crate::store::events::FENCE_SQL, "FOR SHARE");
+                $crate::store::events::require_fence!($tx, &fence_sql, fence);
+            }
+            let stored: Option<i64> =
                 sqlx::query_scalar("SELECT sequence FROM cloud_session_events WHERE session_id = $1 AND event_id = $2")
                     .bind(session)
                     .bind(event_id)
-                    .fetch_one(&mut *$tx)
+                    .fetch_optional(&mut *$tx)
                     .await?;
-            Ok::<_, $crate::error::StoreError>($crate::store::Appended { sequence, created: false })
+            match stored {
+                Some(sequence) => Ok($crate::store::Appended { sequence, created: false }),
+                None => Err($crate::error::StoreError::NotFound(format!("session {session}"))),
+            }
         }
         .await
     };
@@ -144,34 +183,30 @@ pub(crate) struct AppendRequest {
     now: i64,
 }
 
-/// Runs `$body` for each of `$requests` (each with a `fence`) in one transaction, each under its
-/// own fence (checked with the row lock `$lock`): the group commit of fenced writes. A request
-/// whose fence no longer holds is refused alone, before it writes anything, and the others
-/// still commit; any other error fails the whole batch, so no request is ever half written (the
-/// request at fault gets its error, the others a retryable one). `$body` sees the transaction
-/// as `$tx`, the request as `$request` and the engine as `$backend`, and evaluates to
-/// `Result<T, StoreError>`; the whole evaluates to the answers, in request order.
+/// Runs `$body` for each of `$requests` in one transaction, each under its own command fence:
+/// the group commit of fenced writes. `$body` checks its request's fence in its first
+/// statement (a fenced update, so the check costs no statement of its own) and answers
+/// [`StoreError::LeaseLost`] having written nothing when it no longer holds: that request is
+/// refused alone and the others still commit. Any other error fails the whole batch, so no
+/// request is ever half written (the request at fault gets its error, the others a retryable
+/// one). `$body` sees the transaction as `$tx`, the request as `$request` and the engine as
+/// `$backend`, and evaluates to `Result<T, StoreError>`; the whole evaluates to the answers, in
+/// request order.
 macro_rules! fenced_batch {
-    ($db:expr, $requests:expr, $lock:expr, |$tx:ident, $request:ident, $backend:ident| $body:expr) => {{
+    ($db:expr, $requests:expr, |$tx:ident, $request:ident, $backend:ident| $body:expr) => {{
         use $crate::error::StoreError;
         let db: &$crate::database::Database = $db;
         let count = $requests.len();
         let $backend = db.backend();
-        let fence_sql = $crate::store::locked($backend, $crate::store::events::FENCE_SQL, $lock);
         let written = async {
             $crate::with_writer!(db, |pool| {
                 let mut $tx = pool.begin().await.map_err(|error| (0, StoreError::from(error)))?;
                 let mut outcomes = Vec::with_capacity(count);
                 for (index, $request) in $requests.iter().enumerate() {
-                    let fenced = async {
-                        $crate::store::events::require_fence!($tx, &fence_sql, &$request.fence);
-                        Ok::<(), StoreError>(())
-                    }
-                    .await;
-                    let outcome = match fenced {
+                    let outcome = match async { $body }.await {
+                        Ok(answer) => Ok(answer),
                         Err(StoreError::LeaseLost(command)) => Err(StoreError::LeaseLost(command)),
                         Err(error) => return Err((index, error)),
-                        Ok(()) => Ok(async { $body }.await.map_err(|error| (index, error))?),
                     };
                     outcomes.push(outcome);
                 }
@@ -187,10 +222,11 @@ pub(crate) use fenced_batch;
 
 /// Appends a batch in one transaction ([`fenced_batch`]).
 async fn append_batch(db: Database, requests: Vec<AppendRequest>) -> Vec<Result<Appended, StoreError>> {
-    fenced_batch!(&db, requests, "FOR SHARE", |tx, request, _backend| {
-        let trace = request.fence.trace.as_ref().map(TraceParent::as_str);
-        let session = request.fence.session_id.as_str();
-        append_in_tx!(tx, session, &request.event_id, &request.encoded, trace, request.now)
+    fenced_batch!(&db, requests, |tx, request, backend| {
+        let fence = &request.fence;
+        let trace = fence.trace.as_ref().map(TraceParent::as_str);
+        let session = fence.session_id.as_str();
+        append_in_tx!(tx, backend, session, &request.event_id, &request.encoded, trace, request.now, fenced by fence)
     })
 }
 

@@ -145,6 +145,9 @@ async fn fenced_appends_are_refused_after_the_lease_is_lost(db: Database) {
     assert_eq!(new.fence.attempt, 2);
     let refused = store.append_event("e2", &idle(), &old.fence, now + LEASE_MS).await;
     assert!(matches!(refused, Err(StoreError::LeaseLost(_))), "{refused:?}");
+    // An event it stored before is no way around the fence either.
+    let refused = store.append_event("e1", &idle(), &old.fence, now + LEASE_MS).await;
+    assert!(matches!(refused, Err(StoreError::LeaseLost(_))), "{refused:?}");
     assert_eq!(store.renew_lease(&old.fence, now + LEASE_MS, LEASE_MS).await.ok(), Some(false));
     let finish = store.finish_command(&old.fence, &CommandOutcome::Done, now + LEASE_MS, 5).await;
     assert!(matches!(finish, Err(StoreError::LeaseLost(_))), "{finish:?}");
@@ -192,12 +195,24 @@ fn retitle(fence: &CommandFence, title: &'static str, fail: bool) -> Retitle {
 }
 
 async fn fenced_retitles(db: &Database, requests: Vec<Retitle>) -> Vec<Result<(), StoreError>> {
-    crate::store::events::fenced_batch!(db, requests, "FOR UPDATE", |tx, request, _backend| {
-        sqlx::query("UPDATE cloud_sessions SET title = $2 WHERE session_id = $1")
-            .bind(request.fence.session_id.as_str())
-            .bind(request.title)
-            .execute(&mut *tx)
-            .await?;
+    crate::store::events::fenced_batch!(db, requests, |tx, request, _backend| {
+        let fence = &request.fence;
+        // Fenced as the batch requires: the fence is the first statement's own condition.
+        let written = sqlx::query(
+            "UPDATE cloud_sessions SET title = $2 WHERE session_id = $1 AND EXISTS (SELECT 1 FROM cloud_commands c \
+             WHERE c.command_id = $3 AND c.state = 'running' AND c.lease_owner = $4 AND c.attempts = $5)",
+        )
+        .bind(fence.session_id.as_str())
+        .bind(request.title)
+        .bind(fence.command_id.as_str())
+        .bind(&fence.owner)
+        .bind(fence.attempt)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if written == 0 {
+            return Err(StoreError::LeaseLost(fence.command_id.to_string()));
+        }
         if request.fail {
             return Err(StoreError::NotFound("the probe failed after writing".into()));
         }

@@ -26,6 +26,21 @@ const FENCE_POSTGRES: &str = "SELECT c.binding_id FROM gw_render_cursors c JOIN 
      ON o.binding_id = c.binding_id WHERE c.session_id = $1 AND o.epoch = $2 AND o.owner_id IS NOT NULL \
      FOR SHARE OF o";
 
+/// [`ADVANCE_CURSOR`] while the session's binding is at epoch `$5` with an owner (the fence
+/// check in the same statement; the owner row share-locked on Postgres as in the fence query).
+macro_rules! advance_cursor_fenced {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE gw_render_cursors SET last_sequence = $1, updated_at = $2 ",
+            "WHERE session_id = $3 AND last_sequence = $4 AND binding_id IN (SELECT o.binding_id ",
+            "FROM gw_binding_owners o WHERE o.binding_id = gw_render_cursors.binding_id AND o.epoch = $5 ",
+            "AND o.owner_id IS NOT NULL",
+            $lock,
+            ")"
+        )
+    };
+}
+
 const CURSOR_BINDING: &str = "SELECT binding_id FROM gw_render_cursors WHERE session_id = $1";
 
 const ADVANCE_CURSOR: &str = "UPDATE gw_render_cursors SET last_sequence = $1, updated_at = $2 \
@@ -130,19 +145,40 @@ impl GatewayStore {
         let interactions = interactions.iter().map(InteractionInsert::encode).collect::<Result<Vec<_>, _>>()?;
         let lock = queue::lane_lock_sql(self.db.backend());
         let keys = queue::lane_lock_keys(outbound.iter().map(|row| row.lane.as_str()));
-        let fence_sql = match self.db.backend() {
-            cowork_cloud::database::Backend::Sqlite => FENCE_SQLITE,
-            cowork_cloud::database::Backend::Postgres => FENCE_POSTGRES,
+        let (fence_sql, advance_fenced) = match self.db.backend() {
+            cowork_cloud::database::Backend::Sqlite => (FENCE_SQLITE, advance_cursor_fenced!("")),
+            cowork_cloud::database::Backend::Postgres => (FENCE_POSTGRES, advance_cursor_fenced!(" FOR SHARE OF o")),
         };
         with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some((cursor, Some(epoch))) = &cursor {
+            if let Some((cursor, epoch)) = &cursor {
                 let session = cursor.session_id.as_str();
-                let held: Option<String> =
-                    sqlx::query_scalar(fence_sql).bind(session).bind(*epoch).fetch_optional(&mut *tx).await?;
-                if held.is_none() {
-                    let binding: Option<String> =
-                        sqlx::query_scalar(CURSOR_BINDING).bind(session).fetch_optional(&mut *tx).await?;
+                let advance = sqlx::query(if epoch.is_some() { advance_fenced } else { ADVANCE_CURSOR })
+                    .bind(cursor.new)
+                    .bind(now)
+                    .bind(session)
+                    .bind(cursor.expected);
+                let moved = match epoch {
+                    Some(epoch) => advance.bind(*epoch),
+                    None => advance,
+                }
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved == 0 {
+                    // Moved on by someone else, or fenced: only the latter is an error.
+                    let held: Option<String> = match epoch {
+                        Some(epoch) => {
+                            sqlx::query_scalar(fence_sql).bind(session).bind(*epoch).fetch_optional(&mut *tx).await?
+                        }
+                        None => None,
+                    };
+                    let binding: Option<String> = match (epoch, held) {
+                        (Some(_), None) => {
+                            sqlx::query_scalar(CURSOR_BINDING).bind(session).fetch_optional(&mut *tx).await?
+                        }
+                        _ => None,
+                    };
                     tx.rollback().await?;
                     // A missing cursor is the compare-and-set's to answer.
                     return match binding {
@@ -152,20 +188,6 @@ impl GatewayStore {
                         }
                         None => Ok(false),
                     };
-                }
-            }
-            if let Some((cursor, _)) = &cursor {
-                let moved = sqlx::query(ADVANCE_CURSOR)
-                    .bind(cursor.new)
-                    .bind(now)
-                    .bind(cursor.session_id.as_str())
-                    .bind(cursor.expected)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if moved == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
                 }
             }
             if let Some(lock) = lock {
