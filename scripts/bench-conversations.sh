@@ -4,9 +4,10 @@
 # provider; `open-cowork-gateway bench conversations`, pinned to core 1, sends N signed webhooks
 # (each a new chat) and runs the receiver the provider delivers to. A conversation is complete
 # when its reply's final text has arrived. Prints conversations/s, deliveries per conversation,
-# the ack latency, and the durable writes per conversation: on SQLite the gateway's own counters
-# (SQLite's commit and update hooks), on Postgres the server's statistics for the run's schema,
-# read after the gateway has stopped (its connections report their statistics as they close).
+# the ack latency, the gateway's CPU time per conversation, and the durable writes per
+# conversation: on SQLite the gateway's own counters (SQLite's commit and update hooks), on
+# Postgres the server's statistics for the run's schema, read after the gateway has stopped (its
+# connections report their statistics as they close).
 #
 #   scripts/bench-conversations.sh sqlite|postgres [conversations] [runs]
 #
@@ -52,6 +53,9 @@ pg_totals() {
       FROM pg_stat_user_tables WHERE schemaname = '$SCHEMA'"
 }
 
+# The gateway's CPU time so far (user + system of all its threads, in clock ticks).
+gateway_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$GW/stat"; }
+
 PROVIDERS='[{"id":"webhook","kind":"webhook","credentials":{"sharedSecret":"'$SECRET'"},
              "settings":{"deliveryUrl":"http://127.0.0.1:'$RECEIVER_PORT'/in","allowPrivateDelivery":true}}]'
 for run in $(seq 1 "$RUNS"); do
@@ -71,9 +75,12 @@ for run in $(seq 1 "$RUNS"); do
   [ "$BACKEND" = postgres ] && { before=$(pg_totals); }
   echo "== run $run of $RUNS: $BACKEND, $N conversations"
   status=0
+  cpu_before=$(gateway_cpu_ticks)
   taskset -c 1 "${CARGO_TARGET_DIR:-target}/release/open-cowork-gateway" bench conversations --url "http://127.0.0.1:$PORT/webhooks/webhook" --secret "$SECRET" \
     --conversations "$N" --concurrency 16 --forwarded-pool 1000 --receiver "127.0.0.1:$RECEIVER_PORT" \
     --metrics-url "http://127.0.0.1:$PORT/metrics" || status=$?
+  awk -v ticks=$(( $(gateway_cpu_ticks) - cpu_before )) -v hz="$(getconf CLK_TCK)" -v n="$N" \
+    'BEGIN { printf "gateway CPU per conversation (user + system, all threads): %.2f ms\n", ticks * 1000 / hz / n }'
   stop_gateway
   if [ "$BACKEND" = postgres ]; then
     sleep 1 # the closing connections' statistics reach the server's view
