@@ -433,7 +433,10 @@ async fn a_cloud_delivery_survives_a_killed_gateway(backend: Backend) {
     first.kill_hard();
     let second = GatewayProcess::start_split_with(&gateway_db.url, &cloud_url, &token, &[ttl]);
     let sent = cloud.wait_for("nightly", "the sent ack", |d| d["status"] == "sent").await;
-    assert_eq!(sent["attemptCount"], 2, "{sent:#}");
+    // Offered again after the kill: at least one claim more. (On a loaded machine a renewal can
+    // come after the 2 s claim lapsed, and the first gateway claims it once more before dying.)
+    let claims = sent["attemptCount"].as_u64().unwrap_or_default();
+    assert!(claims >= 2, "{sent:#}");
     let chat = second.transcript("reports").await;
     assert_eq!(chat["messages"].as_array().map(Vec::len), Some(1), "{chat:#}");
     assert_eq!(chat["messages"][0]["text"], "nightly report");
