@@ -166,22 +166,18 @@ impl GatewayStore {
                 .await?
                 .rows_affected();
                 if moved == 0 {
-                    // Moved on by someone else, or fenced: only the latter is an error.
-                    let held: Option<String> = match epoch {
-                        Some(epoch) => {
-                            sqlx::query_scalar(fence_sql).bind(session).bind(*epoch).fetch_optional(&mut *tx).await?
+                    // Moved on by someone else, or fenced: only the latter is an error, reported
+                    // with the cursor's binding (a missing cursor is the compare-and-set's).
+                    let mut fenced: Option<String> = None;
+                    if let Some(epoch) = epoch {
+                        let held: Option<String> =
+                            sqlx::query_scalar(fence_sql).bind(session).bind(*epoch).fetch_optional(&mut *tx).await?;
+                        if held.is_none() {
+                            fenced = sqlx::query_scalar(CURSOR_BINDING).bind(session).fetch_optional(&mut *tx).await?;
                         }
-                        None => None,
-                    };
-                    let binding: Option<String> = match (epoch, held) {
-                        (Some(_), None) => {
-                            sqlx::query_scalar(CURSOR_BINDING).bind(session).fetch_optional(&mut *tx).await?
-                        }
-                        _ => None,
-                    };
+                    }
                     tx.rollback().await?;
-                    // A missing cursor is the compare-and-set's to answer.
-                    return match binding {
+                    return match fenced {
                         Some(binding) => {
                             self.refused(&binding);
                             Err(StoreError::Fenced(binding))
